@@ -1,0 +1,239 @@
+"""The registries behind tickets: signing keys, agents, reasons, and the customer link.
+
+Agents' names and reason texts come from here, never typed free when a ticket is issued; a
+customer's ref becomes a random handle whose one deletable row is all that links them.
+
+    >>> admin = Admin(Deployment.open("callproof-data"))
+    >>> admin.add_agent("a-017", "Mei Lin", department="Billing")
+    >>> admin.rotate_key()            # the new key signs; the old one verifies its tickets out
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from . import events
+from .clock import to_epoch
+from .config import passphrase
+from .deployment import Deployment
+from .errors import InputError, NotFound
+from .keys import ACTIVE, RETIRED, REVOKED, SigningKey, TicketKey
+from .store import schema
+from .ticket import MAX_LIFETIME
+
+_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+LANGS = ("en", "zh-Hant", "zh-Hans")
+
+
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    name: str
+    department: str | None
+    enabled: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.agent_id, "name": self.name, "department": self.department,
+                "enabled": self.enabled}
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    text: dict[str, str]
+    enabled: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "text": dict(self.text)}
+
+
+def check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise InputError(f"{what} must be 1–64 letters, digits or . _ : @ -", reason="bad_id")
+    return value
+
+
+def check_text(value: str, what: str, limit: int = 128) -> str:
+    value = value.strip() if isinstance(value, str) else ""
+    if not value or len(value) > limit or any(ord(c) < 32 for c in value):
+        raise InputError(f"{what} must be 1–{limit} printable characters", reason="bad_text")
+    return value
+
+
+class Admin:
+    """Registry operations for one issuer; each change is one transaction with its event."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.dep = deployment
+
+    # --- signing keys ---------------------------------------------------------------------
+
+    def keys(self) -> list[TicketKey]:
+        with self.dep.store.read() as conn:
+            return list(self.dep.keyset(conn).values())
+
+    def jwks(self, now: datetime | None = None) -> dict[str, Any]:
+        """The public JWKS: every key that still verifies a live ticket."""
+        with self.dep.store.read() as conn:
+            keyset = self.dep.keyset(conn)
+        return keyset.to_jwks(self.dep.now(now), max_lifetime=MAX_LIFETIME,
+                              skew=self.dep.config.limits.skew)
+
+    def rotate_key(self, now: datetime | None = None) -> str:
+        """Make a new active key (its PEM in the data dir) and retire the active one.
+
+        Returns the new kid. The retired key keeps verifying its tickets until they expire.
+        """
+        now = self.dep.now(now)
+        key = SigningKey.generate()
+        self.dep.data_dir.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key.write_pem(self.dep.data_dir.key_file(key.kid), passphrase())
+        t = schema.signing_keys
+        with self.dep.store.write() as conn:
+            for (kid,) in conn.execute(select(t.c.kid).where(
+                    t.c.issuer_id == self.dep.issuer_id, t.c.status == ACTIVE)).all():
+                conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                             t.c.kid == kid)
+                             .values(status=RETIRED, retired_at=to_epoch(now)))
+                self.dep.record(conn, events.KEY_RETIRED, now, kid=kid)
+            conn.execute(insert(t).values(issuer_id=self.dep.issuer_id, kid=key.kid, x=key.x,
+                                          status=ACTIVE, created_at=to_epoch(now)))
+            self.dep.record(conn, events.KEY_CREATED, now, kid=key.kid, x=key.x)
+        return key.kid
+
+    def revoke_key(self, kid: str, *, compromised_at: datetime | None = None,
+                   now: datetime | None = None) -> None:
+        """Revoke a key: from now on it verifies no live ticket, on every running server.
+
+        ``compromised_at`` (default: now) is when the key may have been stolen; auditors still
+        accept tickets logged before it. Raises :class:`NotFound` for an unknown kid and
+        :class:`InputError` for a key already revoked.
+        """
+        now = self.dep.now(now)
+        compromised = self.dep.now(compromised_at) if compromised_at else now
+        if compromised > now:
+            raise InputError("the compromise time cannot be in the future", reason="bad_time")
+        t = schema.signing_keys
+        with self.dep.store.write() as conn:
+            row = conn.execute(select(t.c.status).where(
+                t.c.issuer_id == self.dep.issuer_id, t.c.kid == kid)).first()
+            if row is None:
+                raise NotFound(f"no key {kid!r}")
+            if row.status == REVOKED:
+                raise InputError(f"key {kid!r} is already revoked", reason="wrong_state")
+            conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id, t.c.kid == kid)
+                         .values(status=REVOKED, revoked_at=to_epoch(now),
+                                 compromised_at=to_epoch(compromised)))
+            self.dep.record(conn, events.KEY_REVOKED, now, kid=kid,
+                            compromised_at=to_epoch(compromised))
+
+    # --- agents -------------------------------------------------------------------------------
+
+    def add_agent(self, agent_id: str, name: str, *, department: str | None = None,
+                  now: datetime | None = None) -> Agent:
+        """Register an agent. Raises :class:`InputError` if the id exists or a field is bad."""
+        now = self.dep.now(now)
+        agent = Agent(check_id(agent_id, "the agent id"), check_text(name, "the agent's name"),
+                      check_text(department, "the department") if department else None, True)
+        with self.dep.store.write() as conn:
+            inserted = self.dep.store.insert_if_absent(conn, schema.agents, {
+                "issuer_id": self.dep.issuer_id, "agent_id": agent.agent_id,
+                "name": agent.name, "department": agent.department, "enabled": True,
+                "created_at": to_epoch(now)})
+            if not inserted:
+                raise InputError(f"agent {agent_id!r} already exists", reason="exists")
+            self.dep.record(conn, events.AGENT_ADDED, now, agent_id=agent.agent_id,
+                            name=agent.name, department=agent.department)
+        return agent
+
+    def set_agent_enabled(self, agent_id: str, enabled: bool, *,
+                          now: datetime | None = None) -> None:
+        now = self.dep.now(now)
+        t = schema.agents
+        with self.dep.store.write() as conn:
+            done = conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                                t.c.agent_id == agent_id)
+                                .values(enabled=enabled)).rowcount
+            if not done:
+                raise NotFound(f"no agent {agent_id!r}")
+            self.dep.record(conn, events.AGENT_ENABLED if enabled else events.AGENT_DISABLED,
+                            now, agent_id=agent_id)
+
+    def agents(self) -> list[Agent]:
+        t = schema.agents
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(t).where(t.c.issuer_id == self.dep.issuer_id)
+                                .order_by(t.c.agent_id)).all()
+        return [Agent(r.agent_id, r.name, r.department, bool(r.enabled)) for r in rows]
+
+    # --- reasons ------------------------------------------------------------------------------
+
+    def add_reason(self, code: str, text: dict[str, str], *, now: datetime | None = None) -> Reason:
+        """Add a catalogue reason with its text in en, zh-Hant and zh-Hans."""
+        now = self.dep.now(now)
+        missing = [lang for lang in LANGS if not text.get(lang)]
+        if missing:
+            raise InputError(f"the reason needs text in {', '.join(missing)}", reason="bad_text")
+        reason = Reason(check_id(code, "the reason code"),
+                        {lang: check_text(text[lang], f"the {lang} text", 200) for lang in LANGS})
+        with self.dep.store.write() as conn:
+            inserted = self.dep.store.insert_if_absent(conn, schema.reasons, {
+                "issuer_id": self.dep.issuer_id, "code": reason.code,
+                "text_en": reason.text["en"], "text_zh_hant": reason.text["zh-Hant"],
+                "text_zh_hans": reason.text["zh-Hans"], "enabled": True})
+            if not inserted:
+                raise InputError(f"reason {code!r} already exists", reason="exists")
+            self.dep.record(conn, events.REASON_ADDED, now, code=reason.code)
+        return reason
+
+    def reasons(self) -> list[Reason]:
+        t = schema.reasons
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(t).where(t.c.issuer_id == self.dep.issuer_id)
+                                .order_by(t.c.code)).all()
+        return [reason_from_row(r) for r in rows]
+
+    # --- customers ----------------------------------------------------------------------------
+
+    def forget_customer(self, customer_ref: str, *, now: datetime | None = None) -> bool:
+        """Delete the only link from ``customer_ref`` to its handle. False if none existed."""
+        now = self.dep.now(now)
+        ref_hash = self.dep.hash_keys.customer_hash(self.dep.issuer_id, customer_ref)
+        t = schema.customers
+        with self.dep.store.write() as conn:
+            gone = conn.execute(delete(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                                t.c.ref_hash == ref_hash)).rowcount
+            if gone:
+                self.dep.record(conn, events.CUSTOMER_FORGOTTEN, now)
+        return bool(gone)
+
+
+def reason_from_row(row: Any) -> Reason:
+    return Reason(row.code, {"en": row.text_en, "zh-Hant": row.text_zh_hant,
+                             "zh-Hans": row.text_zh_hans}, bool(row.enabled))
+
+
+def handle_for(dep: Deployment, conn: Connection, customer_ref: str, now: datetime) -> str:
+    """The customer's handle, made on first use (inside the caller's write transaction)."""
+    from .privacy import new_handle
+
+    ref = customer_ref.strip()
+    if not ref or len(ref) > 256:
+        raise InputError("the customer ref must be 1–256 characters", reason="bad_customer")
+    ref_hash = dep.hash_keys.customer_hash(dep.issuer_id, ref)
+    t = schema.customers
+    row = conn.execute(select(t.c.handle).where(t.c.issuer_id == dep.issuer_id,
+                                                t.c.ref_hash == ref_hash)).first()
+    if row is not None:
+        return str(row.handle)
+    handle = new_handle()
+    conn.execute(insert(t).values(issuer_id=dep.issuer_id, ref_hash=ref_hash, handle=handle,
+                                  created_at=to_epoch(now)))
+    return handle
+
+

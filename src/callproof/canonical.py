@@ -1,0 +1,55 @@
+"""Canonical JSON (RFC 8785, JCS): the one codec for signed and logged bytes.
+
+Ticket payloads and audit-log leaves are produced here and nowhere else, so the bytes that are
+signed and the bytes that are hashed into the log are the same function of the same data.
+
+    >>> canonical_json({"b": 1, "a": "é"})
+    b'{"a":"\\xc3\\xa9","b":1}'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+from .errors import InputError
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise ``value`` as RFC 8785 canonical JSON.
+
+    Raises :class:`InputError` for values JSON cannot carry exactly (floats out of range,
+    integers beyond 2**53, non-string keys).
+    """
+    try:
+        return bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
+        raise InputError(f"value cannot be canonicalised: {e}", reason="not_canonical") from e
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate member {key!r}")
+        out[key] = value
+    return out
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_strict(data: bytes | str) -> Any:
+    """Parse JSON, refusing duplicate members and NaN/Infinity. Raises ``ValueError``."""
+    return json.loads(data, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+
+
+def is_canonical(data: bytes) -> bool:
+    """True when ``data`` is exactly the canonical form of the JSON it holds."""
+    try:
+        return canonical_json(parse_json_strict(data)) == data
+    except (ValueError, InputError):
+        return False

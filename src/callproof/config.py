@@ -1,0 +1,218 @@
+"""The data dir and its configuration.
+
+A data dir holds everything one deployment needs on one machine::
+
+    callproof-data/
+      config.toml          issuer id, company profile, limits (written by `callproof init`)
+      callproof.db         the SQLite store (unless CALLPROOF_DATABASE_URL points elsewhere)
+      keys/<kid>.pem       ticket signing keys, encrypted with CALLPROOF_KEY_PASSPHRASE
+      secrets/hash.key     the keyed-hash secret (or CALLPROOF_HASH_KEY in the environment)
+
+Environment: ``CALLPROOF_DATA_DIR``, ``CALLPROOF_DATABASE_URL``, ``CALLPROOF_KEY_PASSPHRASE``,
+``CALLPROOF_HASH_KEY`` (base64url of 32 bytes).
+
+    >>> config = DataDir("callproof-data").load()
+    >>> config.limits.code_window
+    datetime.timedelta(seconds=600)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_DATA_DIR = "./callproof-data"
+
+
+@dataclass(frozen=True)
+class Company:
+    """What customers are told about the company (the check pages and notice cards use it)."""
+
+    name: str
+    official_number: str
+    check_page: str
+    country: str = "TW"
+    hotline: str = "165"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Protocol and abuse limits; every one has a spec'd default and can be set in config.toml."""
+
+    code_window_seconds: int = 600
+    default_ttl_seconds: int = 900
+    max_ttl_seconds: int = 1800
+    min_ttl_seconds: int = 60
+    clock_skew_seconds: int = 60
+    word_choices: int = 6
+    client_failure_limit: int = 30
+    client_window_seconds: int = 900
+    global_failure_budget: int = 600
+    breaker_cooldown_seconds: int = 300
+
+    @property
+    def code_window(self) -> timedelta:
+        return timedelta(seconds=self.code_window_seconds)
+
+    @property
+    def skew(self) -> timedelta:
+        return timedelta(seconds=self.clock_skew_seconds)
+
+    def check(self) -> None:
+        if not 60 <= self.min_ttl_seconds <= self.default_ttl_seconds <= self.max_ttl_seconds \
+                <= 1800:
+            raise ConfigError("ticket lifetimes must satisfy 60 ≤ min ≤ default ≤ max ≤ 1800 s")
+        if not 60 <= self.code_window_seconds <= self.max_ttl_seconds:
+            raise ConfigError("the code window must be between 60 s and the longest lifetime")
+        if not 4 <= self.word_choices <= 6:
+            raise ConfigError("word_choices must be between 4 and 6")
+        if min(self.client_failure_limit, self.global_failure_budget,
+               self.client_window_seconds, self.breaker_cooldown_seconds) < 1:
+            raise ConfigError("failure limits must be positive")
+
+
+@dataclass(frozen=True)
+class Config:
+    issuer_id: str
+    company: Company
+    limits: Limits
+    database_url: str
+
+
+class DataDir:
+    """The paths of a data dir; :meth:`load` reads its config."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path or os.environ.get("CALLPROOF_DATA_DIR") or DEFAULT_DATA_DIR)
+
+    def __repr__(self) -> str:
+        return f"DataDir({str(self.path)!r})"
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.path / "keys"
+
+    @property
+    def hash_key_file(self) -> Path:
+        return self.path / "secrets" / "hash.key"
+
+    def key_file(self, kid: str) -> Path:
+        return self.keys_dir / f"{kid}.pem"
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def database_url(self) -> str:
+        url = os.environ.get("CALLPROOF_DATABASE_URL")
+        return url or f"sqlite:///{(self.path / 'callproof.db').resolve()}"
+
+    def load(self) -> Config:
+        """Read config.toml. Raises :class:`ConfigError` naming the file and the problem."""
+        if not self.exists():
+            raise ConfigError(f"no callproof data dir at {self.path}: run `callproof init`")
+        try:
+            raw = tomllib.loads(self.config_file.read_text("utf-8"))
+            return Config(
+                issuer_id=_required(raw, "issuer_id"),
+                company=Company(**_section(raw, "company", Company)),
+                limits=_limits(raw),
+                database_url=self.database_url(),
+            )
+        except (tomllib.TOMLDecodeError, TypeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{self.config_file}: {e}") from e
+
+    def hash_key(self) -> bytes:
+        """The keyed-hash secret: CALLPROOF_HASH_KEY, else secrets/hash.key."""
+        env = os.environ.get("CALLPROOF_HASH_KEY")
+        if env:
+            try:
+                key = base64.urlsafe_b64decode(env + "=" * (-len(env) % 4))
+            except (binascii.Error, ValueError) as e:
+                raise ConfigError("CALLPROOF_HASH_KEY is not base64url") from e
+        else:
+            try:
+                key = self.hash_key_file.read_bytes()
+            except OSError as e:
+                raise ConfigError(f"cannot read {self.hash_key_file}: set CALLPROOF_HASH_KEY "
+                                  "or run `callproof init`") from e
+        if len(key) != 32:
+            raise ConfigError("the hash key must be 32 bytes")
+        return key
+
+    def write_hash_key(self, key: bytes) -> None:
+        self.hash_key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.hash_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+
+
+def passphrase() -> bytes | None:
+    """CALLPROOF_KEY_PASSPHRASE, or None (demo: keys are then written unencrypted)."""
+    value = os.environ.get("CALLPROOF_KEY_PASSPHRASE")
+    return value.encode("utf-8") if value else None
+
+
+def _required(raw: Mapping[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"config.toml: `{name}` must be a non-empty string")
+    return value
+
+
+def _section(raw: Mapping[str, Any], name: str, cls: type) -> dict[str, Any]:
+    section = raw.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"config.toml: [{name}] must be a table")
+    known = {f.name for f in fields(cls)}
+    unknown = set(section) - known
+    if unknown:
+        raise ConfigError(f"config.toml: unknown setting(s) in [{name}]: {sorted(unknown)}")
+    return section
+
+
+def _limits(raw: Mapping[str, Any]) -> Limits:
+    section = _section(raw, "limits", Limits)
+    for key, value in section.items():
+        if type(value) is not int:
+            raise ConfigError(f"config.toml: [limits] {key} must be a whole number")
+    limits = Limits(**section)
+    limits.check()
+    return limits
+
+
+DEMO_CONFIG = """\
+# callproof configuration. Written by `callproof init`; edit freely.
+# Secrets are not kept here: see CALLPROOF_KEY_PASSPHRASE and CALLPROOF_HASH_KEY.
+
+issuer_id = "{issuer_id}"
+
+[company]
+name = "{name}"
+official_number = "{official_number}"
+check_page = "{check_page}"
+country = "{country}"
+hotline = "{hotline}"
+
+[limits]
+code_window_seconds = 600       # a call code is accepted this long after issue
+default_ttl_seconds = 900       # a ticket lives this long unless the dialer asks otherwise
+max_ttl_seconds = 1800          # and never longer than this (the protocol's maximum)
+word_choices = 6                # check-word choices shown to the customer (4 to 6)
+client_failure_limit = 30       # failed lookups one client address may make ...
+client_window_seconds = 900     # ... in this window
+global_failure_budget = 600     # failed lookups per minute before the breaker trips
+breaker_cooldown_seconds = 300  # how long lookups are refused once it has tripped
+"""

@@ -1,0 +1,108 @@
+"""Events: the append-only record of everything that happens to tickets, keys and agents.
+
+Each event is written in the same transaction as the change it records. Its body is canonical
+JSON (RFC 8785) — exactly the bytes that become a leaf of the audit log's Merkle tree — and its
+index is contiguous per issuer. Bodies hold ids, handles and the four-digit hint; never a phone
+number, customer ref, call code, client address or secret.
+
+    >>> append(store, conn, issuer="shop.example", type=TICKET_CLAIMED, at=now, ticket_id=tid)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from .canonical import canonical_json, parse_json_strict
+from .clock import to_epoch
+from .store import Store, schema
+
+#: The event schema's version, the ``v`` member of every body.
+EVENT_VERSION = 1
+
+TICKET_ISSUED = "ticket.issued"
+TICKET_CONNECTED = "ticket.connected"
+TICKET_CLAIMED = "ticket.claimed"
+NUMBER_CONFIRMED = "ticket.number_confirmed"
+NUMBER_DENIED = "ticket.number_denied"
+WORD_WRONG = "ticket.word_wrong"
+TICKET_VERIFIED = "ticket.verified"
+TICKET_FAILED = "ticket.failed"
+TICKET_CLOSED = "ticket.closed"
+TICKET_REVOKED = "ticket.revoked"
+CLAIMED_ELSEWHERE = "alert.claimed_elsewhere"
+TAMPERED = "alert.tampered"
+BUDGET_TRIPPED = "alert.lookup_budget_tripped"
+LOOKUPS_FAILED = "lookups.failed"
+KEY_CREATED = "key.created"
+KEY_RETIRED = "key.retired"
+KEY_REVOKED = "key.revoked"
+AGENT_ADDED = "agent.added"
+AGENT_DISABLED = "agent.disabled"
+AGENT_ENABLED = "agent.enabled"
+REASON_ADDED = "reason.added"
+CUSTOMER_FORGOTTEN = "customer.forgotten"
+
+EVENT_TYPES = frozenset({
+    TICKET_ISSUED, TICKET_CONNECTED, TICKET_CLAIMED, NUMBER_CONFIRMED, NUMBER_DENIED, WORD_WRONG,
+    TICKET_VERIFIED, TICKET_FAILED, TICKET_CLOSED, TICKET_REVOKED, CLAIMED_ELSEWHERE, TAMPERED,
+    BUDGET_TRIPPED, LOOKUPS_FAILED, KEY_CREATED, KEY_RETIRED, KEY_REVOKED, AGENT_ADDED,
+    AGENT_DISABLED, AGENT_ENABLED, REASON_ADDED, CUSTOMER_FORGOTTEN,
+})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event as it is logged: ``{"v":1,"type":…,"iss":…,"at":…,"data":{…}}``."""
+
+    type: str
+    issuer: str
+    at: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return canonical_json({"v": EVENT_VERSION, "type": self.type, "iss": self.issuer,
+                               "at": self.at, "data": self.data})
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> Event:
+        """Parse a logged body. Raises ``ValueError`` when it is not a v1 event."""
+        raw = parse_json_strict(body)
+        if not isinstance(raw, dict) or raw.get("v") != EVENT_VERSION or \
+                set(raw) != {"v", "type", "iss", "at", "data"}:
+            raise ValueError("not a callproof v1 event")
+        if raw["type"] not in EVENT_TYPES or not isinstance(raw["data"], dict):
+            raise ValueError(f"unknown event type {raw.get('type')!r}")
+        return cls(type=raw["type"], issuer=raw["iss"], at=raw["at"], data=raw["data"])
+
+
+def append(store: Store, conn: Connection, *, issuer: str, type: str, at: datetime,
+           ticket_id: str | None = None, **data: Any) -> int:
+    """Append one event inside the caller's write transaction; returns its index."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    if ticket_id is not None:
+        data["ticket_id"] = ticket_id
+    event = Event(type=type, issuer=issuer, at=to_epoch(at), data=data)
+    idx: int = conn.execute(
+        select(func.coalesce(func.max(schema.events.c.idx) + 1, 0))
+        .where(schema.events.c.issuer_id == issuer)
+    ).scalar_one()
+    conn.execute(insert(schema.events).values(
+        issuer_id=issuer, idx=idx, type=type, at=event.at, ticket_id=ticket_id,
+        body=event.to_bytes()))
+    return idx
+
+
+def read_events(conn: Connection, issuer: str, *, ticket_id: str | None = None,
+                start: int = 0) -> list[Event]:
+    """The issuer's events in order (optionally one ticket's), parsed from their bodies."""
+    query = select(schema.events.c.body).where(schema.events.c.issuer_id == issuer,
+                                               schema.events.c.idx >= start)
+    if ticket_id is not None:
+        query = query.where(schema.events.c.ticket_id == ticket_id)
+    return [Event.from_bytes(bytes(b)) for (b,) in conn.execute(query.order_by(
+        schema.events.c.idx))]

@@ -1,0 +1,288 @@
+"""The issuer: what call-center software calls when an agent starts an outbound call.
+
+    >>> issuer = Issuer.open("callproof-data")
+    >>> call = issuer.issue(agent_id="a-017", reason="refund", phone="+886912345678")
+    >>> call.code_display                     # what the agent reads out: '482 917 365'
+    >>> issuer.connected(call.ticket_id)      # the dialer: the customer picked up
+    >>> issuer.status(call.ticket_id).check_word   # once the customer confirmed the number
+    >>> issuer.close(call.ticket_id)          # the dialer: hung up
+
+Issuing, and every later change of a ticket, is one transaction with its event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import Connection, insert, select, update
+
+from . import events, states
+from .admin import handle_for, reason_from_row
+from .clock import Clock, from_epoch, iso, to_epoch
+from .codes import display_code, new_code
+from .config import DataDir, passphrase
+from .deployment import Deployment
+from .errors import ConfigError, InputError, NotFound, StoreError, TransitionRefused
+from .keys import ACTIVE, SigningKey
+from .privacy import new_ticket_id
+from .store import schema
+from .ticket import CallTicket, encode_ticket
+from .words import WORDS, CheckWord, pick_words
+
+
+@dataclass(frozen=True)
+class IssuedTicket:
+    """A freshly issued ticket: the signed token and the call code for the agent to read."""
+
+    ticket_id: str
+    ticket: str
+    code: str = field(repr=False)
+    expires_at: datetime
+    claims: CallTicket = field(repr=False)
+
+    @property
+    def code_display(self) -> str:
+        return display_code(self.code)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ticket_id": self.ticket_id, "ticket": self.ticket, "code": self.code,
+                "code_display": self.code_display, "expires_at": iso(self.expires_at)}
+
+
+@dataclass(frozen=True)
+class TicketStatus:
+    """What the agent's screen shows: the state, the check word when it is due, the alerts."""
+
+    ticket_id: str
+    state: str
+    check_word: CheckWord | None
+    alerts: list[dict[str, Any]]
+    has_number: bool
+    expires_at: datetime
+
+    def to_json(self, lang: str = "en") -> dict[str, Any]:
+        out: dict[str, Any] = {"ticket_id": self.ticket_id, "state": self.state,
+                               "alerts": self.alerts, "expires_at": iso(self.expires_at)}
+        if self.check_word is not None:
+            out["check_word"] = self.check_word.to_dict(lang)
+        return out
+
+
+def normalise_phone(phone: str) -> str:
+    """The dialled number in E.164. Raises :class:`InputError` if it is not one."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException as e:
+        raise InputError("the phone number must be in E.164 form, like +886912345678",
+                         reason="bad_phone") from e
+    if not phone.strip().startswith("+") or not phonenumbers.is_possible_number(number):
+        raise InputError("the phone number must be in E.164 form, like +886912345678",
+                         reason="bad_phone")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+class Issuer:
+    """Issues call tickets for one issuer and follows them through the call."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.dep = deployment
+        self._signing_key: SigningKey | None = None
+
+    @classmethod
+    def open(cls, data_dir: str | os.PathLike[str] | DataDir | None = None, *,
+             clock: Clock | None = None) -> Issuer:
+        return cls(Deployment.open(data_dir, clock=clock))
+
+    def __repr__(self) -> str:
+        return f"Issuer({self.dep.issuer_id!r})"
+
+    def issue(self, *, agent_id: str, reason: str, customer_ref: str | None = None,
+              phone: str | None = None, ttl: int | None = None,
+              methods: tuple[str, ...] = ("code",), now: datetime | None = None) -> IssuedTicket:
+        """Issue a ticket for a call the dialer is placing now.
+
+        Raises :class:`NotFound` for an unknown agent or reason, :class:`InputError` for a
+        disabled one, a bad phone number or lifetime, :class:`ConfigError` when there is no
+        active signing key, :class:`StoreError` when the database fails (nothing is kept then).
+        """
+        now = self.dep.now(now)
+        limits = self.dep.config.limits
+        ttl = limits.default_ttl_seconds if ttl is None else ttl
+        if type(ttl) is not int or not limits.min_ttl_seconds <= ttl <= limits.max_ttl_seconds:
+            raise InputError(f"the lifetime must be {limits.min_ttl_seconds}–"
+                             f"{limits.max_ttl_seconds} seconds", reason="bad_ttl")
+        e164 = normalise_phone(phone) if phone else None
+        iat = to_epoch(now)
+        exp = iat + ttl
+        jti = new_ticket_id()
+        word_id, choices = pick_words(limits.word_choices)
+        iss = self.dep.issuer_id
+        with self.dep.store.write() as conn:
+            agent = self._agent(conn, agent_id)
+            self._reason(conn, reason)
+            key = self._active_key(conn)
+            handle = handle_for(self.dep, conn, customer_ref, now) if customer_ref else None
+            code, code_hash = self._reserve_code(conn, jti, iat, exp)
+            claims = CallTicket(
+                iss=iss, jti=jti, iat=iat, exp=exp, agent_id=agent.agent_id,
+                agent_name=agent.name, department=agent.department, reason=reason,
+                subject=handle, dst=e164[-4:] if e164 else None, methods=methods,
+                cdh=self.dep.hash_keys.cdh(iss, jti, code), kid=key.kid)
+            token = encode_ticket(claims, key)
+            conn.execute(insert(schema.tickets).values(
+                ticket_id=jti, issuer_id=iss, kid=key.kid, token=token, agent_id=agent_id,
+                reason=reason, handle=handle, dst=claims.dst,
+                phone_hash=self.dep.hash_keys.phone_hash(iss, e164) if e164 else None,
+                code_hash=code_hash, word_id=word_id, word_choices=json.dumps(choices),
+                state=states.ISSUED, issued_at=iat,
+                code_until=iat + min(limits.code_window_seconds, ttl), expires_at=exp,
+                updated_at=iat))
+            self.dep.record(conn, events.TICKET_ISSUED, now, ticket_id=jti, ticket=token)
+        return IssuedTicket(ticket_id=jti, ticket=token, code=code, expires_at=from_epoch(exp),
+                            claims=claims)
+
+    def _agent(self, conn: Connection, agent_id: str) -> Any:
+        t = schema.agents
+        row = conn.execute(select(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                           t.c.agent_id == agent_id)).first()
+        if row is None:
+            raise NotFound(f"no agent {agent_id!r} in the agent registry")
+        if not row.enabled:
+            raise InputError(f"agent {agent_id!r} is disabled", reason="disabled")
+        return row
+
+    def _reason(self, conn: Connection, code: str) -> Any:
+        t = schema.reasons
+        row = conn.execute(select(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                           t.c.code == code)).first()
+        if row is None:
+            raise NotFound(f"no reason {code!r} in the reason catalogue")
+        if not row.enabled:
+            raise InputError(f"reason {code!r} is disabled", reason="disabled")
+        return reason_from_row(row)
+
+    def _active_key(self, conn: Connection) -> SigningKey:
+        t = schema.signing_keys
+        kids = conn.execute(select(t.c.kid).where(t.c.issuer_id == self.dep.issuer_id,
+                                                  t.c.status == ACTIVE)).scalars().all()
+        if len(kids) != 1:
+            raise ConfigError("no active signing key: run `callproof keys rotate`"
+                              if not kids else "more than one active signing key")
+        kid = kids[0]
+        if self._signing_key is None or self._signing_key.kid != kid:
+            self._signing_key = load_signing_key(self.dep.data_dir, kid)
+        return self._signing_key
+
+    def _reserve_code(self, conn: Connection, jti: str, now: int, exp: int) -> tuple[str, str]:
+        """A code no live ticket holds, reserved for ``jti`` (the primary key decides races)."""
+        t = schema.live_codes
+        for _ in range(20):
+            code = new_code()
+            code_hash = self.dep.hash_keys.code_hash(code)
+            if self.dep.store.insert_if_absent(conn, t, {"code_hash": code_hash,
+                                                         "ticket_id": jti, "expires_at": exp}):
+                return code, code_hash
+            # Taken: reuse it only if its ticket is no longer live.
+            if conn.execute(update(t).where(t.c.code_hash == code_hash, t.c.expires_at <= now)
+                            .values(ticket_id=jti, expires_at=exp)).rowcount:
+                return code, code_hash
+        raise StoreError("could not find a free call code")  # pragma: no cover - 10^8 codes
+
+    # --- what the dialer and the agent report ---------------------------------------------
+
+    def connected(self, ticket_id: str, *, now: datetime | None = None) -> str:
+        """The dialer reports that the customer picked up. Returns the new state."""
+        return self._dialer_step(ticket_id, "connected", now)
+
+    def close(self, ticket_id: str, *, now: datetime | None = None) -> str:
+        """The dialer reports the hang-up: the code no longer confirms anything."""
+        return self._dialer_step(ticket_id, "close", now)
+
+    def revoke_ticket(self, ticket_id: str, *, now: datetime | None = None) -> str:
+        """The issuer withdraws a ticket it should not have issued."""
+        return self._dialer_step(ticket_id, "revoke", now)
+
+    def _dialer_step(self, ticket_id: str, action: str, now: datetime | None) -> str:
+        at = self.dep.now(now)
+        t = schema.tickets
+        with self.dep.store.write() as conn:
+            row = self._ticket(conn, ticket_id)
+            state = states.effective_state(row.state, row.expires_at, to_epoch(at))
+            values: dict[str, Any] = {"updated_at": to_epoch(at)}
+            if action == "connected":
+                # Known at any live state (the reveal of enrolled proofs needs it); moves only
+                # an unclaimed ticket on.
+                if state not in states.LIVE:
+                    raise TransitionRefused(f"the ticket is {state}", state=state)
+                if row.connected_at is not None:
+                    return state
+                values["connected_at"] = to_epoch(at)
+                new = states.TRANSITIONS.get((state, action), state)
+                event = events.TICKET_CONNECTED
+            elif action == "close":
+                if state in (states.FAILED, states.REVOKED):
+                    new = state  # the hang-up is recorded; the failure stays what it was
+                elif (state, action) in states.TRANSITIONS:
+                    new = states.TRANSITIONS[(state, action)]
+                else:
+                    raise TransitionRefused(f"the ticket is already {state}", state=state)
+                event = events.TICKET_CLOSED
+            else:
+                if (state, action) not in states.TRANSITIONS:
+                    raise TransitionRefused(f"a {state} ticket cannot be revoked", state=state)
+                new = states.TRANSITIONS[(state, action)]
+                event = events.TICKET_REVOKED
+            values["state"] = new
+            conn.execute(update(t).where(t.c.ticket_id == ticket_id).values(**values))
+            self.dep.record(conn, event, at, ticket_id=ticket_id)
+        return new
+
+    def _ticket(self, conn: Connection, ticket_id: str) -> Any:
+        t = schema.tickets
+        row = conn.execute(select(t).where(t.c.ticket_id == ticket_id,
+                                           t.c.issuer_id == self.dep.issuer_id)).first()
+        if row is None:
+            raise NotFound(f"no ticket {ticket_id!r}")
+        return row
+
+    def status(self, ticket_id: str, *, now: datetime | None = None) -> TicketStatus:
+        """The agent's view. The check word shows only once it is the customer's next step."""
+        at = to_epoch(self.dep.now(now))
+        with self.dep.store.read() as conn:
+            row = self._ticket(conn, ticket_id)
+            alerts = [
+                {"type": e.data.get("cause", e.type), "at": iso(from_epoch(e.at))}
+                for e in events.read_events(conn, self.dep.issuer_id, ticket_id=ticket_id)
+                if e.type in (events.TICKET_FAILED, events.TAMPERED)
+            ]
+        state = states.effective_state(row.state, row.expires_at, at)
+        word_due = state == states.NUMBER_CONFIRMED or (state == states.CLAIMED and not row.dst)
+        return TicketStatus(ticket_id=ticket_id, state=state,
+                            check_word=WORDS[row.word_id] if word_due else None, alerts=alerts,
+                            has_number=row.dst is not None,
+                            expires_at=from_epoch(row.expires_at))
+
+
+def load_signing_key(data_dir: DataDir, kid: str) -> SigningKey:
+    """The private key for ``kid``: CALLPROOF_SIGNING_KEY (PEM) if it is that key, else its file."""
+    env_pem = os.environ.get("CALLPROOF_SIGNING_KEY")
+    if env_pem:
+        key = SigningKey.from_pem(env_pem.encode("utf-8"), passphrase())
+        if key.kid == kid:
+            return key
+    path = data_dir.key_file(kid)
+    try:
+        pem = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"the private key for the active kid {kid} is missing ({path})") from e
+    key = SigningKey.from_pem(pem, passphrase())
+    if key.kid != kid:
+        raise ConfigError(f"{path} does not hold the key {kid}")
+    return key
+
+

@@ -1,0 +1,138 @@
+"""One storage layer for SQLite (the embedded default) and PostgreSQL (scale-out).
+
+SQLAlchemy Core over the tables in :mod:`.schema`, migrated by Alembic when a store is opened.
+Every write runs in :meth:`Store.write`, which serialises writers: ``BEGIN IMMEDIATE`` on SQLite,
+a transaction-scoped advisory lock on PostgreSQL. That single sequencer is what keeps event
+indices contiguous and makes "claim this ticket" an atomic compare-and-set across processes.
+
+    >>> store = Store.open("sqlite:///callproof-data/callproof.db")
+    >>> with store.write() as conn:
+    ...     store.append_event(conn, "shop.example", "agent.added", at, body)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import StoreError
+from . import schema
+
+__all__ = ["Store", "schema"]
+
+# pg_advisory_xact_lock key for the deployment's single writer ("callproof" in ASCII, truncated).
+_PG_LOCK_KEY = 0x63616C6C70726F6F
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" hook below issue BEGIN itself (pysqlite's own is not IMMEDIATE).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("callproof_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Store:
+    """The database behind one deployment. Open it with :meth:`open`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` and bring the schema to the newest migration.
+
+        Raises :class:`StoreError` when the database cannot be reached.
+        """
+        try:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"timeout": 30})
+                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "begin", _sqlite_begin)
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError) as e:
+            raise StoreError(f"cannot use the database URL: {e}") from e
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        """Run Alembic's upgrade to head, under the writer lock, if the schema is behind."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        location = str(resources.files("callproof.store").joinpath("migrations"))
+        config = Config()
+        config.set_main_option("script_location", location)
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self.write() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; only one runs at a time across every process of the deployment.
+
+        Raises :class:`StoreError` when the database is unreachable or refuses; nothing of the
+        transaction is kept then.
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(callproof_write=True)
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                     {"k": _PG_LOCK_KEY})
+                    yield conn
+        except SQLAlchemyError as e:
+            raise StoreError(f"the database refused or is unreachable: {e.__class__.__name__}") \
+                from e
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot on PostgreSQL and SQLite WAL)."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except SQLAlchemyError as e:
+            raise StoreError(f"the database refused or is unreachable: {e.__class__.__name__}") \
+                from e
+
+    def insert_if_absent(self, conn: Connection, table: Any, values: dict[str, Any]) -> bool:
+        """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
+        # RETURNING tells "inserted" apart from "conflicted" on every driver (rowcount does not).
+        stmt = stmt.returning(*table.primary_key.columns)
+        return conn.execute(stmt).first() is not None

@@ -1,0 +1,140 @@
+"""The tables. Every row belongs to an issuer, so one deployment can serve many later.
+
+Times are integer seconds since the epoch (the same NumericDate the tickets use), which compare
+the same way on SQLite and PostgreSQL. Nothing here holds a phone number, a customer ref, a call
+code or a client address in clear: only keyed hashes, the four-digit hint and random handles.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+_ISSUER = 255
+_ID = 64
+_HASH = 64  # base64url of a 32-byte HMAC is 43 characters
+
+signing_keys = Table(
+    "signing_keys", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("kid", String(_HASH), primary_key=True),
+    Column("x", String(_HASH), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("retired_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("compromised_at", BigInteger),
+)
+
+agents = Table(
+    "agents", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("agent_id", String(_ID), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("department", String(128)),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+reasons = Table(
+    "reasons", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("code", String(_ID), primary_key=True),
+    Column("text_en", Text, nullable=False),
+    Column("text_zh_hant", Text, nullable=False),
+    Column("text_zh_hans", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+)
+
+# The one deletable link from a company's customer ref (keyed hash) to the ticket handle.
+customers = Table(
+    "customers", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("ref_hash", String(_HASH), primary_key=True),
+    Column("handle", String(_ID), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("ticket_id", String(_ID), primary_key=True),
+    Column("issuer_id", String(_ISSUER), nullable=False),
+    Column("kid", String(_HASH), nullable=False),
+    Column("token", Text, nullable=False),
+    Column("agent_id", String(_ID), nullable=False),
+    Column("reason", String(_ID), nullable=False),
+    Column("handle", String(_ID)),
+    Column("dst", String(4)),
+    Column("phone_hash", String(_HASH)),
+    Column("code_hash", String(_HASH), nullable=False),
+    Column("word_id", String(_ID), nullable=False),
+    Column("word_choices", Text, nullable=False),  # JSON list of word ids, in display order
+    Column("state", String(24), nullable=False),
+    Column("cause", String(32)),  # why a failed ticket failed
+    Column("claimed_by", String(_HASH)),  # keyed hash of the claim cookie
+    Column("issued_at", BigInteger, nullable=False),
+    Column("code_until", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("connected_at", BigInteger),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_tickets_issuer_issued", "issuer_id", "issued_at"),
+    Index("ix_tickets_handle", "handle"),
+)
+
+# A code is unique among live tickets across the whole deployment: the primary key makes that
+# safe across processes; a row whose ticket has expired may be taken over by a new ticket.
+live_codes = Table(
+    "live_codes", metadata,
+    Column("code_hash", String(_HASH), primary_key=True),
+    Column("ticket_id", String(_ID), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+# The append-only event record; ``idx`` is contiguous per issuer (the audit log's leaf index)
+# and ``body`` is the event's canonical JSON, exactly the bytes that become the Merkle leaf.
+events = Table(
+    "events", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(48), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("ticket_id", String(_ID)),
+    Column("body", LargeBinary, nullable=False),
+    Index("ix_events_ticket", "ticket_id"),
+)
+
+# Failed lookups, counted per minute for the whole deployment (logged once the minute is over)
+# and per client (a keyed hash of the address the shell passes) for the per-client limit.
+failed_lookups = Table(
+    "failed_lookups", metadata,
+    Column("minute", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("logged", Boolean, nullable=False),
+)
+
+client_failures = Table(
+    "client_failures", metadata,
+    Column("client_hash", String(_HASH), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+# The global circuit breaker on failed lookups: one row per deployment.
+breaker = Table(
+    "breaker", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("open_until", BigInteger, nullable=False),
+    Column("tripped_at", BigInteger, nullable=False),
+)
