@@ -10,9 +10,15 @@ from datetime import timedelta
 
 import pytest
 
-from callproof import CheckFailed, CodeTypo, IssuedTicket, TransitionRefused, new_client_token
+from callproof import (
+    CheckFailed,
+    CodeTypo,
+    IssuedTicket,
+    TransitionRefused,
+    new_client_token,
+    states,
+)
 from callproof import events as ev
-from callproof import states
 from callproof.events import read_events
 
 from .conftest import World

@@ -32,7 +32,7 @@ from .clock import Clock, from_epoch, to_epoch
 from .codes import normalise_code
 from .config import DataDir
 from .deployment import Deployment
-from .errors import CheckFailed, CodeError, RevokedKey, TicketError
+from .errors import CheckFailed, CodeError, Expired, NotYetValid, RevokedKey, TicketError
 from .privacy import equal
 from .store import schema
 from .ticket import CallTicket, verify_ticket
@@ -184,6 +184,9 @@ class CheckFlow:
                                    issuer=self.dep.issuer_id, skew=self.dep.config.limits.skew)
         except RevokedKey:
             return None
+        except (Expired, NotYetValid) as e:
+            # A matter of clocks (servers more than the skew apart), not of tampering.
+            self._fail_lookup(conn, at, None, e.outcome, row.ticket_id)
         except TicketError as e:
             self._tampered(conn, at, row.ticket_id, e.outcome)
         expected = self.dep.hash_keys.cdh(ticket.iss, ticket.jti, code)
@@ -263,6 +266,8 @@ class CheckFlow:
         except RevokedKey as e:
             raise CheckFailed("revoked", "the signing key was revoked",
                               ticket_id=ticket_id) from e
+        except (Expired, NotYetValid) as e:
+            raise CheckFailed(e.outcome, str(e), ticket_id=ticket_id) from e
         except TicketError as e:
             self._tampered(conn, at, ticket_id, e.outcome)
         return row, ticket

@@ -1,0 +1,98 @@
+"""Several processes at once, as several workers or servers would run (spec §6, ADR 0005).
+
+They never share a live code, never lose a ticket, never let two clients claim one ticket, and
+the event log stays contiguous — on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from callproof import CheckFailed, Issuer, SystemClock, new_client_token
+from callproof.store import schema
+from callproof.verifier import CheckFlow
+
+from .conftest import World
+
+WORKERS = 4
+PER_WORKER = 40
+
+pytestmark = pytest.mark.slow
+
+
+def _issue_many(args: tuple[str, str, int]) -> list[tuple[str, str]]:
+    data_dir, url, count = args
+    if url:
+        os.environ["CALLPROOF_DATABASE_URL"] = url
+    issuer = Issuer.open(data_dir)
+    out = []
+    for i in range(count):
+        call = issuer.issue(agent_id="a-001", reason="payment_failed",
+                            customer_ref=f"C-{i % 7}", phone="+886912345678")
+        out.append((call.ticket_id, call.code))
+    issuer.dep.store.close()
+    return out
+
+
+def _claim_all(args: tuple[str, str, list[str]]) -> list[tuple[str, str]]:
+    data_dir, url, codes = args
+    if url:
+        os.environ["CALLPROOF_DATABASE_URL"] = url
+    flow = CheckFlow.open(data_dir)
+    results = []
+    for code in codes:
+        try:
+            results.append((code, flow.lookup(code, new_client_token()).ticket_id))
+        except CheckFailed as e:
+            results.append((code, e.outcome))
+    flow.dep.store.close()
+    return results
+
+
+def test_processes_issue_and_claim_concurrently(world: World, backend: str) -> None:
+    data_dir = str(world.path)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(WORKERS) as pool:
+        batches = pool.map(_issue_many, [(data_dir, backend, PER_WORKER)] * WORKERS)
+    issued = [t for batch in batches for t in batch]
+    assert len(issued) == WORKERS * PER_WORKER
+    assert len({code for _, code in issued}) == len(issued), "two live tickets share a code"
+
+    codes = [code for _, code in issued]
+    with ctx.Pool(WORKERS) as pool:
+        # Every worker races for every code, each worker in a different order.
+        rounds = pool.map(_claim_all, [(data_dir, backend, codes[i::1] if i % 2 else codes[::-1])
+                                       for i in range(WORKERS)])
+    winners = Counter(code for results in rounds for code, outcome in results
+                      if outcome.startswith("t_"))
+    assert set(winners) == set(codes) and set(winners.values()) == {1}, \
+        "a ticket was claimed by two clients, or by none"
+    losers = Counter(outcome for results in rounds for _, outcome in results
+                     if not outcome.startswith("t_"))
+    assert set(losers) <= {"claimed_elsewhere", "failed"}
+
+    store = world.deployment.store
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.tickets)).scalar_one() \
+            == len(issued)
+        idx = [i for (i,) in conn.execute(select(schema.events.c.idx)
+                                          .order_by(schema.events.c.idx))]
+        claims = Counter(t for (t,) in conn.execute(
+            select(schema.events.c.ticket_id).where(schema.events.c.type == "ticket.claimed")))
+    assert idx == list(range(len(idx))), "event indices are not contiguous"
+    assert set(claims.values()) == {1} and len(claims) == len(issued)
+
+
+def test_data_dir_is_usable_from_a_fresh_process(world: World, backend: str,
+                                                 tmp_path: Path) -> None:
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        [(ticket_id, code)] = pool.apply(_issue_many, ((str(world.path), backend, 1),))
+    step = world.flow.lookup(code, new_client_token(), now=SystemClock().now())
+    assert step.ticket_id == ticket_id
