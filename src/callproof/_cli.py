@@ -142,7 +142,10 @@ def keys_rotate(ctx: click.Context) -> None:
               help="When the key may have been stolen (default: now).")
 @click.pass_context
 def keys_revoke(ctx: click.Context, kid: str, compromised_at: str | None) -> None:
-    """Revoke KID: it verifies no live ticket from now on, on every server."""
+    """Revoke KID: it verifies no live ticket from now on, on every server.
+
+    A kid may begin with "-": write `callproof keys revoke -- KID`.
+    """
     at = _parse_time(compromised_at) if compromised_at else None
     Admin(_deployment(ctx)).revoke_key(kid, compromised_at=at)
     click.echo(f"revoked {kid}")
