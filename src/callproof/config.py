@@ -23,7 +23,7 @@ import binascii
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,9 @@ def _section(raw: Mapping[str, Any], name: str, cls: type) -> dict[str, Any]:
     unknown = set(section) - known
     if unknown:
         raise ConfigError(f"config.toml: unknown setting(s) in [{name}]: {sorted(unknown)}")
+    missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in section]
+    if missing:
+        raise ConfigError(f"config.toml: [{name}] needs {', '.join(missing)}")
     return section
 
 
