@@ -175,7 +175,7 @@ def machine_line(m: dict[str, Any]) -> str:
     cpus = f"{m['cpus']} CPUs" + (f" ({m['cpus_usable']} usable)"
                                   if m["cpus_usable"] not in (None, m["cpus"]) else "")
     return (f"machine: {m['cpu']}, {cpus} | {m['python']} | cryptography {m['cryptography']}, "
-            f"{m['openssl']} | SQLite {m['sqlite']} | {m['platform']}")
+            f"{m['openssl']} | SQLite {m['sqlite']}")
 
 
 def _joserfc_version() -> str | None:

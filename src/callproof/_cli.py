@@ -87,18 +87,21 @@ def demo(ctx: click.Context) -> None:
     agent_id, name, _ = DEMO_AGENTS[0]
     reason = next(iter(DEMO_REASONS))
     call = issuer.issue(agent_id=agent_id, reason=reason, phone="+886912345678")
-    console = Console()
-    console.print(f"[bold]{issuer.dep.config.company.name}[/bold] is calling +886 •••• 5678 "
-                  f"about [italic]{reason}[/italic]; agent {name} reads this call code:")
+    console = Console(soft_wrap=True)  # long tickets stay on one line, ready to copy
+    company = issuer.dep.config.company
+    console.print(f"[bold]{company.name}[/bold] is calling +886 ••• ••5 678.")
+    console.print(f"Agent {name}: \"{DEMO_REASONS[reason]['en']}\". The call code is:")
     console.print(f"\n    [bold green]{call.code_display}[/bold green]\n")
-    console.print(f"ticket {call.ticket_id}, valid until {iso(call.expires_at)}")
+    console.print(f"(ticket {call.ticket_id}, valid until {iso(call.expires_at)})")
     data_dir = _dd(ctx).path
-    console.print("\nCheck it as an operator (claims nothing):")
+    console.print("\nLook the code up as an operator (claims nothing):")
     console.print(f"  callproof --data-dir {data_dir} check-code '{call.code_display}'")
     console.print("Verify the signed ticket:")
-    console.print(f"  callproof --data-dir {data_dir} verify {call.ticket}")
-    console.print("Close the call as the dialer would:")
+    console.print(f"  callproof --data-dir {data_dir} verify {call.ticket}", highlight=False)
+    console.print("Close the call, as the dialer does at hang-up:")
     console.print(f"  callproof --data-dir {data_dir} tickets close {call.ticket_id}")
+    console.print(f"\nCustomers check calls at {company.check_page} (the web page comes in a "
+                  "later release).")
 
 
 # --- keys ---------------------------------------------------------------------------------
@@ -122,6 +125,8 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
         _emit(rows)
         return
     table = Table("kid", "status", "created", "retired", "revoked", "compromised")
+    for column in table.columns:
+        column.overflow = "fold"  # never cut a kid short
     for r in rows:
         table.add_row(r["kid"], r["status"], *(r.get(f, "") for f in (
             "created_at", "retired_at", "revoked_at", "compromised_at")))

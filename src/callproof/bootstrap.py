@@ -64,7 +64,7 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
     if not os.environ.get("CALLPROOF_HASH_KEY") and not dd.hash_key_file.exists():
         dd.write_hash_key(os.urandom(32))
         report.created.append("secrets/hash.key")
-    if passphrase() is None:
+    if passphrase() is None and not any(dd.keys_dir.glob("*.pem")):
         report.warnings.append(
             "CALLPROOF_KEY_PASSPHRASE is not set: signing keys are stored UNENCRYPTED. "
             "Fine for a demo, never for real calls.")
