@@ -6,7 +6,7 @@ The public surface integrators use::
 
     issuer = Issuer.open("callproof-data")
     call = issuer.issue(agent_id="a-001", reason="payment_failed", phone="+886912345678")
-    print(call.code_display)             # the agent reads it out: "482 917 365"
+    print(call.code_display)             # the agent reads it out: "482 917 360"
 
     claims = verify_ticket(call.ticket, jwks)   # raises a TicketError subclass on failure
 """

@@ -20,7 +20,7 @@ from .deployment import Deployment
 from .errors import CallproofError, TicketError
 from .issuer import Issuer
 from .keys import KeySet
-from .ticket import verify_ticket
+from .ticket import CLOCK_SKEW, verify_ticket
 from .verifier import CheckFlow
 
 EXIT_FAILED = 1  # a check or verification said no, or the input was refused
@@ -278,14 +278,14 @@ def verify(ctx: click.Context, ticket: str, jwks_file: Any) -> None:
             keyset = KeySet.from_jwks(json.load(jwks_file))
         except ValueError as e:
             raise click.BadParameter(f"the JWKS file is not JSON: {e}") from e
-        issuer = None
+        issuer, skew = None, CLOCK_SKEW
     else:
         dep = _deployment(ctx)
         with dep.store.read() as conn:
             keyset = dep.keyset(conn)
-        issuer = dep.issuer_id
+        issuer, skew = dep.issuer_id, dep.config.limits.skew
     try:
-        claims = verify_ticket(token, keyset, issuer=issuer)
+        claims = verify_ticket(token, keyset, issuer=issuer, skew=skew)
     except TicketError as e:
         click.echo(json.dumps({"outcome": e.outcome, "message": str(e)}))
         sys.exit(EXIT_FAILED)

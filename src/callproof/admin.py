@@ -60,7 +60,7 @@ def check_id(value: str, what: str) -> str:
 
 def check_text(value: str, what: str, limit: int = 128) -> str:
     value = value.strip() if isinstance(value, str) else ""
-    if not value or len(value) > limit or any(ord(c) < 32 for c in value):
+    if not value or len(value) > limit or not value.isprintable():
         raise InputError(f"{what} must be 1–{limit} printable characters", reason="bad_text")
     return value
 
@@ -203,7 +203,7 @@ class Admin:
     def forget_customer(self, customer_ref: str, *, now: datetime | None = None) -> bool:
         """Delete the only link from ``customer_ref`` to its handle. False if none existed."""
         now = self.dep.now(now)
-        ref_hash = self.dep.hash_keys.customer_hash(self.dep.issuer_id, customer_ref)
+        ref_hash = customer_ref_hash(self.dep, customer_ref)
         t = schema.customers
         with self.dep.store.write() as conn:
             gone = conn.execute(delete(t).where(t.c.issuer_id == self.dep.issuer_id,
@@ -222,10 +222,7 @@ def handle_for(dep: Deployment, conn: Connection, customer_ref: str, now: dateti
     """The customer's handle, made on first use (inside the caller's write transaction)."""
     from .privacy import new_handle
 
-    ref = customer_ref.strip()
-    if not ref or len(ref) > 256:
-        raise InputError("the customer ref must be 1–256 characters", reason="bad_customer")
-    ref_hash = dep.hash_keys.customer_hash(dep.issuer_id, ref)
+    ref_hash = customer_ref_hash(dep, customer_ref)
     t = schema.customers
     row = conn.execute(select(t.c.handle).where(t.c.issuer_id == dep.issuer_id,
                                                 t.c.ref_hash == ref_hash)).first()
@@ -237,3 +234,11 @@ def handle_for(dep: Deployment, conn: Connection, customer_ref: str, now: dateti
     return handle
 
 
+
+
+def customer_ref_hash(dep: Deployment, customer_ref: str) -> str:
+    """The keyed hash a customer ref is stored as (surrounding spaces do not count)."""
+    ref = customer_ref.strip() if isinstance(customer_ref, str) else ""
+    if not ref or len(ref) > 256:
+        raise InputError("the customer ref must be 1–256 characters", reason="bad_customer")
+    return dep.hash_keys.customer_hash(dep.issuer_id, ref)

@@ -4,8 +4,8 @@ A customer types the code, often on a phone keyboard, sometimes in full-width di
 spaces, dashes and dots. :func:`normalise_code` accepts those, refuses anything else with a
 reason, and tells a mistyped code (wrong check digit) apart before any lookup is made.
 
-    >>> code = new_code()                  # '482917365'
-    >>> display_code(code)                 # '482 917 365'
+    >>> code = new_code()                  # '482917360'
+    >>> display_code(code)                 # '482 917 360'
     >>> normalise_code("４８２-９１７ ３６５") == code
     True
 """
@@ -59,7 +59,7 @@ def new_code() -> str:
 
 
 def display_code(code: str) -> str:
-    """Three groups of three, as the agent reads it: ``'482 917 365'``."""
+    """Three groups of three, as the agent reads it: ``'482 917 360'``."""
     return f"{code[0:3]} {code[3:6]} {code[6:9]}"
 
 

@@ -75,6 +75,8 @@ class Limits:
             raise ConfigError("the code window must be between 60 s and the longest lifetime")
         if not 4 <= self.word_choices <= 6:
             raise ConfigError("word_choices must be between 4 and 6")
+        if not 0 <= self.clock_skew_seconds <= 300:
+            raise ConfigError("clock_skew_seconds must be between 0 and 300")
         if min(self.client_failure_limit, self.global_failure_budget,
                self.client_window_seconds, self.breaker_cooldown_seconds) < 1:
             raise ConfigError("failure limits must be positive")
@@ -167,8 +169,8 @@ def passphrase() -> bytes | None:
 
 def _required(raw: Mapping[str, Any], name: str) -> str:
     value = raw.get(name)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"config.toml: `{name}` must be a non-empty string")
+    if not isinstance(value, str) or not value or len(value) > 255 or not value.isprintable():
+        raise ConfigError(f"config.toml: `{name}` must be 1–255 printable characters")
     return value
 
 

@@ -2,7 +2,7 @@
 
     >>> issuer = Issuer.open("callproof-data")
     >>> call = issuer.issue(agent_id="a-017", reason="refund", phone="+886912345678")
-    >>> call.code_display                     # what the agent reads out: '482 917 365'
+    >>> call.code_display                     # what the agent reads out: '482 917 360'
     >>> issuer.connected(call.ticket_id)      # the dialer: the customer picked up
     >>> issuer.status(call.ticket_id).check_word   # once the customer confirmed the number
     >>> issuer.close(call.ticket_id)          # the dialer: hung up
@@ -27,7 +27,7 @@ from .clock import Clock, from_epoch, iso, to_epoch
 from .codes import display_code, new_code
 from .config import DataDir, passphrase
 from .deployment import Deployment
-from .errors import ConfigError, InputError, NotFound, StoreError, TransitionRefused
+from .errors import BadClaims, ConfigError, InputError, NotFound, StoreError, TransitionRefused
 from .keys import ACTIVE, SigningKey
 from .privacy import new_ticket_id
 from .store import schema
@@ -133,6 +133,10 @@ class Issuer:
                 agent_name=agent.name, department=agent.department, reason=reason,
                 subject=handle, dst=e164[-4:] if e164 else None, methods=methods,
                 cdh=self.dep.hash_keys.cdh(iss, jti, code), kid=key.kid)
+            try:  # never sign what our own verifier would refuse
+                CallTicket.from_claims(claims.to_claims())
+            except BadClaims as e:
+                raise InputError(f"cannot issue: {e}", reason="bad_claims") from e
             token = encode_ticket(claims, key)
             conn.execute(insert(schema.tickets).values(
                 ticket_id=jti, issuer_id=iss, kid=key.kid, token=token, agent_id=agent_id,

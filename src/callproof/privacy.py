@@ -6,8 +6,8 @@ nothing about another. Nothing here is reversible; the customer's phone keeps on
 hint in clear.
 
     >>> hk = HashKeys(os.urandom(32))
-    >>> hk.code_hash("482917365")          # the key in the live-code table
-    >>> hk.cdh("shop.example", jti, "482917365")   # the ticket's ``cdh`` claim
+    >>> hk.code_hash("482917360")          # the key in the live-code table
+    >>> hk.cdh("shop.example", jti, "482917360")   # the ticket's ``cdh`` claim
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from . import errors as E
 from .canonical import canonical_json, parse_json_strict
@@ -92,12 +92,14 @@ class CallTicket:
         return ticket
 
 
-def _bad(name: str) -> Any:
+def _bad(name: str) -> NoReturn:
     raise E.BadClaims(f"the claim {name!r} has the wrong type or shape")
 
 
 def _text(v: Any, name: str, limit: int) -> str:
-    return v if isinstance(v, str) and 0 < len(v) <= limit else _bad(name)
+    if isinstance(v, str) and 0 < len(v) <= limit and v.isprintable():
+        return v
+    _bad(name)
 
 
 def _ident(v: Any, name: str) -> str:
@@ -119,7 +121,7 @@ def _hint(v: Any) -> str:
 
 def _methods(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not v or len(v) > 8:
-        return _bad("mth")  # type: ignore[no-any-return]
+        _bad("mth")
     return tuple(_ident(m, "mth") for m in v)
 
 

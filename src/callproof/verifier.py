@@ -6,7 +6,7 @@ A step that cannot confirm the call raises :class:`~callproof.errors.CheckFailed
 
     >>> flow = CheckFlow.open("callproof-data")
     >>> client = new_client_token()                      # the claim cookie's value
-    >>> step = flow.lookup("482 917 365", client, client_address="203.0.113.0")
+    >>> step = flow.lookup("482 917 360", client, client_address="203.0.113.0")
     >>> step.dst                                          # "Does your phone end in 4712?"
     >>> step = flow.answer_number(step.ticket_id, client, yes=True)
     >>> step = flow.choose_word(step.ticket_id, client, "watermelon")
@@ -156,7 +156,7 @@ class CheckFlow:
         if state not in states.LIVE:
             self._fail_lookup(conn, at, address, state, row.ticket_id)
         # Step 4: the ticket verifies now, and its cdh binds it to exactly this code.
-        ticket = self._verified(conn, row, code, at)
+        ticket = self._verified(conn, row, code, at, address)
         if ticket is None:
             self._fail_lookup(conn, at, address, "revoked", row.ticket_id)
         if row.claimed_by is not None:
@@ -173,7 +173,8 @@ class CheckFlow:
         self.dep.record(conn, events.TICKET_CLAIMED, at, ticket_id=row.ticket_id)
         return self._step(conn, self._row(conn, row.ticket_id), ticket)
 
-    def _verified(self, conn: Connection, row: Any, code: str, at: datetime) -> CallTicket | None:
+    def _verified(self, conn: Connection, row: Any, code: str, at: datetime,
+                  address: str | None) -> CallTicket | None:
         """The stored ticket, verified against today's keys; None if its key is revoked.
 
         Refuses (``tampered``, with an alert event) a ticket that does not verify or whose
@@ -186,7 +187,7 @@ class CheckFlow:
             return None
         except (Expired, NotYetValid) as e:
             # A matter of clocks (servers more than the skew apart), not of tampering.
-            self._fail_lookup(conn, at, None, e.outcome, row.ticket_id)
+            self._fail_lookup(conn, at, address, e.outcome, row.ticket_id)
         except TicketError as e:
             self._tampered(conn, at, row.ticket_id, e.outcome)
         expected = self.dep.hash_keys.cdh(ticket.iss, ticket.jti, code)
@@ -209,7 +210,7 @@ class CheckFlow:
 
         def step(conn: Connection) -> CheckStep:
             row, ticket = self._claimed(conn, ticket_id, client, at)
-            if row.state != states.CLAIMED or row.dst is None:
+            if row.state != states.CLAIMED or ticket.dst is None:
                 raise CheckFailed("wrong_step", "the phone question is not the next step",
                                   ticket_id=ticket_id)
             if not yes:
@@ -234,7 +235,7 @@ class CheckFlow:
         def step(conn: Connection) -> CheckStep:
             row, ticket = self._claimed(conn, ticket_id, client, at)
             due = row.state == states.NUMBER_CONFIRMED or \
-                (row.state == states.CLAIMED and row.dst is None)
+                (row.state == states.CLAIMED and ticket.dst is None)
             if not due:
                 raise CheckFailed("wrong_step", "the check word is not the next step",
                                   ticket_id=ticket_id)
@@ -290,7 +291,7 @@ class CheckFlow:
     def _step(self, conn: Connection, row: Any, ticket: CallTicket) -> CheckStep:
         if row.state == states.VERIFIED:
             step = VERIFIED
-        elif row.state == states.CLAIMED and row.dst is not None:
+        elif row.state == states.CLAIMED and ticket.dst is not None:
             step = NUMBER
         else:
             step = WORD
@@ -334,8 +335,9 @@ class CheckFlow:
             conn.execute(delete(c).where(c.c.client_hash == address, c.c.minute <
                                          minute - limits.client_window_seconds - 60))
         count = conn.execute(select(t.c.count).where(t.c.minute == minute)).scalar_one()
-        if count == limits.global_failure_budget + 1:
-            b = schema.breaker
+        b = schema.breaker
+        open_until = conn.execute(select(b.c.open_until).where(b.c.id == 1)).scalar()
+        if count > limits.global_failure_budget and (open_until is None or open_until <= now):
             until = now + limits.breaker_cooldown_seconds
             if not store.insert_if_absent(conn, b, {"id": 1, "open_until": until,
                                                     "tripped_at": now}):
