@@ -341,3 +341,71 @@ def test_issuing_refuses_unknown_and_disabled_agents_and_reasons(world: World) -
     for bad in ({"phone": "0912345678"}, {"phone": "+886"}, {"ttl": 30}, {"ttl": 1801}):
         with pytest.raises(InputError):
             w.issuer.issue(agent_id="a-001", reason="payment_failed", **bad)  # type: ignore[arg-type]
+
+
+def test_a_database_that_maps_a_code_to_another_ticket_is_caught(world: World) -> None:
+    """Regression for the threat 'someone who can write the database' (spec §4, cdh)."""
+    from sqlalchemy import update
+
+    from callproof.store import schema
+
+    w = world
+    victim, other = issue(w), issue(w, phone="+886900000001")
+    with w.deployment.store.write() as conn:
+        conn.execute(update(schema.live_codes)
+                     .where(schema.live_codes.c.ticket_id == victim.ticket_id)
+                     .values(ticket_id=other.ticket_id))
+    assert failure(w.flow.lookup, victim.code, new_client_token()) == "tampered"
+    assert ev.TAMPERED in event_types(w, other.ticket_id)
+    assert w.issuer.status(other.ticket_id).state == states.ISSUED  # nothing was claimed
+
+
+def test_a_database_that_forges_the_token_is_caught(world: World) -> None:
+    from sqlalchemy import update
+
+    from callproof.store import schema
+
+    w = world
+    call, other = issue(w), issue(w)
+    with w.deployment.store.write() as conn:  # a genuine token of another ticket
+        conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == call.ticket_id)
+                     .values(token=other.ticket))
+    assert failure(w.flow.lookup, call.code, new_client_token()) == "tampered"
+
+
+def test_the_phone_question_follows_the_signed_ticket_not_the_table(world: World) -> None:
+    from sqlalchemy import update
+
+    from callproof.store import schema
+
+    w, client = world, new_client_token()
+    call = issue(w)
+    with w.deployment.store.write() as conn:
+        conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == call.ticket_id)
+                     .values(dst=None))
+    assert w.flow.lookup(call.code, client).step == "number"
+    assert failure(w.flow.choose_word, call.ticket_id, client, right_word_of(w, call)) \
+        == "wrong_step"
+
+
+def test_the_breaker_trips_again_after_its_cooldown(world: World) -> None:
+    w = world
+    limits = w.deployment.config.limits
+    w.clock.set(w.clock.now().replace(second=0))
+    for _ in range(limits.global_failure_budget + 1):
+        failure(w.flow.lookup, "000000000", new_client_token())
+    w.clock.advance(seconds=limits.breaker_cooldown_seconds)
+    for _ in range(limits.global_failure_budget + 1):
+        failure(w.flow.lookup, "000000000", new_client_token())
+    assert failure(w.flow.lookup, "000000000", new_client_token()) == "rate_limited"
+    with w.deployment.store.read() as conn:
+        trips = [e for e in read_events(conn, w.deployment.issuer_id)
+                 if e.type == ev.BUDGET_TRIPPED]
+    assert len(trips) == 2
+
+
+def test_issuing_never_signs_what_verification_would_refuse(world: World) -> None:
+    from callproof import InputError
+
+    with pytest.raises(InputError, match="cannot issue"):
+        issue(world, methods=("not a method!",))

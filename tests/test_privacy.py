@@ -89,3 +89,8 @@ def test_reprs_hide_secrets(world: World) -> None:
         shown = repr(obj)
         assert call.code not in shown and "PRIVATE" not in shown
     assert "hidden" in repr(w.deployment.hash_keys)
+
+
+def test_forgetting_ignores_surrounding_spaces_like_issuing_does(world: World) -> None:
+    world.issuer.issue(agent_id="a-001", reason="payment_failed", customer_ref=" C-42 ")
+    assert Admin(world.deployment).forget_customer("C-42")
