@@ -373,7 +373,7 @@ def results_json(benches: list[Bench], rounds: int, mode: str, seconds: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run: {QUICK_SECONDS:g} s of measurement")
     parser.add_argument("--seconds", type=float, default=None, metavar="S",
