@@ -29,22 +29,26 @@ def canonical_json(value: Any) -> bytes:
         raise InputError(f"value cannot be canonicalised: {e}", reason="not_canonical") from e
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate member {key!r}")
-        out[key] = value
-    return out
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate member names")
+    return obj
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# Built once: json.loads(..., object_pairs_hook=...) would build a decoder on every call.
+_STRICT = json.JSONDecoder(object_pairs_hook=_object_without_duplicates,
+                           parse_constant=_refuse_constant)
+
+
 def parse_json_strict(data: bytes | str) -> Any:
     """Parse JSON, refusing duplicate members and NaN/Infinity. Raises ``ValueError``."""
-    return json.loads(data, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return _STRICT.decode(text)
 
 
 def is_canonical(data: bytes) -> bool:

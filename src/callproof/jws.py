@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable
 
 from .errors import MalformedTicket, TicketTooLarge
@@ -19,8 +18,10 @@ from .errors import MalformedTicket, TicketTooLarge
 #: A ticket larger than this is refused before any parsing (spec §5 step 1).
 MAX_TOKEN_BYTES = 4096
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_TOKEN = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{86})")
+# base64url → standard alphabet; "+", "/" and "=" in the input become "!", which strict mode
+# refuses, so only the URL-safe alphabet without padding gets through.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
+_SIGNATURE_CHARS = 86  # 64 bytes, unpadded
 
 
 def b64url_encode(data: bytes) -> str:
@@ -29,12 +30,18 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding; raises ``ValueError`` on anything else."""
-    if len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+    """Strict base64url without padding; raises ``ValueError`` on anything else.
+
+    The standard alphabet's ``+`` and ``/``, padding, whitespace and every other character are
+    refused (``binascii``'s strict mode does the scanning, in C).
+    """
+    raw = text.encode("ascii", "replace") if isinstance(text, str) else text
+    if len(raw) % 4 == 1:
         raise ValueError("not unpadded base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as e:  # pragma: no cover - the regex already filters these
+        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4),
+                                   strict_mode=True)
+    except binascii.Error as e:
         raise ValueError("not base64url") from e
 
 
@@ -57,12 +64,16 @@ def split_compact(token: str | bytes) -> tuple[str, str, bytes]:
             raise MalformedTicket("the ticket is not ASCII") from e
     if len(token) > MAX_TOKEN_BYTES:
         raise TicketTooLarge(f"the ticket is {len(token)} bytes; at most {MAX_TOKEN_BYTES}")
-    match = _TOKEN.fullmatch(token.strip())
-    if match is None:
+    parts = token.strip().split(".")
+    if len(parts) != 3 or not parts[0] or not parts[1] or len(parts[2]) != _SIGNATURE_CHARS:
         raise MalformedTicket("not a compact JWS: three base64url parts with a 64-byte signature")
-    header_b64, payload_b64, sig_b64 = match.groups()
-    signature = base64.urlsafe_b64decode(sig_b64 + "==")
-    # Only one spelling of the signature is accepted, so a token cannot be re-spelled.
-    if b64url_encode(signature) != sig_b64:
+    header_b64, payload_b64, sig_b64 = parts
+    try:
+        signature = b64url_decode(sig_b64)
+    except ValueError as e:
+        raise MalformedTicket("the signature is not base64url") from e
+    # Only one spelling of the signature is accepted, so a token cannot be re-spelled: 86
+    # characters carry 516 bits for 512, and the 4 spare bits of the last one must be zero.
+    if sig_b64[-1] not in "AQgw":
         raise MalformedTicket("the signature is not canonically base64url-encoded")
     return header_b64, payload_b64, signature

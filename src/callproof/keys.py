@@ -179,6 +179,10 @@ class KeySet(Mapping[str, TicketKey]):
     def __len__(self) -> int:
         return len(self._keys)
 
+    def find(self, kid: str) -> TicketKey | None:
+        """The key with this kid, or None (what ``get`` does, without the Mapping detour)."""
+        return self._keys.get(kid)
+
     def __repr__(self) -> str:
         return f"KeySet({[f'{k.kid}:{k.status}' for k in self._keys.values()]})"
 
