@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import BigInteger, Connection, LargeBinary, String, bindparam, func, insert, select
 
 from .canonical import canonical_json, parse_json_strict
 from .clock import to_epoch
@@ -87,14 +87,22 @@ def append(store: Store, conn: Connection, *, issuer: str, type: str, at: dateti
     if ticket_id is not None:
         data["ticket_id"] = ticket_id
     event = Event(type=type, issuer=issuer, at=to_epoch(at), data=data)
-    idx: int = conn.execute(
-        select(func.coalesce(func.max(schema.events.c.idx) + 1, 0))
-        .where(schema.events.c.issuer_id == issuer)
-    ).scalar_one()
-    conn.execute(insert(schema.events).values(
-        issuer_id=issuer, idx=idx, type=type, at=event.at, ticket_id=ticket_id,
-        body=event.to_bytes()))
+    idx: int = conn.execute(_APPEND, {"issuer": issuer, "type": type, "at": event.at,
+                                      "ticket_id": ticket_id, "body": event.to_bytes()}
+                            ).scalar_one()
     return idx
+
+
+# One statement, built once: the next index is taken and used in the same INSERT, under the
+# writer lock that the caller's transaction holds (ADR 0005), so indices stay contiguous.
+_E = schema.events
+_APPEND = insert(_E).from_select(
+    ["issuer_id", "idx", "type", "at", "ticket_id", "body"],
+    select(bindparam("issuer", type_=String), func.coalesce(func.max(_E.c.idx) + 1, 0),
+           bindparam("type", type_=String), bindparam("at", type_=BigInteger),
+           bindparam("ticket_id", type_=String), bindparam("body", type_=LargeBinary))
+    .where(_E.c.issuer_id == bindparam("issuer", type_=String)),
+).returning(_E.c.idx)
 
 
 def read_events(conn: Connection, issuer: str, *, ticket_id: str | None = None,

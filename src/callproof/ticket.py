@@ -12,6 +12,7 @@ step; each failed step raises its own :class:`~callproof.errors.TicketError`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -134,8 +135,13 @@ def _bad(name: str) -> NoReturn:
 
 def encode_ticket(ticket: CallTicket, key: SigningKey) -> str:
     """Sign ``ticket`` with ``key`` as a compact JWS (the header names ``key.kid``)."""
-    header = canonical_json({"alg": ALG, "kid": key.kid, "typ": TYP})
-    return sign_compact(header, canonical_json(ticket.to_claims()), key.sign)
+    return sign_compact(_header_bytes(key.kid), canonical_json(ticket.to_claims()), key.sign)
+
+
+@functools.lru_cache(maxsize=16)
+def _header_bytes(kid: str) -> bytes:
+    """The protected header of every ticket one key signs (the same bytes each time)."""
+    return canonical_json({"alg": ALG, "kid": kid, "typ": TYP})
 
 
 # Decoded protected headers by their exact base64url text. An issuer uses one header per key,

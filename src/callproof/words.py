@@ -49,12 +49,13 @@ def _load() -> dict[str, CheckWord]:
 
 
 WORDS: dict[str, CheckWord] = _load()
+_IDS = sorted(WORDS)
+_RANDOM = secrets.SystemRandom()  # the OS's CSPRNG, as `secrets` uses
 
 
 def pick_words(count: int = MAX_CHOICES) -> tuple[str, list[str]]:
     """The right word's id and ``count`` distinct choices (it among them), drawn by ``secrets``."""
     if not MIN_CHOICES <= count <= MAX_CHOICES:
         raise ValueError(f"between {MIN_CHOICES} and {MAX_CHOICES} choices")
-    rng = secrets.SystemRandom()
-    choices = rng.sample(sorted(WORDS), count)
-    return choices[rng.randrange(count)], choices
+    choices = _RANDOM.sample(_IDS, count)
+    return choices[_RANDOM.randrange(count)], choices

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
@@ -50,6 +50,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Statements built once per table: building them costs more than running them.
+        self._insert_if_absent: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -123,16 +125,19 @@ class Store:
             raise StoreError(f"the database refused or is unreachable: {e.__class__.__name__}") \
                 from e
 
-    def insert_if_absent(self, conn: Connection, table: Any, values: dict[str, Any]) -> bool:
+    def insert_if_absent(self, conn: Connection, table: Table, values: dict[str, Any]) -> bool:
         """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted."""
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
+        stmt = self._insert_if_absent.get(table.name)
+        if stmt is None:
+            if self.dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing()
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+                stmt = pg_insert(table).on_conflict_do_nothing()
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
-        # RETURNING tells "inserted" apart from "conflicted" on every driver (rowcount does not).
-        stmt = stmt.returning(*table.primary_key.columns)
-        return conn.execute(stmt).first() is not None
+                stmt = sqlite_insert(table).on_conflict_do_nothing()
+            # RETURNING tells "inserted" from "conflicted" on every driver (rowcount does not).
+            stmt = stmt.returning(*table.primary_key.columns)
+            self._insert_if_absent[table.name] = stmt
+        return conn.execute(stmt, values).first() is not None
