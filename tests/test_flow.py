@@ -409,3 +409,19 @@ def test_issuing_never_signs_what_verification_would_refuse(world: World) -> Non
 
     with pytest.raises(InputError, match="cannot issue"):
         issue(world, methods=("not a method!",))
+
+
+def test_a_key_revoked_by_another_process_stops_a_running_server_at_once(world: World) -> None:
+    """The CLI (its own state) revokes; the long-lived check flow sees it on its next step."""
+    from click.testing import CliRunner
+
+    from callproof._cli import cli
+
+    w, client = world, new_client_token()
+    call = issue(w)
+    w.flow.lookup(call.code, client)
+    runner = CliRunner()
+    data = ["--data-dir", str(w.path)]
+    assert runner.invoke(cli, [*data, "keys", "rotate"]).exit_code == 0
+    assert runner.invoke(cli, [*data, "keys", "revoke", "--", str(call.claims.kid)]).exit_code == 0
+    assert failure(w.flow.answer_number, call.ticket_id, client, yes=True) == "revoked"
