@@ -138,3 +138,40 @@ breaker = Table(
     Column("open_until", BigInteger, nullable=False),
     Column("tripped_at", BigInteger, nullable=False),
 )
+
+# --- the verifier app (migration 0002) ----------------------------------------------------------
+
+# Issuer API keys: shown once, stored as SHA-256 of their 256-bit secret (a fast hash is right
+# for random secrets); ``scopes`` is a comma-separated subset of issue,status,enrol,reveal.
+api_keys = Table(
+    "api_keys", metadata,
+    Column("key_id", String(_ID), primary_key=True),
+    Column("issuer_id", String(_ISSUER), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("secret_hash", String(_HASH), nullable=False),
+    Column("scopes", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)
+
+# Agents' console passwords, hashed with Argon2id.
+agent_credentials = Table(
+    "agent_credentials", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("agent_id", String(_ID), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Scam reports from the failure page: what the caller asked for, the number that called (the
+# scammer's, normalised) and an optional short text. Nothing that identifies the reporter.
+scam_reports = Table(
+    "scam_reports", metadata,
+    Column("report_id", String(_ID), primary_key=True),
+    Column("issuer_id", String(_ISSUER), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("caller_number", String(32)),
+    Column("scripts", String(255), nullable=False),
+    Column("text", Text),
+    Index("ix_scam_reports_issuer_at", "issuer_id", "at"),
+)
