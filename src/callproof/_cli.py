@@ -104,6 +104,39 @@ def demo(ctx: click.Context) -> None:
                   "later release).")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Serve the check page, the API and the console with gunicorn."""
+    _serve(_dd(ctx), host, port, workers)
+
+
+def _serve(data_dir: DataDir, host: str, port: int, workers: int) -> None:
+    import os
+
+    from gunicorn.app.base import BaseApplication
+
+    from verifier_app import create_app
+
+    os.environ["CALLPROOF_DATA_DIR"] = str(data_dir.path)
+    Deployment.open(data_dir).store.close()  # fail here, clearly, before forking workers
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)  # no access log: it would keep addresses
+            self.cfg.set("errorlog", "-")
+
+        def load(self) -> Any:
+            return create_app()
+
+    _App().run()
+
+
 # --- keys ---------------------------------------------------------------------------------
 
 
@@ -202,6 +235,22 @@ def agents_list(ctx: click.Context, as_json: bool) -> None:
     for r in rows:
         table.add_row(r["id"], r["name"], r["department"] or "", "yes" if r["enabled"] else "no")
     Console().print(table)
+
+
+@agents.command("set-password")
+@click.argument("agent_id")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.pass_context
+def agents_set_password(ctx: click.Context, agent_id: str, password_stdin: bool) -> None:
+    """Set AGENT_ID's console password (hidden prompt, or --password-stdin)."""
+    from .agent_auth import AgentPasswords
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    AgentPasswords(_deployment(ctx)).set(agent_id, password)
+    click.echo(f"password set for {agent_id}")
 
 
 @agents.command("disable")

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from .errors import ConfigError
 from .jws import b64url_encode
 
-_PURPOSES = ("code", "cdh", "phone", "customer", "client")
+_PURPOSES = ("code", "cdh", "phone", "customer", "client", "session")
 
 
 def _derive(master: bytes, purpose: str) -> bytes:
@@ -61,6 +61,10 @@ class HashKeys:
 
     def customer_hash(self, issuer: str, customer_ref: str) -> str:
         return b64url_encode(self._mac("customer", issuer, customer_ref))
+
+    def session_secret(self) -> bytes:
+        """The key a web shell signs its session cookie with (the same on every instance)."""
+        return self._keys["session"]
 
     def client_hash(self, client: str) -> str:
         """A claim cookie value or a client address, as stored for comparison and counting."""

@@ -200,6 +200,16 @@ class CheckFlow:
         raise _Refused(CheckFailed("tampered", "the stored ticket does not match the code",
                                    ticket_id=ticket_id))
 
+    def current_step(self, ticket_id: str, client_token: str, *,
+                     now: datetime | None = None) -> CheckStep:
+        """Where this client is in the check of a ticket it claimed (read-only; for a page shown
+        again, e.g. in another language). Raises :class:`CheckFailed` like the steps do."""
+        at = self.dep.now(now)
+        client = self.dep.hash_keys.client_hash(client_token)
+        with self.dep.store.read() as conn:
+            row, ticket = self._claimed(conn, ticket_id, client, at, record=False)
+            return self._step(conn, row, ticket)
+
     # --- step 2: the phone question --------------------------------------------------------
 
     def answer_number(self, ticket_id: str, client_token: str, *, yes: bool,
@@ -253,7 +263,7 @@ class CheckFlow:
     # --- shared steps ----------------------------------------------------------------------
 
     def _claimed(self, conn: Connection, ticket_id: str, client: str,
-                 at: datetime) -> tuple[Any, CallTicket]:
+                 at: datetime, *, record: bool = True) -> tuple[Any, CallTicket]:
         """The ticket this client claimed, still live and still verifying; else CheckFailed."""
         row = self._row(conn, ticket_id) if isinstance(ticket_id, str) else None
         if row is None or row.claimed_by is None or not equal(row.claimed_by, client):
@@ -270,6 +280,9 @@ class CheckFlow:
         except (Expired, NotYetValid) as e:
             raise CheckFailed(e.outcome, str(e), ticket_id=ticket_id) from e
         except TicketError as e:
+            if not record:
+                raise CheckFailed("tampered", "the stored ticket does not verify",
+                                  ticket_id=ticket_id) from e
             self._tampered(conn, at, ticket_id, e.outcome)
         return row, ticket
 

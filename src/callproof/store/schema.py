@@ -175,3 +175,26 @@ scam_reports = Table(
     Column("text", Text),
     Index("ix_scam_reports_issuer_at", "issuer_id", "at"),
 )
+
+# --- the audit log (migration 0003; spec/audit-log.md) ------------------------------------------
+
+# Every complete node of each issuer's RFC 6962 tree: (level, idx) is the subtree of the leaves
+# [idx * 2^level, (idx + 1) * 2^level); level 0 holds the leaf hashes. Written as leaves are
+# appended (about two rows per leaf), so appends, roots and proofs read O(log n) rows.
+log_nodes = Table(
+    "log_nodes", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+# Every checkpoint the log signed (the latest is also kept in <data dir>/log/checkpoint).
+log_checkpoints = Table(
+    "log_checkpoints", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", BigInteger, nullable=False),
+)

@@ -1,0 +1,62 @@
+"""Agents' console passwords, hashed with Argon2id (argon2-cffi's defaults: memory-hard).
+
+    >>> AgentPasswords(dep).set("a-001", "correct horse battery staple")
+    >>> AgentPasswords(dep).check("a-001", "correct horse battery staple")
+    True
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from . import events
+from .clock import to_epoch
+from .deployment import Deployment
+from .errors import InputError, NotFound
+from .store import schema
+
+MIN_PASSWORD = 12
+_HASHER = PasswordHasher()
+# Checked against when the agent has no password, so a wrong id costs as long as a wrong password.
+_DUMMY = _HASHER.hash("callproof: no such agent")
+
+
+class AgentPasswords:
+    def __init__(self, deployment: Deployment) -> None:
+        self.dep = deployment
+
+    def set(self, agent_id: str, password: str, *, now: datetime | None = None) -> None:
+        """Set or replace an agent's password. Raises NotFound / InputError."""
+        at = self.dep.now(now)
+        if len(password) < MIN_PASSWORD or len(password) > 1024:
+            raise InputError(f"a password has {MIN_PASSWORD}–1024 characters", reason="weak")
+        hashed = _HASHER.hash(password)
+        a, c = schema.agents, schema.agent_credentials
+        with self.dep.store.write() as conn:
+            if conn.execute(select(a.c.agent_id).where(a.c.issuer_id == self.dep.issuer_id,
+                                                       a.c.agent_id == agent_id)).first() is None:
+                raise NotFound(f"no agent {agent_id!r}")
+            values = {"issuer_id": self.dep.issuer_id, "agent_id": agent_id,
+                      "password_hash": hashed, "updated_at": to_epoch(at)}
+            if not self.dep.store.insert_if_absent(conn, c, values):
+                conn.execute(c.update().where(c.c.issuer_id == self.dep.issuer_id,
+                                              c.c.agent_id == agent_id).values(**values))
+            self.dep.record(conn, events.AGENT_PASSWORD_SET, at, agent_id=agent_id)
+
+    def check(self, agent_id: str, password: str) -> bool:
+        """True when the password is the agent's and the agent is enabled."""
+        a, c = schema.agents, schema.agent_credentials
+        with self.dep.store.read() as conn:
+            row = conn.execute(
+                select(c.c.password_hash, a.c.enabled).join(
+                    a, (a.c.issuer_id == c.c.issuer_id) & (a.c.agent_id == c.c.agent_id))
+                .where(c.c.issuer_id == self.dep.issuer_id, c.c.agent_id == agent_id)).first()
+        try:
+            _HASHER.verify(row.password_hash if row else _DUMMY, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return bool(row is not None and row.enabled)

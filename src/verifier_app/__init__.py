@@ -1,0 +1,83 @@
+"""The reference verifier: the customer's check page, the issuer API and the agent console.
+
+A thin Flask shell over the ``callproof`` library: forms, templates, HTTP and languages. All the
+protocol lives in the library.
+
+    $ flask --app verifier_app run            # CALLPROOF_DATA_DIR picks the data dir
+    $ callproof serve --workers 2              # the same app under gunicorn
+
+``create_app(test_config)`` reads, besides ``test_config``: ``CALLPROOF_DATA_DIR``,
+``CALLPROOF_TRUSTED_PROXIES`` (how many proxies in front set X-Forwarded-For; default 0: the
+socket's address is the client's), ``CALLPROOF_RATELIMIT_STORAGE`` (``memory://`` by default,
+``redis://host:6379`` for several instances) and ``CALLPROOF_LOOKUP_LIMIT`` (failed lookups per
+client, default ``30 per 15 minutes``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+from flask_babel import Babel
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from callproof import Admin, CheckFlow, Deployment, Issuer
+from callproof.agent_auth import AgentPasswords
+from callproof.apikeys import ApiKeys
+from callproof.reports import Reports
+
+from . import api, console, i18n, public, security, wellknown
+from .extensions import Services, csrf, limiter, services
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. Raises ConfigError / StoreError when the data dir or database is unusable."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATA_DIR=os.environ.get("CALLPROOF_DATA_DIR"),
+        TRUSTED_PROXIES=int(os.environ.get("CALLPROOF_TRUSTED_PROXIES", "0")),
+        RATELIMIT_STORAGE_URI=os.environ.get("CALLPROOF_RATELIMIT_STORAGE", "memory://"),
+        LOOKUP_LIMIT=os.environ.get("CALLPROOF_LOOKUP_LIMIT", "30 per 15 minutes"),
+        API_KEY_LIMIT=os.environ.get("CALLPROOF_API_KEY_LIMIT", "600 per minute"),
+        MAX_CONTENT_LENGTH=16 * 1024,  # every form and API body here is far smaller
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="cp_session",
+        WTF_CSRF_TIME_LIMIT=3600,
+        WTF_CSRF_SSL_STRICT=True,
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        BABEL_DEFAULT_LOCALE="en",
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+
+    deployment = Deployment.open(app.config["DATA_DIR"])
+    app.extensions["callproof"] = Services(
+        deployment=deployment, issuer=Issuer(deployment), flow=CheckFlow(deployment),
+        admin=Admin(deployment), api_keys=ApiKeys(deployment),
+        passwords=AgentPasswords(deployment), reports=Reports(deployment))
+    # The session (CSRF token, console sign-in) is signed with a key derived from the
+    # deployment's hash key, so every instance of a deployment agrees without another secret.
+    app.secret_key = deployment.hash_keys.session_secret()
+
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+    Babel(app, locale_selector=i18n.select_locale)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    security.init_app(app)
+    i18n.init_app(app)
+
+    app.register_blueprint(public.bp)
+    app.register_blueprint(wellknown.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(console.bp)
+    csrf.exempt(api.bp)  # the API authenticates every request with a bearer key, no cookies
+    return app
+
+
+__all__ = ["create_app", "services"]

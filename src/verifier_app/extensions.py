@@ -1,0 +1,41 @@
+"""The app's extensions and its handle on the library services (shared by the blueprints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_limiter import Limiter
+from flask_wtf.csrf import CSRFProtect
+
+from callproof import Admin, CheckFlow, Deployment, Issuer
+from callproof.agent_auth import AgentPasswords
+from callproof.apikeys import ApiKeys
+from callproof.reports import Reports
+
+from . import security
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=security.client_key, default_limits=[],
+                  headers_enabled=False, strategy="moving-window")
+
+
+@dataclass
+class Services:
+    """The library services one app instance uses, over one opened deployment."""
+
+    deployment: Deployment
+    issuer: Issuer
+    flow: CheckFlow
+    admin: Admin
+    api_keys: ApiKeys
+    passwords: AgentPasswords
+    reports: Reports
+
+
+def services() -> Services:
+    """The current app's library services."""
+    found: Services = current_app.extensions["callproof"]
+    return found
+
+
