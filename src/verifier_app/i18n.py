@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, request, url_for
 from flask_babel import get_locale, lazy_gettext
+from werkzeug.exceptions import HTTPException
 
 #: BCP 47 tag → the catalogue's locale name.
 LANGUAGES = {"en": "en", "zh-Hant": "zh_Hant", "zh-Hans": "zh_Hans"}
@@ -31,7 +32,12 @@ def _from_accept_language() -> str:
 
 def page_language() -> str:
     """The BCP 47 tag of this request's language."""
-    asked = request.values.get("lang", "")
+    asked = request.args.get("lang", "")
+    if not asked and request.method == "POST":
+        try:
+            asked = request.form.get("lang", "")
+        except HTTPException:  # an oversized or broken body: the error page still needs a language
+            asked = ""
     return asked if asked in LANGUAGES else _from_accept_language()
 
 

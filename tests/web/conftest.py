@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +13,6 @@ from flask.testing import FlaskClient
 
 from callproof import FixedClock, init_data_dir
 from verifier_app import create_app, services
-
-from ..conftest import T0
 
 
 @dataclass
@@ -42,3 +40,19 @@ def web(tmp_path: Path, backend: str, clock: FixedClock) -> Iterator[Web]:
     yield Web(app, app.test_client(), clock, path)
     with app.app_context():
         services().deployment.store.close()
+
+
+@pytest.fixture
+def make_app(web: Web) -> Iterator[Callable[..., Flask]]:
+    """Another app over the same data dir with other settings; its store is closed afterwards."""
+    made: list[Flask] = []
+
+    def make(**config: object) -> Flask:
+        app = create_app({"DATA_DIR": str(web.path), "TESTING": True, **config})
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            services().deployment.store.close()

@@ -1,0 +1,299 @@
+"""The customer's check page through the Flask test client (issue #3, DESIGN §3.1 and §7)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+
+import pytest
+from flask import Flask
+
+from callproof import IssuedTicket
+from verifier_app import services
+
+from .conftest import Web
+
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def issue(web: Web, phone: str | None = "+886912345678") -> IssuedTicket:
+    with web.app.app_context():
+        return services().issuer.issue(agent_id="a-001", reason="payment_failed", phone=phone)
+
+
+def right_word(web: Web, call: IssuedTicket) -> str:
+    with web.app.app_context():
+        word = services().issuer.status(call.ticket_id).check_word
+    assert word is not None
+    return word.id
+
+
+def h1(html: str) -> str:
+    match = re.search(r"<h1>(.*?)</h1>", html, re.S)
+    assert match, html
+    return match.group(1).strip()
+
+
+def post(web: Web, path: str, **data: str) -> tuple[int, str]:
+    token = web.csrf()
+    response = web.client.post(path, data={"csrf_token": token, **data})
+    return response.status_code, response.get_data(as_text=True)
+
+
+class _Text(HTMLParser):
+    """The text a person sees (no tags, scripts or attribute values)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def test_the_whole_check_with_messy_input(web: Web) -> None:
+    call = issue(web)
+    typed = "  " + call.code_display.translate(FULLWIDTH).replace(" ", "－") + " "
+    status, html = post(web, "/verify", code=typed)
+    assert status == 200 and h1(html) == "Does the phone in your hand end in 5678?"
+    assert call.code not in html and call.code_display not in html  # never echoed
+    status, html = post(web, "/verify/number", answer="yes", t=call.ticket_id)
+    assert h1(html) == "Ask the caller for the check word, and tap the one you hear."
+    assert "Mei Lin" in html and "A payment for your order did not go through" in html
+    assert len(re.findall(r'name="word" value="', html)) == 6
+    status, html = post(web, "/verify/word", word=right_word(web, call), t=call.ticket_id)
+    assert status == 200 and h1(html) == "This is Example Shop."
+    assert "This check covers only this agent on this call." in html
+    assert "If the call drops, the next caller needs a new code." in html
+
+
+def test_the_claim_cookie_is_first_party_httponly_strict_and_only_for_the_flow(web: Web) -> None:
+    call = issue(web)
+    response = web.client.post("/verify", data={"csrf_token": web.csrf(), "code": call.code})
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("cp_claim=") and "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie and "Path=/verify" in cookie and "Domain" not in cookie
+    names = {c.key for c in web.client._cookies.values()}  # noqa: SLF001 - the test client's jar
+    assert names <= {"cp_claim", "cp_session"}  # no tracking cookies, only the claim and CSRF
+
+
+FAILURES = ["not_found", "no", "wrong_word", "second_device", "closed", "expired"]
+
+
+def _fail(web: Web, how: str) -> str:
+    call = issue(web)
+    if how == "not_found":
+        return post(web, "/verify", code="000000000")[1]
+    if how == "closed":
+        with web.app.app_context():
+            services().issuer.close(call.ticket_id)
+        return post(web, "/verify", code=call.code)[1]
+    if how == "expired":
+        web.clock.advance(seconds=901)
+        return post(web, "/verify", code=call.code)[1]
+    post(web, "/verify", code=call.code)
+    if how == "no":
+        return post(web, "/verify/number", answer="no", t=call.ticket_id)[1]
+    if how == "second_device":
+        other = web.app.test_client()
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          other.get("/").get_data(as_text=True))
+        assert token
+        return other.post("/verify", data={"csrf_token": token.group(1),
+                                           "code": call.code}).get_data(as_text=True)
+    html = post(web, "/verify/number", answer="yes", t=call.ticket_id)[1]
+    right = right_word(web, call)
+    wrong = next(w for w in re.findall(r'name="word" value="([^"]+)"', html) if w != right)
+    return post(web, "/verify/word", word=wrong, t=call.ticket_id)[1]
+
+
+def _normalise(html: str) -> str:
+    html = re.sub(r'name="csrf_token" value="[^"]+"', "", html)
+    return html
+
+
+@pytest.mark.parametrize("how", FAILURES)
+def test_every_failure_shows_the_same_page(web: Web, how: str) -> None:
+    html = _fail(web, how)
+    assert h1(html) == "We cannot confirm this call."
+    text = visible_text(html)
+    assert "Hang up now." in text
+    assert "+886 2 1234 5678" in text and "165 anti-fraud hotline" in text
+    assert "A caller who says this check is broken is lying." in text
+    reference = _normalise(post(web, "/verify", code="000000000")[1])
+    assert _normalise(html) == reference  # same layout, same words, whatever the cause
+
+
+def test_a_typo_is_the_one_different_page(web: Web) -> None:
+    call = issue(web)
+    typo = call.code[:-1] + str((int(call.code[-1]) + 1) % 10)
+    status, html = post(web, "/verify", code=typo)
+    assert status == 400 and "Check the code and type it again" in html
+    assert typo not in html and 'aria-invalid="true"' in html
+    status, html = post(web, "/verify", code="12345abc9")
+    assert status == 400 and "Use digits only" in html
+    # A typo is not a failed lookup: the real code still works from this browser.
+    assert h1(post(web, "/verify", code=call.code)[1]).startswith("Does the phone")
+
+
+def test_forms_need_the_csrf_token(web: Web) -> None:
+    call = issue(web)
+    response = web.client.post("/verify", data={"code": call.code})
+    assert response.status_code == 400
+    assert "Type the call code again" in response.get_data(as_text=True)
+    with web.app.app_context():
+        assert services().issuer.status(call.ticket_id).state == "issued"  # nothing changed
+
+
+def test_an_oversized_form_is_refused_and_changes_nothing(web: Web) -> None:
+    response = web.client.post("/verify", data={"csrf_token": web.csrf(),
+                                                 "code": "1" * 20000})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("accept,lang,heading", [
+    ("zh-TW,zh;q=0.9", "zh-Hant", "現在打給您的，真的是 Example Shop 嗎？"),
+    ("zh-HK", "zh-Hant", "現在打給您的，真的是 Example Shop 嗎？"),
+    ("zh-CN,zh;q=0.9", "zh-Hans", "现在打给您的，真的是 Example Shop 吗？"),
+    ("zh", "zh-Hans", "现在打给您的，真的是 Example Shop 吗？"),
+    ("en-GB", "en", "Is Example Shop calling you right now?"),
+    ("fr-FR", "en", "Is Example Shop calling you right now?"),
+])
+def test_accept_language_chooses(web: Web, accept: str, lang: str, heading: str) -> None:
+    html = web.client.get("/", headers={"Accept-Language": accept}).get_data(as_text=True)
+    assert f'<html lang="{lang}">' in html and h1(html) == heading
+
+
+def test_the_visible_switch_works_without_javascript(web: Web) -> None:
+    html = web.client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    links = dict(re.findall(r'<a href="([^"]+)" lang="([^"]+)"', html))
+    assert set(links.values()) == {"zh-Hant", "zh-Hans"}
+    url = next(u for u, tag in links.items() if tag == "zh-Hant")
+    switched = web.client.get(url.replace("&amp;", "&")).get_data(as_text=True)
+    assert '<html lang="zh-Hant">' in switched
+
+
+# Latin text allowed on a Chinese page: data shown as the registry and the profile hold it (the
+# company, the agent's name and team, the page address), "App", "QR" and the switch's "English".
+_ALLOWED_LATIN = {"Example", "Shop", "shop.example/call", "Mei", "Lin", "Customer", "Care", "App",
+                  "QR", "English"}
+
+
+@pytest.mark.parametrize("lang", ["zh-Hant", "zh-Hans"])
+def test_no_english_is_left_on_a_chinese_page(web: Web, lang: str) -> None:
+    call = issue(web)
+    pages = [web.client.get(f"/?lang={lang}").get_data(as_text=True)]
+    token = web.csrf(f"/?lang={lang}")
+    def step(path: str, **data: str) -> None:
+        pages.append(web.client.post(path, data={"csrf_token": token, "lang": lang, **data})
+                     .get_data(as_text=True))
+
+    step("/verify", code=call.code)
+    step("/verify/number", answer="yes", t=call.ticket_id)
+    step("/verify/word", word=right_word(web, call), t=call.ticket_id)
+    step("/verify", code="000000000")
+    step("/report", number="nonsense")
+    for html in pages:
+        assert f'<html lang="{lang}">' in html
+        words = set(re.findall(r"[A-Za-z][A-Za-z./-]+", visible_text(html)))
+        assert words <= _ALLOWED_LATIN, sorted(words - _ALLOWED_LATIN)
+
+
+def test_security_headers_on_every_page(web: Web) -> None:
+    for path in ("/", "/verify/failed", "/.well-known/callproof/jwks.json", "/healthz"):
+        h = web.client.get(path).headers
+        csp = h["Content-Security-Policy"]
+        assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert "default-src 'none'" in csp
+        assert h["Referrer-Policy"] == "no-referrer" and h["X-Content-Type-Options"] == "nosniff"
+        policy = h["Permissions-Policy"]
+        assert "camera=()" in policy and "geolocation=()" in policy
+        assert "Strict-Transport-Security" not in h
+    over_https = web.client.get("/", base_url="https://shop.example").headers
+    assert over_https["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_pages_load_nothing_from_other_sites(web: Web) -> None:
+    for html in (web.client.get("/").get_data(as_text=True), _fail(web, "not_found")):
+        assert not re.search(r'(src|href)="(https?:)?//', html)
+        assert "<script" not in html and "style=" not in html
+
+
+def test_failed_lookups_are_limited_per_client_and_successes_do_not_count(
+        web: Web, make_app: Callable[..., Flask]) -> None:
+    app = make_app(LOOKUP_LIMIT="3 per hour")
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True))
+    assert token
+    with app.app_context():
+        calls = [services().issuer.issue(agent_id="a-001", reason="payment_failed")
+                 for _ in range(6)]
+
+    def lookup(code: str, address: str = "203.0.113.9") -> str:
+        return client.post("/verify", data={"csrf_token": token.group(1), "code": code},
+                           environ_base={"REMOTE_ADDR": address}).get_data(as_text=True)
+
+    for call in calls[:3]:  # successes are free
+        assert h1(lookup(call.code)).startswith("Ask the caller")
+    for _ in range(3):
+        assert h1(lookup("000000000")) == "We cannot confirm this call."
+    assert h1(lookup(calls[3].code)) == "We cannot confirm this call."  # limited: safe failure
+    assert h1(lookup(calls[4].code, "203.0.113.10")).startswith("Ask the caller")
+    # One IPv6 subscriber is one /64, whatever address in it they use.
+    for suffix in ("1", "2", "3"):
+        lookup("000000000", f"2001:db8:1:2::{suffix}")
+    assert h1(lookup(calls[5].code, "2001:db8:1:2::99")) == "We cannot confirm this call."
+
+
+def test_the_client_address_comes_from_the_socket_unless_proxies_are_trusted(
+        web: Web, make_app: Callable[..., Flask]) -> None:
+    from verifier_app.security import client_key
+
+    app = web.app
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "198.51.100.1"},
+                                  headers={"X-Forwarded-For": "203.0.113.50"}):
+        assert client_key() == "198.51.100.1"
+    proxied = make_app(TRUSTED_PROXIES=1)
+
+    @proxied.get("/_whoami")
+    def whoami() -> str:
+        return client_key()
+
+    got = proxied.test_client().get("/_whoami", environ_base={"REMOTE_ADDR": "10.0.0.1"},
+                                    headers={"X-Forwarded-For": "203.0.113.50"})
+    assert got.get_data(as_text=True) == "203.0.113.50"
+
+
+def test_a_report_is_stored_and_logged_without_what_was_typed(web: Web) -> None:
+    status, html = post(web, "/report", number="02 2345 6789", asked="refund",
+                        text="He said my order was charged twice")
+    assert status == 200 and "Thank you for telling us." in html
+    from sqlalchemy import select
+
+    from callproof.events import read_events
+    from callproof.store import schema
+
+    with web.app.app_context():
+        dep = services().deployment
+        with dep.store.read() as conn:
+            [row] = conn.execute(select(schema.scam_reports)).all()
+            events = [e for e in read_events(conn, dep.issuer_id) if e.type == "report.filed"]
+    assert row.caller_number == "+886223456789" and row.scripts == "refund"
+    assert len(events) == 1 and events[0].data["scripts"] == ["refund"]
+    assert b"charged twice" not in events[0].to_bytes() and b"2345" not in events[0].to_bytes()
+    status, html = post(web, "/report", number="not a number at all")
+    assert status == 400 and "does not look right" in html
+
+
+def test_jwks_and_health(web: Web) -> None:
+    response = web.client.get("/.well-known/callproof/jwks.json")
+    assert response.json["keys"][0]["alg"] == "Ed25519"  # type: ignore[index]
+    assert "max-age=60" in response.headers["Cache-Control"]
+    assert web.client.get("/healthz").json == {"status": "ok"}
