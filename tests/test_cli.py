@@ -177,16 +177,45 @@ def test_every_command_has_help() -> None:
         assert result.exit_code == 0 and "Usage:" in result.output
 
 
-def test_the_installed_program_runs_the_demo(tmp_path: Path) -> None:
+def test_the_installed_program_runs_the_demo_and_serves_the_page(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     exe = Path(sys.executable).with_name("callproof")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "callproof"]
     env = {**os.environ, "CALLPROOF_DATA_DIR": str(tmp_path / "demo")}
     env.pop("CALLPROOF_DATABASE_URL", None)
-    result = subprocess.run([*cmd, "demo"], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    code = re.search(r"\b(\d{3} \d{3} \d{3})\b", result.stdout)
-    assert code is not None
-    check = subprocess.run([*cmd, "check-code", code.group(1), "--json"], env=env,
-                           capture_output=True, text=True, timeout=60, check=True)
-    assert json.loads(check.stdout)["outcome"] == "valid"
+    server = subprocess.Popen([*cmd, "demo", "--port", str(port)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        lines = []
+        assert server.stdout is not None
+        for line in server.stdout:
+            lines.append(line)
+            if line.startswith("Serving on"):
+                break
+        out = "".join(lines)
+        code = re.search(r"\b(\d{3} \d{3} \d{3})\b", out)
+        assert code is not None and f"http://127.0.0.1:{port}/console/" in out
+        assert re.search(r"agent id a-001, password \S{12,}", out)
+        for _ in range(100):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert "Is Example Shop calling you right now?" in page.decode()
+        check = subprocess.run([*cmd, "check-code", code.group(1), "--json"], env=env,
+                               capture_output=True, text=True, timeout=60, check=True)
+        assert json.loads(check.stdout)["outcome"] == "valid"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if server.stdout:
+            server.stdout.close()
+        if server.stderr:
+            server.stderr.close()

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
+from . import __version__, _cli_audit
 from .admin import Admin
 from .bootstrap import DEMO_AGENTS, DEMO_REASONS, init_data_dir
 from .clock import iso, require_aware
@@ -77,31 +77,42 @@ def init(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Only prepare and print; do not start the server.")
 @click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Initialise a demo data dir if missing, issue a sample ticket and show how to check it."""
+def demo(ctx: click.Context, port: int, no_serve: bool) -> None:
+    """Initialise a demo data dir if missing, start the server, and print where to look."""
+    import secrets
+
+    from .agent_auth import AgentPasswords
+
     report = init_data_dir(_dd(ctx).path)
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
-    issuer = Issuer(_deployment(ctx))
+    dep = _deployment(ctx)
+    issuer = Issuer(dep)
     agent_id, name, _ = DEMO_AGENTS[0]
+    password = secrets.token_urlsafe(12)  # a fresh demo password each run, never stored in clear
+    AgentPasswords(dep).set(agent_id, password)
     reason = next(iter(DEMO_REASONS))
     call = issuer.issue(agent_id=agent_id, reason=reason, phone="+886912345678")
-    console = Console(soft_wrap=True)  # long tickets stay on one line, ready to copy
-    company = issuer.dep.config.company
+    base = f"http://127.0.0.1:{port}"
+    console = Console(soft_wrap=True)  # long lines stay whole, ready to copy
+    company = dep.config.company
     console.print(f"[bold]{company.name}[/bold] is calling +886 ••• ••5 678.")
     console.print(f"Agent {name}: \"{DEMO_REASONS[reason]['en']}\". The call code is:")
     console.print(f"\n    [bold green]{call.code_display}[/bold green]\n")
-    console.print(f"(ticket {call.ticket_id}, valid until {iso(call.expires_at)})")
+    console.print(f"(ticket {call.ticket_id}, valid until {iso(call.expires_at)})\n")
+    console.print(f"The customer's check page:  {base}/")
+    console.print(f"The agent console:          {base}/console/  "
+                  f"(agent id {agent_id}, password {password})", highlight=False)
     data_dir = _dd(ctx).path
-    console.print("\nLook the code up as an operator (claims nothing):")
+    console.print("\nOr look the code up as an operator (claims nothing):")
     console.print(f"  callproof --data-dir {data_dir} check-code '{call.code_display}'")
-    console.print("Verify the signed ticket:")
-    console.print(f"  callproof --data-dir {data_dir} verify {call.ticket}", highlight=False)
-    console.print("Close the call, as the dialer does at hang-up:")
-    console.print(f"  callproof --data-dir {data_dir} tickets close {call.ticket_id}")
-    console.print(f"\nCustomers check calls at {company.check_page} (the web page comes in a "
-                  "later release).")
+    if no_serve:
+        return
+    console.print(f"\nServing on {base} — Ctrl-C stops it.", highlight=False)
+    _serve(_dd(ctx), "127.0.0.1", port, 2)
 
 
 @cli.command()
@@ -401,6 +412,9 @@ def customers_forget(ctx: click.Context, ref: str) -> None:
     else:
         click.echo("no such customer: nothing to forget", err=True)
         sys.exit(EXIT_FAILED)
+
+
+cli.add_command(_cli_audit.audit)
 
 
 def main() -> None:
