@@ -113,3 +113,24 @@ def world(tmp_path: Path, backend: str, clock: FixedClock) -> Iterator[World]:
     dep = Deployment.open(path, clock=clock)
     yield World(path, clock, dep, Issuer(dep), CheckFlow(dep), Admin(dep))
     dep.store.close()
+
+
+REDIS_URL = os.environ.get("CALLPROOF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server for the shared rate-limit tests (skipped, or failed in CI, without it)."""
+    try:
+        import redis
+    except ImportError:
+        reason = "the redis package is not installed"
+    else:
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+            return REDIS_URL
+        except redis.RedisError as e:
+            reason = f"Redis at {REDIS_URL} is unreachable: {e.__class__.__name__}"
+    if os.environ.get("CALLPROOF_REQUIRE_REDIS") == "1":
+        pytest.fail(f"Redis is required here: {reason}")
+    pytest.skip(reason)

@@ -297,3 +297,27 @@ def test_jwks_and_health(web: Web) -> None:
     assert response.json["keys"][0]["alg"] == "Ed25519"  # type: ignore[index]
     assert "max-age=60" in response.headers["Cache-Control"]
     assert web.client.get("/healthz").json == {"status": "ok"}
+
+
+def test_limits_are_shared_through_redis_by_several_instances(
+        web: Web, make_app: Callable[..., Flask], redis_url: str) -> None:
+    import secrets
+
+    config = {"RATELIMIT_STORAGE_URI": redis_url, "LOOKUP_LIMIT": "2 per hour",
+              "RATELIMIT_KEY_PREFIX": f"cp-test-{secrets.token_hex(4)}"}
+    first, second = make_app(**config), make_app(**config)
+    with first.app_context():
+        call = services().issuer.issue(agent_id="a-001", reason="payment_failed")
+
+    def lookup(app: Flask, code: str) -> str:
+        client = app.test_client()
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          client.get("/").get_data(as_text=True))
+        assert token
+        return client.post("/verify", data={"csrf_token": token.group(1), "code": code},
+                           environ_base={"REMOTE_ADDR": "192.0.2.44"}).get_data(as_text=True)
+
+    assert h1(lookup(first, "000000000")) == "We cannot confirm this call."
+    assert h1(lookup(second, "000000000")) == "We cannot confirm this call."
+    # Two failures on two instances: the third lookup is refused, even with the right code.
+    assert h1(lookup(first, call.code)) == "We cannot confirm this call."
