@@ -12,9 +12,10 @@ import os
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from . import events
+from .audit.log import attach_checkpoint_file
 from .clock import Clock, SystemClock, from_epoch, require_aware
 from .config import Config, DataDir
 from .keys import KeySet, TicketKey
@@ -41,6 +42,7 @@ class Deployment:
         config = dd.load()
         hash_keys = HashKeys(dd.hash_key())
         store = Store.open(config.database_url)
+        attach_checkpoint_file(store, config.issuer_id, dd.log_checkpoint_file)
         return cls(dd, config, store, hash_keys, clock or SystemClock())
 
     def __repr__(self) -> str:
@@ -61,10 +63,12 @@ class Deployment:
 
     def keyset(self, conn: Connection) -> KeySet:
         """The issuer's keys as the database holds them now (revocations act at once)."""
-        t = schema.signing_keys
-        rows = conn.execute(select(t).where(t.c.issuer_id == self.issuer_id)).all()
+        rows = conn.execute(_KEYS, {"issuer": self.issuer_id}).all()
         return KeySet(_key(r.kid, r.x, r.status, r.created_at, r.retired_at, r.revoked_at,
                            r.compromised_at) for r in rows)
+
+
+_KEYS = select(schema.signing_keys).where(schema.signing_keys.c.issuer_id == bindparam("issuer"))
 
 
 @functools.lru_cache(maxsize=256)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from . import events, states
 from .admin import Reason, reason_from_row
@@ -137,8 +137,7 @@ class CheckFlow:
         now = to_epoch(at)
         limits = self.dep.config.limits
         # Step 1: the global breaker, then this client's failures.
-        open_until = conn.execute(select(schema.breaker.c.open_until)
-                                  .where(schema.breaker.c.id == 1)).scalar()
+        open_until = conn.execute(_BREAKER).scalar()
         if open_until is not None and now < open_until:
             raise CheckFailed("rate_limited", "lookups are paused after too many failures")
         if address is not None and self._client_failures(conn, address, now) >= \
@@ -146,8 +145,7 @@ class CheckFlow:
             raise CheckFailed("too_many_tries", "too many failed lookups from this client")
         # Step 2: the live code.
         code_hash = self.dep.hash_keys.code_hash(code)
-        link = conn.execute(select(schema.live_codes.c.ticket_id)
-                            .where(schema.live_codes.c.code_hash == code_hash)).first()
+        link = conn.execute(_LIVE_CODE, {"h": code_hash}).first()
         row = self._row(conn, link.ticket_id) if link else None
         if row is None:
             self._fail_lookup(conn, at, address, "not_found", None)
@@ -287,8 +285,7 @@ class CheckFlow:
         return row, ticket
 
     def _row(self, conn: Connection, ticket_id: str) -> Any:
-        t = schema.tickets
-        return conn.execute(select(t).where(t.c.ticket_id == ticket_id)).first()
+        return conn.execute(_TICKET, {"t": ticket_id}).first()
 
     def _move(self, conn: Connection, ticket_id: str, state: str, at: datetime) -> None:
         conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == ticket_id)
@@ -308,9 +305,7 @@ class CheckFlow:
             step = NUMBER
         else:
             step = WORD
-        t = schema.reasons
-        reason_row = conn.execute(select(t).where(t.c.issuer_id == row.issuer_id,
-                                                  t.c.code == row.reason)).first()
+        reason_row = conn.execute(_REASON, {"issuer": row.issuer_id, "code": row.reason}).first()
         choices = tuple(WORDS[w] for w in json.loads(row.word_choices)) if step == WORD else ()
         return CheckStep(ticket_id=row.ticket_id, step=step, ticket=ticket,
                          reason=reason_from_row(reason_row) if reason_row else None,
@@ -411,6 +406,15 @@ class CheckFlow:
         else:
             outcome = state
         return CodeReport(outcome=outcome, state=state, ticket=ticket)
+
+
+# Statements built once (building them costs more than running them; lookups are hot).
+_BREAKER = select(schema.breaker.c.open_until).where(schema.breaker.c.id == 1)
+_LIVE_CODE = select(schema.live_codes.c.ticket_id).where(
+    schema.live_codes.c.code_hash == bindparam("h"))
+_TICKET = select(schema.tickets).where(schema.tickets.c.ticket_id == bindparam("t"))
+_REASON = select(schema.reasons).where(schema.reasons.c.issuer_id == bindparam("issuer"),
+                                       schema.reasons.c.code == bindparam("code"))
 
 
 def _check_client_token(token: str) -> None:
