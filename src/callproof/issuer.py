@@ -76,6 +76,7 @@ class TicketStatus:
     alerts: list[dict[str, Any]]
     has_number: bool
     expires_at: datetime
+    agent_id: str  # who issued it (the console shows a ticket only to its agent); not in JSON
 
     def to_json(self, lang: str = "en") -> dict[str, Any]:
         out: dict[str, Any] = {"ticket_id": self.ticket_id, "state": self.state,
@@ -115,8 +116,11 @@ class Issuer:
 
     def issue(self, *, agent_id: str, reason: str, customer_ref: str | None = None,
               phone: str | None = None, ttl: int | None = None,
-              methods: tuple[str, ...] = ("code",), now: datetime | None = None) -> IssuedTicket:
+              methods: tuple[str, ...] = ("code",), now: datetime | None = None,
+              api_key: str | None = None) -> IssuedTicket:
         """Issue a ticket for a call the dialer is placing now.
+
+        ``api_key`` (a key id) is recorded in the ``ticket.issued`` event when an API key asked.
 
         Raises :class:`NotFound` for an unknown agent or reason, :class:`InputError` for a
         disabled one, a bad phone number or lifetime, :class:`ConfigError` when there is no
@@ -156,7 +160,8 @@ class Issuer:
                 state=states.ISSUED, cause=None, claimed_by=None, issued_at=iat,
                 code_until=iat + min(limits.code_window_seconds, ttl), expires_at=exp,
                 connected_at=None, updated_at=iat))
-            self.dep.record(conn, events.TICKET_ISSUED, now, ticket_id=jti, ticket=token)
+            self.dep.record(conn, events.TICKET_ISSUED, now, ticket_id=jti, ticket=token,
+                            **_by(api_key))
         return IssuedTicket(ticket_id=jti, ticket=token, code=code, expires_at=from_epoch(exp),
                             claims=claims)
 
@@ -201,19 +206,25 @@ class Issuer:
 
     # --- what the dialer and the agent report ---------------------------------------------
 
-    def connected(self, ticket_id: str, *, now: datetime | None = None) -> str:
+    # ``api_key`` (a key id) is recorded in the step's event when an API key asked.
+
+    def connected(self, ticket_id: str, *, now: datetime | None = None,
+                  api_key: str | None = None) -> str:
         """The dialer reports that the customer picked up. Returns the new state."""
-        return self._dialer_step(ticket_id, "connected", now)
+        return self._dialer_step(ticket_id, "connected", now, api_key)
 
-    def close(self, ticket_id: str, *, now: datetime | None = None) -> str:
+    def close(self, ticket_id: str, *, now: datetime | None = None,
+              api_key: str | None = None) -> str:
         """The dialer reports the hang-up: the code no longer confirms anything."""
-        return self._dialer_step(ticket_id, "close", now)
+        return self._dialer_step(ticket_id, "close", now, api_key)
 
-    def revoke_ticket(self, ticket_id: str, *, now: datetime | None = None) -> str:
+    def revoke_ticket(self, ticket_id: str, *, now: datetime | None = None,
+                      api_key: str | None = None) -> str:
         """The issuer withdraws a ticket it should not have issued."""
-        return self._dialer_step(ticket_id, "revoke", now)
+        return self._dialer_step(ticket_id, "revoke", now, api_key)
 
-    def _dialer_step(self, ticket_id: str, action: str, now: datetime | None) -> str:
+    def _dialer_step(self, ticket_id: str, action: str, now: datetime | None,
+                     api_key: str | None = None) -> str:
         at = self.dep.now(now)
         t = schema.tickets
         with self.dep.store.write() as conn:
@@ -245,7 +256,7 @@ class Issuer:
                 event = events.TICKET_REVOKED
             values["state"] = new
             conn.execute(update(t).where(t.c.ticket_id == ticket_id).values(**values))
-            self.dep.record(conn, event, at, ticket_id=ticket_id)
+            self.dep.record(conn, event, at, ticket_id=ticket_id, **_by(api_key))
         return new
 
     def _ticket(self, conn: Connection, ticket_id: str) -> Any:
@@ -271,7 +282,12 @@ class Issuer:
         return TicketStatus(ticket_id=ticket_id, state=state,
                             check_word=WORDS[row.word_id] if word_due else None, alerts=alerts,
                             has_number=row.dst is not None,
-                            expires_at=from_epoch(row.expires_at))
+                            expires_at=from_epoch(row.expires_at), agent_id=row.agent_id)
+
+
+def _by(api_key: str | None) -> dict[str, str]:
+    """The event data naming the API key that asked (nothing when none did)."""
+    return {"api_key": api_key} if api_key is not None else {}
 
 
 # Statements built once (building them costs more than running them).
