@@ -10,7 +10,8 @@ protocol lives in the library.
 ``CALLPROOF_TRUSTED_PROXIES`` (how many proxies in front set X-Forwarded-For; default 0: the
 socket's address is the client's), ``CALLPROOF_RATELIMIT_STORAGE`` (``memory://`` by default,
 ``redis://host:6379`` for several instances) and ``CALLPROOF_LOOKUP_LIMIT`` (failed lookups per
-client, default ``30 per 15 minutes``).
+client, default ``30 per 15 minutes``) and ``CALLPROOF_HTTPS=1`` (served over HTTPS: Secure
+session cookie).
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=os.environ.get("CALLPROOF_RATELIMIT_STORAGE", "memory://"),
         LOOKUP_LIMIT=os.environ.get("CALLPROOF_LOOKUP_LIMIT", "30 per 15 minutes"),
         API_KEY_LIMIT=os.environ.get("CALLPROOF_API_KEY_LIMIT", "600 per minute"),
+        AGENT_ISSUE_LIMIT=os.environ.get("CALLPROOF_AGENT_ISSUE_LIMIT", "30 per minute"),
         MAX_CONTENT_LENGTH=16 * 1024,  # every form and API body here is far smaller
         SESSION_COOKIE_HTTPONLY=True,
+        # Behind HTTPS (as any real deployment is) the session cookie is Secure too.
+        SESSION_COOKIE_SECURE=os.environ.get("CALLPROOF_HTTPS") == "1",
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_NAME="cp_session",
         WTF_CSRF_TIME_LIMIT=3600,
