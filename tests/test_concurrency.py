@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from callproof import CheckFailed, Issuer, SystemClock, new_client_token
+from callproof.audit import merkle
+from callproof.audit.log import AuditLog
 from callproof.store import schema
 from callproof.verifier import CheckFlow
 
@@ -86,6 +88,13 @@ def test_processes_issue_and_claim_concurrently(world: World, backend: str) -> N
         claims = Counter(t for (t,) in conn.execute(
             select(schema.events.c.ticket_id).where(schema.events.c.type == "ticket.claimed")))
     assert idx == list(range(len(idx))), "event indices are not contiguous"
+    # The audit log's tree, appended by every process in its own transactions, is the tree of
+    # the events in index order.
+    with store.read() as conn:
+        bodies = [bytes(b) for (b,) in conn.execute(select(schema.events.c.body)
+                                                    .order_by(schema.events.c.idx))]
+    assert AuditLog(world.deployment).root() == merkle.root_hash(
+        [merkle.leaf_hash(b) for b in bodies]), "the tree root is not the events' root"
     assert set(claims.values()) == {1} and len(claims) == len(issued)
 
 

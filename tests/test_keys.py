@@ -36,9 +36,10 @@ def test_init_encrypts_keys_when_a_passphrase_is_set(tmp_path: Path,
     monkeypatch.setenv("CALLPROOF_KEY_PASSPHRASE", "s3cret passphrase")
     report = init_data_dir(tmp_path / "d")
     assert not report.warnings
-    [pem] = (tmp_path / "d/keys").iterdir()
-    assert pem.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    assert oct(pem.stat().st_mode & 0o777) == "0o600"
+    [pem] = (tmp_path / "d/keys").glob("*.pem")
+    for key in (pem, tmp_path / "d/keys/log.key"):  # the ticket key and the audit log's key
+        assert key.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        assert oct(key.stat().st_mode & 0o777) == "0o600"
     Issuer.open(tmp_path / "d").issue(agent_id="a-001", reason="payment_failed")
     monkeypatch.delenv("CALLPROOF_KEY_PASSPHRASE")
     with pytest.raises(ConfigError, match="CALLPROOF_KEY_PASSPHRASE"):
@@ -48,7 +49,7 @@ def test_init_encrypts_keys_when_a_passphrase_is_set(tmp_path: Path,
 def test_the_signing_key_can_come_from_the_environment(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     init_data_dir(tmp_path / "d")
-    [pem_file] = (tmp_path / "d/keys").iterdir()
+    [pem_file] = (tmp_path / "d/keys").glob("*.pem")
     monkeypatch.setenv("CALLPROOF_SIGNING_KEY", pem_file.read_text())
     pem_file.unlink()
     call = Issuer.open(tmp_path / "d").issue(agent_id="a-001", reason="payment_failed")

@@ -42,7 +42,10 @@ def _dump_database(world: World, backend: str) -> bytes:
 
 def _forms(value: str) -> list[bytes]:
     digits = "".join(c for c in value if c.isdigit())
-    return [value.encode(), digits.encode(), value.lower().encode()]
+    # A digits-only form of a few digits ("51") turns up by chance in any binary column (the
+    # audit log's hashes); only a form long enough to be specific is looked for.
+    forms = [value.encode(), value.lower().encode()]
+    return [*forms, digits.encode()] if len(digits) >= 6 else forms
 
 
 def test_canaries_appear_nowhere(world: World, backend: str, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`callproof init`: a data dir with a config, a signing key, a hash key, agents and reasons.
+"""`callproof init`: a data dir with a config, signing and log keys, a hash key, agents, reasons.
 
 A second run keeps everything that is there. Without ``CALLPROOF_KEY_PASSPHRASE`` the signing key
 is written unencrypted — fine for a demo on a laptop, never for production — and a warning says so.
@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .admin import Admin
+from .audit.log import create_log_key
 from .config import DEMO_CONFIG, DataDir, passphrase
 from .deployment import Deployment
 
@@ -68,6 +69,9 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
         report.warnings.append(
             "CALLPROOF_KEY_PASSPHRASE is not set: signing keys are stored UNENCRYPTED. "
             "Fine for a demo, never for real calls.")
+    if not dd.log_key_file.exists():
+        create_log_key(dd.log_key_file, passphrase())
+        report.created.append("log key keys/log.key")
     dep = Deployment.open(dd)
     try:
         admin = Admin(dep)

@@ -6,6 +6,8 @@ A data dir holds everything one deployment needs on one machine::
       config.toml          issuer id, company profile, limits (written by `callproof init`)
       callproof.db         the SQLite store (unless CALLPROOF_DATABASE_URL points elsewhere)
       keys/<kid>.pem       ticket signing keys, encrypted with CALLPROOF_KEY_PASSPHRASE
+      keys/log.key         the audit log's checkpoint signing key (PEM, encrypted the same way)
+      log/checkpoint       the latest signed checkpoint, kept outside the database too
       secrets/hash.key     the keyed-hash secret (or CALLPROOF_HASH_KEY in the environment)
 
 Environment: ``CALLPROOF_DATA_DIR``, ``CALLPROOF_DATABASE_URL``, ``CALLPROOF_KEY_PASSPHRASE``,
@@ -113,6 +115,14 @@ class DataDir:
 
     def key_file(self, kid: str) -> Path:
         return self.keys_dir / f"{kid}.pem"
+
+    @property
+    def log_key_file(self) -> Path:
+        return self.keys_dir / "log.key"
+
+    @property
+    def log_checkpoint_file(self) -> Path:
+        return self.path / "log" / "checkpoint"
 
     def exists(self) -> bool:
         return self.config_file.is_file()

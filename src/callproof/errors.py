@@ -184,3 +184,18 @@ class TransitionRefused(InputError):
     def __init__(self, message: str, *, state: str) -> None:
         super().__init__(message, reason="wrong_state")
         self.state = state
+
+
+# --- the audit log (spec/audit-log.md) ----------------------------------------------------------
+
+
+class LogError(StoreError):
+    """The audit log refuses to append or to sign: its tree is not what it must be."""
+
+
+class LogBehindCheckpoint(LogError):
+    """The database's tree is smaller than the checkpoint kept outside it (a restored backup)."""
+
+
+class LogForked(LogError):
+    """The database's tree does not extend the last signed checkpoint (its root differs)."""

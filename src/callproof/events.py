@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Connection, LargeBinary, String, bindparam, func, insert, select
 
+from .audit.log import append_leaf
 from .canonical import canonical_json, parse_json_strict
 from .clock import to_epoch
 from .store import Store, schema
@@ -92,9 +93,10 @@ def append(store: Store, conn: Connection, *, issuer: str, type: str, at: dateti
     if ticket_id is not None:
         data["ticket_id"] = ticket_id
     event = Event(type=type, issuer=issuer, at=to_epoch(at), data=data)
+    body = event.to_bytes()
     idx: int = conn.execute(_APPEND, {"issuer": issuer, "type": type, "at": event.at,
-                                      "ticket_id": ticket_id, "body": event.to_bytes()}
-                            ).scalar_one()
+                                      "ticket_id": ticket_id, "body": body}).scalar_one()
+    append_leaf(store, conn, issuer, idx, body)  # the leaf of the audit log, same transaction
     return idx
 
 

@@ -1,0 +1,156 @@
+"""`callproof audit …`: checkpoints, proofs, export bundles and their offline verification.
+
+Registered on the main command line by :mod:`callproof._cli`. The verifying commands
+(``verify``, ``verify-proof``) need no data dir: only the files an auditor was given.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from .audit import merkle, note
+from .audit.bundle import load_verifier, verify_bundle, verify_tlog_proof
+from .audit.log import AuditLog
+from .config import DataDir
+from .deployment import Deployment
+
+EXIT_FAILED = 1
+
+
+def _log(ctx: click.Context) -> AuditLog:
+    root = ctx.find_root()
+    dep = Deployment.open(DataDir((root.obj or {}).get("data_dir")))
+    ctx.call_on_close(dep.store.close)
+    return AuditLog(dep)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit log: checkpoints, proofs, export bundles, offline checks."""
+
+
+@audit.command("checkpoint")
+@click.pass_context
+def checkpoint_cmd(ctx: click.Context) -> None:
+    """Sign a checkpoint of the log as it is now (or print the latest if nothing changed)."""
+    signed = _log(ctx).checkpoint()
+    click.echo(signed.note, nl=False)
+
+
+@audit.command("vkey")
+@click.pass_context
+def vkey_cmd(ctx: click.Context) -> None:
+    """Print the log's verifier key, for auditors to pin."""
+    click.echo(_log(ctx).vkey())
+
+
+@audit.command("prove")
+@click.argument("ticket_id")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the proof here (default: stdout); .tlog-proof is customary.")
+@click.pass_context
+def prove_cmd(ctx: click.Context, ticket_id: str, out: str | None) -> None:
+    """Write a C2SP tlog-proof that TICKET_ID's ticket.issued event is in the log."""
+    proof = _log(ctx).prove_ticket(ticket_id)
+    if out:
+        Path(out).write_text(proof, "utf-8")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(proof, nl=False)
+
+
+@audit.command("consistency")
+@click.argument("old_size", type=click.IntRange(min=1))
+@click.argument("new_size", type=click.IntRange(min=1), required=False)
+@click.pass_context
+def consistency_cmd(ctx: click.Context, old_size: int, new_size: int | None) -> None:
+    """Print a consistency proof (JSON) from OLD_SIZE to NEW_SIZE (default: the log's size)."""
+    old, old_root, new, new_root, proof = _log(ctx).consistency_proof(old_size, new_size)
+    click.echo(json.dumps({"old_size": old, "old_root": _b64(old_root), "new_size": new,
+                           "new_root": _b64(new_root), "proof": [_b64(h) for h in proof]},
+                          indent=2))
+
+
+@audit.command("verify-proof")
+@click.argument("proof_file", type=click.File("rb"))
+@click.option("--log-key", "log_key", required=True, metavar="VKEY",
+              help="The log's verifier key (name+hex+base64), or a file holding it.")
+@click.option("--entry", "entry_file", type=click.File("rb"),
+              help="The entry's bytes, when the proof carries none.")
+def verify_proof_cmd(proof_file: BinaryIO, log_key: str,
+                     entry_file: BinaryIO | None) -> None:
+    """Check a tlog-proof offline; exit 0 only when the entry is in the signed tree."""
+    try:
+        report = verify_tlog_proof(proof_file.read(), load_verifier(log_key),
+                                   entry=entry_file.read() if entry_file else None)
+    except (note.NoteError, merkle.ProofError) as e:
+        click.echo(f"FAILED: {e}", err=True)
+        sys.exit(EXIT_FAILED)
+    what = ""
+    if report.event is not None:
+        ticket = report.event.data.get("ticket_id")
+        what = f" ({report.event.type}" + (f" of {ticket})" if ticket else ")")
+    click.echo(f"OK: entry {report.index}{what} is in {report.checkpoint.origin} at tree size "
+               f"{report.checkpoint.size}")
+
+
+@audit.command("export")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="The bundle directory (created if missing).")
+@click.option("--upto", type=click.IntRange(min=0),
+              help="Export the first SIZE entries only (default: all).")
+@click.pass_context
+def export_cmd(ctx: click.Context, out: str, upto: int | None) -> None:
+    """Write an export bundle: entries.jsonl, checkpoint, jwks.json, log.vkey."""
+    signed = _log(ctx).export(Path(out), upto=upto)
+    click.echo(f"exported {signed.size} entries to {out} (root {_b64(signed.root)})")
+
+
+@audit.command("verify")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--previous", type=click.File("rb"),
+              help="An earlier signed checkpoint you kept: the bundle must extend it.")
+@click.option("--log-key", "log_key", metavar="VKEY",
+              help="Pin the log's verifier key (name+hex+base64, or a file holding it).")
+def verify_cmd(directory: str, previous: BinaryIO | None,
+               log_key: str | None) -> None:
+    """Check a bundle offline; exit 0 only when everything holds."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    lines = _count_lines(Path(directory) / "entries.jsonl")
+    show = lines >= 50_000 and sys.stderr.isatty()
+    with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
+                  disable=not show, transient=True) as bar:
+        task = bar.add_task("entries", total=lines)
+        report = verify_bundle(directory, log_key=log_key,
+                               previous=previous.read() if previous else None,
+                               progress=lambda n: bar.update(task, completed=n))
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    for failure in report.failures:
+        click.echo(f"FAILED: {failure}")
+    if not report.ok:
+        click.echo(f"{len(report.failures)} failure(s) in {directory}")
+        sys.exit(EXIT_FAILED)
+    cp = report.checkpoint
+    assert cp is not None  # noqa: S101 - no failure means the checkpoint was read
+    click.echo(f"OK: {report.entries} entries, {report.tickets} tickets, root "
+               f"{_b64(cp.root)}, signed by {cp.origin}")
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return 0

@@ -1,0 +1,659 @@
+"""The live audit log: each issuer's events as the leaves of an RFC 6962 tree, and its checkpoints.
+
+Every event :func:`callproof.events.append` writes becomes leaf ``idx`` of its issuer's tree in
+the same transaction (:func:`append_leaf`): the leaf is the event body, and every complete node
+(``log_nodes``: level, index → hash) is stored as soon as it exists, so an append reads at most
+O(log n) rows (none for an even index) and roots and proofs read O(log n) rows too.
+
+Checkpoints (C2SP tlog-checkpoint, signed as a C2SP signed note with the log key
+``<data dir>/keys/log.key``) are kept in ``log_checkpoints`` and the latest one also in
+``<data dir>/log/checkpoint``, outside the database. The log signs nothing that is not consistent
+with its previous checkpoint, and refuses to append while the database is behind that file (a
+restored backup would fork the tree). See spec/audit-log.md.
+
+    >>> log = AuditLog(Deployment.open("callproof-data"))
+    >>> signed = log.checkpoint()          # sign the current size and root
+    >>> proof = log.prove_ticket(ticket_id)  # a C2SP tlog-proof of its ticket.issued leaf
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, func, insert, select, union_all
+
+from ..clock import to_epoch
+from ..errors import ConfigError, InputError, LogBehindCheckpoint, LogError, LogForked, NotFound
+from ..store import Store, schema
+from . import merkle, note
+
+if TYPE_CHECKING:
+    from ..deployment import Deployment
+
+__all__ = [
+    "ORIGIN_SUFFIX",
+    "TLOG_PROOF_HEADER",
+    "AuditLog",
+    "SignedCheckpoint",
+    "append_leaf",
+    "attach_checkpoint_file",
+    "create_log_key",
+    "log_origin",
+    "root_at",
+    "tree_size",
+    "write_atomic",
+]
+
+#: A log's origin (and its key's name) is the issuer id followed by this.
+ORIGIN_SUFFIX = "/callproof-log"
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+
+
+def log_origin(issuer: str) -> str:
+    """The checkpoint origin and note key name of ``issuer``'s log."""
+    return issuer + ORIGIN_SUFFIX
+
+
+# --- appending: the hot path --------------------------------------------------------------------
+
+# The append runs on the DBAPI cursor of the caller's transaction with SQL written once per
+# dialect: through SQLAlchemy's execution layer it cost about four times as much (issuing a
+# ticket is benchmarked; the log's share of it must stay small).
+_SQL: dict[tuple[str, str, int], str] = {}
+
+
+def _sql(dialect: str, kind: str, count: int) -> str:
+    key = (dialect, kind, count)
+    sql = _SQL.get(key)
+    if sql is None:
+        p = "?" if dialect == "sqlite" else "%s"  # only placeholders go into the SQL text
+        if kind == "insert":
+            row = f"({p}, {p}, {p}, {p})"
+            sql = ("INSERT INTO log_nodes (issuer_id, level, idx, hash) VALUES "  # noqa: S608
+                   + ", ".join([row] * count))
+        else:
+            # One indexed point lookup per node (an OR of them makes SQLite scan the issuer).
+            one = f"SELECT level, hash FROM log_nodes WHERE issuer_id = {p} AND level = {p} AND idx = {p}"  # noqa: S608, E501
+            sql = " UNION ALL ".join([one] * count)
+        _SQL[key] = sql
+    return sql
+
+
+def append_leaf(store: Store, conn: Connection, issuer: str, idx: int, body: bytes) -> None:
+    """Make ``body`` leaf ``idx`` of ``issuer``'s tree, inside the caller's write transaction.
+
+    Called by :func:`callproof.events.append` for every event, right after it took ``idx``.
+    Stores the leaf hash and every subtree it completes; reads only their left siblings (none
+    when ``idx`` is even). Raises :class:`LogBehindCheckpoint` / :class:`LogForked` when the
+    database is behind or not consistent with the checkpoint file, :class:`LogError` when the
+    tree lacks a node.
+    """
+    guard = _GUARDS.get(store)
+    if guard is not None and guard.issuer == issuer:
+        guard.check(conn, idx)
+    h = hashlib.sha256(b"\x00" + body).digest()
+    raw = conn.connection.dbapi_connection
+    if raw is None:  # pragma: no cover - a connection inside a transaction always has one
+        raise LogError("the database connection is closed")
+    dialect = store.dialect
+    cur = raw.cursor()
+    try:
+        if not idx & 1:  # a left child: no complete subtree ends here
+            cur.execute(_sql(dialect, "insert", 1), (issuer, 0, idx, h))
+            return
+        ones = (~idx & (idx + 1)).bit_length() - 1  # trailing 1 bits: subtrees this completes
+        params: list[Any] = []
+        for k in range(ones):
+            params += (issuer, k, (idx >> k) - 1)
+        cur.execute(_sql(dialect, "select", ones), params)
+        siblings = {int(level): bytes(value) for level, value in cur.fetchall()}
+        row: list[Any] = [issuer, 0, idx, h]
+        for k in range(ones):
+            left = siblings.get(k)
+            if left is None:
+                raise LogError(f"the audit log of {issuer!r} lacks node ({k}, {(idx >> k) - 1}):"
+                               " its tree is damaged")
+            h = hashlib.sha256(b"\x01" + left + h).digest()
+            row += (issuer, k + 1, idx >> (k + 1), h)
+        cur.execute(_sql(dialect, "insert", ones + 1), row)
+    finally:
+        cur.close()
+
+
+class _Guard:
+    """Refuses appends while the database's tree is behind the checkpoint file, or forked."""
+
+    def __init__(self, issuer: str, path: Path) -> None:
+        self.issuer = issuer
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._checkpoint: note.Checkpoint | None = None
+        self._verified = False
+
+    def check(self, conn: Connection, idx: int) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return  # no checkpoint signed yet
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self._stamp:
+            self._checkpoint = read_checkpoint_file(self.path, log_origin(self.issuer))
+            self._stamp, self._verified = stamp, False
+        cp = self._checkpoint
+        assert cp is not None  # noqa: S101 - set above with its stamp
+        if idx < cp.size:
+            raise LogBehindCheckpoint(
+                f"the database's audit log has {idx} entries but the checkpoint in {self.path} "
+                f"covers {cp.size}: the database is behind (a restored backup?). Appending "
+                "would fork the log; restore the newest database instead")
+        if not self._verified:
+            if root_at(conn, self.issuer, cp.size) != cp.root:
+                raise LogForked(
+                    f"the database's audit log does not match the checkpoint in {self.path} at "
+                    f"size {cp.size} (its root differs): refusing to append to a forked log")
+            self._verified = True
+
+
+_GUARDS: weakref.WeakKeyDictionary[Store, _Guard] = weakref.WeakKeyDictionary()
+
+
+def attach_checkpoint_file(store: Store, issuer: str, path: Path) -> None:
+    """Make appends to ``issuer``'s log through ``store`` check the checkpoint file at ``path``."""
+    _GUARDS[store] = _Guard(issuer, path)
+
+
+def read_checkpoint_file(path: Path, origin: str) -> note.Checkpoint:
+    """The checkpoint in a signed-note file (its signature is not checked here)."""
+    try:
+        text, _ = note.split_note(path.read_bytes())
+        cp = note.Checkpoint.from_text(text)
+    except (OSError, note.NoteError) as e:
+        raise LogError(f"cannot read the log's checkpoint file {path}: {e}") from e
+    if cp.origin != origin:
+        raise LogError(f"{path} is a checkpoint of {cp.origin!r}, not of {origin!r}")
+    return cp
+
+
+# --- reading the tree ---------------------------------------------------------------------------
+
+
+def tree_size(conn: Connection, issuer: str) -> int:
+    """The number of leaves in ``issuer``'s tree."""
+    last = conn.execute(select(func.max(_N.c.idx)).where(_N.c.issuer_id == issuer,
+                                                          _N.c.level == 0)).scalar_one()
+    return 0 if last is None else int(last) + 1
+
+
+def _is_node(start: int, end: int) -> int | None:
+    """The level of the stored node that is exactly ``[start, end)``, or None."""
+    width = end - start
+    if width & (width - 1) == 0 and start % width == 0:
+        return width.bit_length() - 1
+    return None
+
+
+def _split(width: int) -> int:
+    return 1 << ((width - 1).bit_length() - 1)
+
+
+def _needed(start: int, end: int, into: set[tuple[int, int]]) -> None:
+    level = _is_node(start, end)
+    if level is not None:
+        into.add((level, start >> level))
+        return
+    mid = start + _split(end - start)
+    _needed(start, mid, into)
+    _needed(mid, end, into)
+
+
+def _mth(start: int, end: int, nodes: dict[tuple[int, int], bytes], issuer: str) -> bytes:
+    level = _is_node(start, end)
+    if level is not None:
+        found = nodes.get((level, start >> level))
+        if found is None:
+            raise LogError(f"the audit log of {issuer!r} lacks node ({level}, {start >> level})")
+        return found
+    mid = start + _split(end - start)
+    return merkle.node_hash(_mth(start, mid, nodes, issuer), _mth(mid, end, nodes, issuer))
+
+
+def _fetch(conn: Connection, issuer: str,
+           keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    found: dict[tuple[int, int], bytes] = {}
+    wanted = sorted(set(keys))
+    for i in range(0, len(wanted), 100):  # one indexed point lookup per node, 100 a query
+        query = union_all(*(select(_N.c.level, _N.c.idx, _N.c.hash).where(
+            _N.c.issuer_id == issuer, _N.c.level == level, _N.c.idx == idx)
+            for level, idx in wanted[i:i + 100]))
+        for level, idx, value in conn.execute(query):
+            found[(int(level), int(idx))] = bytes(value)
+    return found
+
+
+def _from_store(conn: Connection, issuer: str,
+                build: Callable[[merkle.SubtreeHash], Any]) -> Any:
+    """Run ``build`` twice: once to learn which ranges it needs, then with their stored hashes."""
+    ranges: list[tuple[int, int]] = []
+
+    def plan(start: int, end: int) -> bytes:
+        ranges.append((start, end))
+        return bytes(merkle.HASH_SIZE)
+
+    build(plan)
+    keys: set[tuple[int, int]] = set()
+    for start, end in ranges:
+        _needed(start, end, keys)
+    nodes = _fetch(conn, issuer, keys)
+    return build(lambda start, end: _mth(start, end, nodes, issuer))
+
+
+def root_at(conn: Connection, issuer: str, size: int) -> bytes:
+    """MTH of the first ``size`` leaves of ``issuer``'s tree, from O(log n) stored nodes."""
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    root: bytes = _from_store(conn, issuer, lambda sub: sub(0, size))
+    return root
+
+
+# --- the log ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint and the signed note that carries it."""
+
+    checkpoint: note.Checkpoint
+    note: str
+    signed_at: int | None = None
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        return self.checkpoint.root
+
+
+def create_log_key(path: Path, passphrase: bytes | None) -> None:
+    """Write a new Ed25519 log key to ``path`` (PKCS#8 PEM, 0600, never over a file)."""
+    key = Ed25519PrivateKey.generate()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase
+        else serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            encryption)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+
+def load_log_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
+    """Read the log key. Raises :class:`ConfigError` with a clear reason."""
+    try:
+        pem = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"the audit log key {path} is missing: run `callproof init`") from e
+    try:
+        key = serialization.load_pem_private_key(pem, password=passphrase or None)
+    except TypeError as e:
+        raise ConfigError("the log key is not encrypted but a passphrase is set" if passphrase
+                          else "the log key is encrypted: set CALLPROOF_KEY_PASSPHRASE") from e
+    except ValueError as e:
+        raise ConfigError("the log key could not be read (wrong passphrase?)") from e
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError("the log key is not an Ed25519 key")
+    return key
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically (a temporary file, fsync, rename, fsync dir)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+_C = schema.log_checkpoints
+_E = schema.events
+_N = schema.log_nodes
+
+
+class AuditLog:
+    """One issuer's audit log: its size and root, checkpoints, proofs and export bundles.
+
+    ``every_events`` and ``every_seconds`` set when :meth:`checkpoint_if_due` signs.
+    """
+
+    def __init__(self, deployment: Deployment, *, every_events: int = 1000,
+                 every_seconds: int = 300) -> None:
+        self.dep = deployment
+        self.issuer = deployment.issuer_id
+        self.origin = log_origin(self.issuer)
+        self.every_events = every_events
+        self.every_seconds = every_seconds
+        self._signer: note.Signer | None = None
+
+    def __repr__(self) -> str:
+        return f"AuditLog({self.origin!r})"
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.dep.data_dir.log_checkpoint_file
+
+    def signer(self) -> note.Signer:
+        """The log's note signer (loads ``keys/log.key`` once)."""
+        if self._signer is None:
+            from ..config import passphrase
+
+            key = load_log_key(self.dep.data_dir.log_key_file, passphrase())
+            try:
+                self._signer = note.Signer(self.origin, key)
+            except note.NoteError as e:
+                raise ConfigError(f"the issuer id cannot name a log key: {e}") from e
+        return self._signer
+
+    def verifier(self) -> note.Verifier:
+        return self.signer().verifier()
+
+    def vkey(self) -> str:
+        """The log's verifier key, ``name+hex8+base64``, for auditors to pin."""
+        return self.verifier().to_vkey()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.dep.store.read() as conn:
+            return tree_size(conn, self.issuer)
+
+    def root(self, size: int | None = None) -> bytes:
+        with self.dep.store.read() as conn:
+            size = self._check_size(conn, size)
+            return root_at(conn, self.issuer, size)
+
+    def _check_size(self, conn: Connection, size: int | None) -> int:
+        current = tree_size(conn, self.issuer)
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise InputError(f"the log has {current} entries; there is no tree of size {size}",
+                             reason="bad_size")
+        return size
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self.dep.store.read() as conn:
+            self._check_size(conn, size)
+            return self._inclusion(conn, index, size)
+
+    def _inclusion(self, conn: Connection, index: int, size: int) -> list[bytes]:
+        try:
+            proof: list[bytes] = _from_store(
+                conn, self.issuer, lambda sub: merkle.inclusion_proof(index, size, sub))
+        except merkle.ProofError as e:
+            raise InputError(str(e), reason="bad_size") from e
+        return proof
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None
+                          ) -> tuple[int, bytes, int, bytes, list[bytes]]:
+        """``(old_size, old_root, new_size, new_root, proof)``; new_size defaults to the size."""
+        with self.dep.store.read() as conn:
+            new_size = self._check_size(conn, new_size)
+            if not 0 < old_size <= new_size:
+                raise InputError(f"the old size must be 1–{new_size}", reason="bad_size")
+            proof = self._consistency(conn, old_size, new_size)
+            return (old_size, root_at(conn, self.issuer, old_size), new_size,
+                    root_at(conn, self.issuer, new_size), proof)
+
+    def _consistency(self, conn: Connection, old_size: int, new_size: int) -> list[bytes]:
+        proof: list[bytes] = _from_store(
+            conn, self.issuer, lambda sub: merkle.consistency_proof(old_size, new_size, sub))
+        return proof
+
+    def entries(self, size: int, *, batch: int = 5000) -> Iterator[bytes]:
+        """The leaves ``0 … size-1`` (event bodies), read in batches."""
+        start = 0
+        while start < size:
+            with self.dep.store.read() as conn:
+                rows = conn.execute(select(_E.c.idx, _E.c.body).where(
+                    _E.c.issuer_id == self.issuer, _E.c.idx >= start,
+                    _E.c.idx < min(size, start + batch)).order_by(_E.c.idx)).all()
+            for idx, body in rows:
+                if idx != start:
+                    raise LogError(f"the events of {self.issuer!r} have a gap at {start}")
+                start += 1
+                yield bytes(body)
+            if not rows:
+                raise LogError(f"the log has no event {start}")
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """Every checkpoint signed so far, oldest first."""
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(_C.c.note, _C.c.signed_at).where(
+                _C.c.issuer_id == self.issuer).order_by(_C.c.size)).all()
+        return [self._stored(r.note, r.signed_at) for r in rows]
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with self.dep.store.read() as conn:
+            return self._latest_stored(conn)
+
+    def _latest_stored(self, conn: Connection) -> SignedCheckpoint | None:
+        row = conn.execute(select(_C.c.note, _C.c.signed_at).where(
+            _C.c.issuer_id == self.issuer).order_by(_C.c.size.desc()).limit(1)).first()
+        return None if row is None else self._stored(row.note, row.signed_at)
+
+    def _stored(self, text: str, signed_at: int | None) -> SignedCheckpoint:
+        try:
+            body, _ = note.split_note(text)
+            return SignedCheckpoint(note.Checkpoint.from_text(body), text, signed_at)
+        except note.NoteError as e:
+            raise LogError(f"a stored checkpoint is malformed: {e}") from e
+
+    def _file_checkpoint(self) -> SignedCheckpoint | None:
+        """The checkpoint file, its signature checked against the log key."""
+        path = self.checkpoint_file
+        try:
+            text = path.read_text("utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            raise LogError(f"cannot read the log's checkpoint file {path}: {e}") from e
+        try:
+            opened = note.open_note(text, [self.verifier()])
+            cp = note.Checkpoint.from_text(opened.text)
+        except note.NoteError as e:
+            raise LogError(f"{path} is not a checkpoint signed by this log's key: {e}") from e
+        if cp.origin != self.origin:
+            raise LogError(f"{path} is a checkpoint of {cp.origin!r}, not of {self.origin!r}")
+        return SignedCheckpoint(cp, text)
+
+    def checkpoint(self, now: datetime | None = None, *, size: int | None = None
+                   ) -> SignedCheckpoint:
+        """Sign a checkpoint of the tree at ``size`` (default: all of it) and keep it.
+
+        Returns the previous checkpoint when it already covers exactly that tree, or the stored
+        one of that size. The new checkpoint must extend the previous one (the larger of the
+        file's and the database's): its consistency proof is checked before signing. A size below
+        the latest checkpoint is signed only if a checkpoint of that size exists already.
+        Raises :class:`LogBehindCheckpoint`, :class:`LogForked`, :class:`InputError`.
+        """
+        signer = self.signer()  # outside the transaction: reading the key may be slow
+        at = to_epoch(self.dep.now(now))
+        with self.dep.store.write() as conn:
+            file_cp = self._file_checkpoint()  # under the lock: no other signer is writing it
+            current = tree_size(conn, self.issuer)
+            size = current if size is None else size
+            if not 0 <= size <= current:
+                raise InputError(f"the log has {current} entries; cannot sign a checkpoint "
+                                 f"of {size}", reason="bad_size")
+            stored = self._latest_stored(conn)
+            previous = max((c for c in (file_cp, stored) if c is not None),
+                           key=lambda c: c.size, default=None)
+            if previous is not None and previous.size > current:
+                raise LogBehindCheckpoint(
+                    f"the database's audit log has {current} entries but the log signed a "
+                    f"checkpoint of {previous.size} ({self.checkpoint_file}): the database is "
+                    "behind (a restored backup?)")
+            root = root_at(conn, self.issuer, size)
+            if previous is not None:
+                self._check_extends(conn, previous, current)
+                if size < previous.size:
+                    row = conn.execute(select(_C.c.note, _C.c.signed_at).where(
+                        _C.c.issuer_id == self.issuer, _C.c.size == size)).first()
+                    if row is not None:
+                        return self._stored(row.note, row.signed_at)
+                    sizes = [s for (s,) in conn.execute(select(_C.c.size).where(
+                        _C.c.issuer_id == self.issuer).order_by(_C.c.size))]
+                    raise InputError(
+                        f"the log has signed a checkpoint of {previous.size} entries already and "
+                        f"signs no smaller tree; no checkpoint of {size} was signed (signed "
+                        f"sizes: {', '.join(map(str, sizes[-10:]))}). Pick one of those, or a "
+                        f"size of at least {previous.size}", reason="bad_size")
+                if size == previous.size:
+                    return previous
+            checkpoint = note.Checkpoint(self.origin, size, root)
+            signed = note.sign_note(checkpoint.to_text(), [signer])
+            conn.execute(insert(_C).values(issuer_id=self.issuer, size=size, root=root,
+                                           note=signed, signed_at=at))
+            # Inside the transaction, under the writer lock: the file never goes backwards, and
+            # if the commit failed the file would still describe the committed tree.
+            write_atomic(self.checkpoint_file, signed.encode("utf-8"))
+        return SignedCheckpoint(checkpoint, signed, at)
+
+    def _check_extends(self, conn: Connection, previous: SignedCheckpoint, current: int) -> None:
+        """The tree of ``current`` leaves extends ``previous``: check its consistency proof."""
+        if previous.size == 0:
+            return
+        new_root = root_at(conn, self.issuer, current)
+        proof = [] if previous.size == current else \
+            self._consistency(conn, previous.size, current)
+        try:
+            merkle.verify_consistency(previous.size, current, previous.root, new_root, proof)
+        except merkle.ProofError as e:
+            raise LogForked(
+                f"the database's audit log of {current} entries is not consistent with the "
+                f"checkpoint of {previous.size} the log signed ({e}): refusing to sign a "
+                "forked log") from e
+
+    def checkpoint_if_due(self, now: datetime | None = None) -> SignedCheckpoint | None:
+        """Sign a checkpoint when ``every_events`` new leaves or ``every_seconds`` have passed
+        since the last one (and the tree grew). For a server to call now and then."""
+        at = to_epoch(self.dep.now(now))
+        with self.dep.store.read() as conn:
+            size = tree_size(conn, self.issuer)
+            row = conn.execute(select(_C.c.size, _C.c.signed_at).where(
+                _C.c.issuer_id == self.issuer).order_by(_C.c.size.desc()).limit(1)).first()
+        last_size, last_at = (0, None) if row is None else (int(row.size), int(row.signed_at))
+        if size <= last_size:
+            return None
+        if size - last_size >= self.every_events or last_at is None or \
+                at - last_at >= self.every_seconds:
+            return self.checkpoint(now)
+        return None
+
+    # --- proofs -------------------------------------------------------------------------------
+
+    def ticket_leaf(self, ticket_id: str) -> tuple[int, bytes]:
+        """The index and body of ``ticket_id``'s ``ticket.issued`` event."""
+        with self.dep.store.read() as conn:
+            row = conn.execute(select(_E.c.idx, _E.c.body).where(
+                _E.c.issuer_id == self.issuer, _E.c.ticket_id == ticket_id,
+                _E.c.type == "ticket.issued")).first()
+        if row is None:
+            raise NotFound(f"no ticket {ticket_id!r} in the audit log")
+        return int(row.idx), bytes(row.body)
+
+    def prove_ticket(self, ticket_id: str, now: datetime | None = None) -> str:
+        """A C2SP tlog-proof of the ticket's ``ticket.issued`` leaf, its body as ``extra``.
+
+        Uses the latest checkpoint, or signs one when that does not cover the leaf yet.
+        """
+        index, body = self.ticket_leaf(ticket_id)
+        latest = self.latest_checkpoint()
+        if latest is None or latest.size <= index:
+            latest = self.checkpoint(now)
+        proof = self.inclusion_proof(index, latest.size)
+        return format_tlog_proof(index, proof, latest.note, extra=body)
+
+    # --- export -------------------------------------------------------------------------------
+
+    def jwks(self) -> dict[str, Any]:
+        """Every ticket key the issuer ever had, with its status and times (epoch seconds)."""
+        t = schema.signing_keys
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(t).where(t.c.issuer_id == self.issuer)
+                                .order_by(t.c.created_at, t.c.kid)).all()
+        keys = []
+        for r in rows:
+            jwk: dict[str, Any] = {"kty": "OKP", "crv": "Ed25519", "x": r.x, "kid": r.kid,
+                                   "use": "sig", "alg": "Ed25519", "status": r.status}
+            for name in ("created_at", "retired_at", "revoked_at", "compromised_at"):
+                if getattr(r, name) is not None:
+                    jwk[name] = int(getattr(r, name))
+            keys.append(jwk)
+        return {"keys": keys}
+
+    def export(self, out: Path, *, upto: int | None = None, now: datetime | None = None,
+               progress: Callable[[int, int], None] | None = None) -> SignedCheckpoint:
+        """Write an export bundle to ``out`` (spec/audit-log.md §5) and return its checkpoint.
+
+        The checkpoint covers exactly the entries written: the latest one when it does, else a
+        checkpoint of ``upto`` entries (see :meth:`checkpoint` for which sizes may be signed).
+        """
+        import json
+
+        signed = self.checkpoint(now, size=upto)
+        out.mkdir(parents=True, exist_ok=True)
+        tree = merkle.CompactRange()
+        tmp = out / ".entries.jsonl.tmp"
+        with open(tmp, "wb") as f:
+            for body in self.entries(signed.size):
+                tree.append(merkle.leaf_hash(body))
+                f.write(body + b"\n")
+                if progress is not None and tree.size % 10_000 == 0:
+                    progress(tree.size, signed.size)
+        if tree.root() != signed.root:
+            tmp.unlink()
+            raise LogForked(f"the events table does not give the root of the checkpoint of "
+                            f"{signed.size}: the database is damaged")
+        os.replace(tmp, out / "entries.jsonl")
+        (out / "checkpoint").write_text(signed.note, "utf-8")
+        (out / "jwks.json").write_text(json.dumps(self.jwks(), indent=2) + "\n", "utf-8")
+        (out / "log.vkey").write_text(self.vkey() + "\n", "utf-8")
+        return signed
+
+
+def format_tlog_proof(index: int, proof: Iterable[bytes], signed_checkpoint: str, *,
+                      extra: bytes | None = None) -> str:
+    """A C2SP tlog-proof: header, optional extra, index, hashes, blank line, the checkpoint."""
+    lines = [TLOG_PROOF_HEADER]
+    if extra is not None:
+        lines.append("extra " + base64.b64encode(extra).decode("ascii"))
+    lines.append(f"index {index}")
+    lines.extend(base64.b64encode(h).decode("ascii") for h in proof)
+    return "\n".join(lines) + "\n\n" + signed_checkpoint
