@@ -16,14 +16,16 @@ session cookie).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callproof import Admin, CheckFlow, Deployment, Issuer
+from callproof import Admin, CallproofError, CheckFlow, Deployment, Issuer
 from callproof.agent_auth import AgentPasswords
 from callproof.apikeys import ApiKeys
 from callproof.reports import Reports
@@ -53,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES="translations",
         BABEL_DEFAULT_LOCALE="en",
         JSON_SORT_KEYS=False,
+        HOUSEKEEPING_SECONDS=30,
     )
     if test_config:
         app.config.update(test_config)
@@ -80,8 +83,31 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
+    _housekeeping(app)
     csrf.exempt(api.bp)  # the API authenticates every request with a bearer key, no cookies
     return app
+
+
+def _housekeeping(app: Flask) -> None:
+    """Every 30 s or so, after a response: sign a checkpoint when one is due (every 1000 events
+    or 5 minutes) and log the failed-lookup counts of finished minutes. Never fails a request."""
+    from callproof.audit.log import AuditLog
+
+    last = [time.monotonic()]
+    log = logging.getLogger("callproof.web")
+
+    @app.after_request
+    def housekeeping(response: Response) -> Response:
+        if time.monotonic() - last[0] < app.config["HOUSEKEEPING_SECONDS"]:
+            return response
+        last[0] = time.monotonic()
+        found = services()
+        try:
+            found.flow.flush_failed_lookups()
+            AuditLog(found.deployment).checkpoint_if_due()
+        except CallproofError as e:
+            log.warning("housekeeping could not run: %s", e.__class__.__name__)
+        return response
 
 
 __all__ = ["create_app", "services"]

@@ -19,6 +19,20 @@ def jwks() -> Response:
     return response
 
 
+@bp.get("/.well-known/callproof/checkpoint")
+def checkpoint() -> Response:
+    """The latest signed checkpoint of the audit log (C2SP signed note), or 404 before the first."""
+    from callproof.audit.log import AuditLog
+
+    latest = AuditLog(services().deployment).latest_checkpoint()
+    if latest is None:
+        response = Response("no checkpoint has been signed yet\n", 404, mimetype="text/plain")
+    else:
+        response = Response(latest.note, 200, mimetype="text/plain")
+    response.headers["Cache-Control"] = "public, max-age=10"
+    return response
+
+
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """200 when the database answers; 503 (with a JSON reason) when it does not."""

@@ -321,3 +321,22 @@ def test_limits_are_shared_through_redis_by_several_instances(
     assert h1(lookup(second, "000000000")) == "We cannot confirm this call."
     # Two failures on two instances: the third lookup is refused, even with the right code.
     assert h1(lookup(first, call.code)) == "We cannot confirm this call."
+
+
+def test_the_server_signs_checkpoints_and_publishes_the_latest(
+        web: Web, make_app: Callable[..., Flask]) -> None:
+    from callproof.audit import note
+    from callproof.audit.log import AuditLog
+
+    app = make_app(HOUSEKEEPING_SECONDS=0)
+    client = app.test_client()
+    assert client.get("/.well-known/callproof/checkpoint").status_code == 404
+    with app.app_context():
+        services().issuer.issue(agent_id="a-001", reason="payment_failed")
+        vkey = AuditLog(services().deployment).vkey()
+    client.get("/healthz")  # any response lets the housekeeping run
+    response = client.get("/.well-known/callproof/checkpoint")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    opened = note.open_note(response.get_data(as_text=True), [note.Verifier.parse(vkey)])
+    checkpoint = note.Checkpoint.from_text(opened.text)
+    assert checkpoint.origin.endswith("/callproof-log") and checkpoint.size > 0
