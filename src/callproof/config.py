@@ -44,6 +44,8 @@ class Company:
     check_page: str
     country: str = "TW"
     hotline: str = "165"
+    #: A PNG, JPEG or SVG file in the data dir shown at the top of every page ("" for none).
+    logo: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ official_number = "{official_number}"
 check_page = "{check_page}"
 country = "{country}"
 hotline = "{hotline}"
+# logo = "logo.png"             # a PNG, JPEG or SVG file in this data dir, shown on every page
 
 [limits]
 code_window_seconds = 600       # a call code is accepted this long after issue

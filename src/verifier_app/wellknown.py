@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, Response, jsonify
 
 from callproof import StoreError
@@ -30,6 +32,26 @@ def checkpoint() -> Response:
     else:
         response = Response(latest.note, 200, mimetype="text/plain")
     response.headers["Cache-Control"] = "public, max-age=10"
+    return response
+
+
+_LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".svg": "image/svg+xml"}
+
+
+@bp.get("/brand/logo")
+def logo() -> Response:
+    """The company's logo from the data dir (same origin, so the CSP allows it), or 404."""
+    dep = services().deployment
+    name = dep.config.company.logo
+    suffix = Path(name).suffix.lower()
+    path = (dep.data_dir.path / name).resolve()
+    if not name or suffix not in _LOGO_TYPES or dep.data_dir.path.resolve() not in path.parents \
+            or not path.is_file() or path.stat().st_size > 512 * 1024:
+        return Response("no logo\n", 404, mimetype="text/plain")
+    response = Response(path.read_bytes(), 200, mimetype=_LOGO_TYPES[suffix])
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
 
 

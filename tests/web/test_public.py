@@ -340,3 +340,22 @@ def test_the_server_signs_checkpoints_and_publishes_the_latest(
     opened = note.open_note(response.get_data(as_text=True), [note.Verifier.parse(vkey)])
     checkpoint = note.Checkpoint.from_text(opened.text)
     assert checkpoint.origin.endswith("/callproof-log") and checkpoint.size > 0
+
+
+def test_the_company_logo_comes_from_the_data_dir_or_nowhere(
+        web: Web, make_app: Callable[..., Flask]) -> None:
+    assert web.client.get("/brand/logo").status_code == 404
+    assert "/brand/logo" not in web.client.get("/").get_data(as_text=True)
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+    (web.path / "logo.svg").write_bytes(svg)
+    config = (web.path / "config.toml").read_text()
+    (web.path / "config.toml").write_text(
+        config.replace('hotline = "165"', 'hotline = "165"\nlogo = "logo.svg"'))
+    app = make_app()
+    client = app.test_client()
+    assert 'src="/brand/logo"' in client.get("/").get_data(as_text=True)
+    response = client.get("/brand/logo")
+    assert response.data == svg and response.mimetype == "image/svg+xml"
+    (web.path / "config.toml").write_text(
+        config.replace('hotline = "165"', 'hotline = "165"\nlogo = "../../etc/passwd"'))
+    assert make_app().test_client().get("/brand/logo").status_code == 404
