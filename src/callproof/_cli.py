@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__, _cli_audit
+from ._cli_apikeys import api_keys
 from .admin import Admin
 from .bootstrap import DEMO_AGENTS, DEMO_REASONS, init_data_dir
 from .clock import iso, require_aware
@@ -415,6 +416,7 @@ def customers_forget(ctx: click.Context, ref: str) -> None:
 
 
 cli.add_command(_cli_audit.audit)
+cli.add_command(api_keys)
 
 
 def main() -> None:
