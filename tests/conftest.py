@@ -85,7 +85,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CALLPROOF_DATA_DIR", "CALLPROOF_KEY_PASSPHRASE", "CALLPROOF_HASH_KEY",
-                 "CALLPROOF_SIGNING_KEY"):
+                 "CALLPROOF_SIGNING_KEY", "CALLPROOF_SEAL_KEY"):
         monkeypatch.delenv(name, raising=False)
 
 

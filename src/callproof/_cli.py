@@ -417,6 +417,10 @@ def customers_forget(ctx: click.Context, ref: str) -> None:
 
 cli.add_command(_cli_audit.audit)
 cli.add_command(api_keys)
+cli.add_command(__import__("callproof._cli_witness", fromlist=["witness"]).witness)
+cli.add_command(__import__("callproof._cli_notice", fromlist=["notice"]).notice)
+for _command in __import__("callproof._cli_enroll", fromlist=["COMMANDS"]).COMMANDS:
+    cli.add_command(_command)  # enroll, reveal, call-status, coverage
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import click
 
 from .audit import merkle, note
 from .audit.bundle import load_verifier, verify_bundle, verify_tlog_proof
-from .audit.log import AuditLog
+from .audit.log import AuditLog, PushResult, SignedCheckpoint
 from .config import DataDir
 from .deployment import Deployment
 
@@ -39,12 +39,28 @@ def audit() -> None:
     """The tamper-evident audit log: checkpoints, proofs, export bundles, offline checks."""
 
 
+def _push(log: AuditLog, signed: SignedCheckpoint) -> list[PushResult]:
+    """Push to the witnesses of witnesses.toml (if any) and say on stderr who cosigned."""
+    if not log.witnesses():
+        return []
+    results = log.push_to_witnesses(signed)
+    for result in results:
+        click.secho(str(result), err=True, fg=None if result.ok else "yellow")
+    done = sum(r.ok for r in results)
+    click.echo(f"{done} of {len(results)} witnesses cosigned the checkpoint of {signed.size}",
+               err=True)
+    return results
+
+
 @audit.command("checkpoint")
 @click.pass_context
 def checkpoint_cmd(ctx: click.Context) -> None:
-    """Sign a checkpoint of the log as it is now (or print the latest if nothing changed)."""
-    signed = _log(ctx).checkpoint()
-    click.echo(signed.note, nl=False)
+    """Sign a checkpoint of the log as it is now (or print the latest if nothing changed),
+    push it to the witnesses of witnesses.toml and print it with their cosignatures."""
+    log = _log(ctx)
+    signed = log.checkpoint()
+    _push(log, signed)
+    click.echo(log.cosigned_note(signed), nl=False)
 
 
 @audit.command("vkey")
@@ -111,8 +127,12 @@ def verify_proof_cmd(proof_file: BinaryIO, log_key: str,
               help="Export the first SIZE entries only (default: all).")
 @click.pass_context
 def export_cmd(ctx: click.Context, out: str, upto: int | None) -> None:
-    """Write an export bundle: entries.jsonl, checkpoint, jwks.json, log.vkey."""
-    signed = _log(ctx).export(Path(out), upto=upto)
+    """Write an export bundle: entries.jsonl, checkpoint (with witness cosignatures),
+    jwks.json, log.vkey. The checkpoint is pushed to the witnesses first."""
+    log = _log(ctx)
+    signed = log.checkpoint(size=upto)
+    _push(log, signed)
+    signed = log.export(Path(out), upto=signed.size)
     click.echo(f"exported {signed.size} entries to {out} (root {_b64(signed.root)})")
 
 
@@ -122,10 +142,18 @@ def export_cmd(ctx: click.Context, out: str, upto: int | None) -> None:
               help="An earlier signed checkpoint you kept: the bundle must extend it.")
 @click.option("--log-key", "log_key", metavar="VKEY",
               help="Pin the log's verifier key (name+hex+base64, or a file holding it).")
+@click.option("--witness", "witnesses", multiple=True, metavar="VKEY",
+              help="A witness's cosignature key (name+hex+base64, or a file holding it); "
+                   "repeat for each witness you trust.")
+@click.option("--quorum", type=click.IntRange(min=1), metavar="K",
+              help="How many of the --witness keys must have cosigned (default: all).")
 def verify_cmd(directory: str, previous: BinaryIO | None,
-               log_key: str | None) -> None:
+               log_key: str | None, witnesses: tuple[str, ...], quorum: int | None) -> None:
     """Check a bundle offline; exit 0 only when everything holds."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    if quorum is not None and not witnesses:
+        raise click.UsageError("--quorum needs the witnesses' keys (--witness VKEY …)")
 
     lines = _count_lines(Path(directory) / "entries.jsonl")
     show = lines >= 50_000 and sys.stderr.isatty()
@@ -134,18 +162,27 @@ def verify_cmd(directory: str, previous: BinaryIO | None,
         task = bar.add_task("entries", total=lines)
         report = verify_bundle(directory, log_key=log_key,
                                previous=previous.read() if previous else None,
-                               progress=lambda n: bar.update(task, completed=n))
+                               progress=lambda n: bar.update(task, completed=n),
+                               witnesses=witnesses, quorum=quorum)
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     for failure in report.failures:
         click.echo(f"FAILED: {failure}")
     if not report.ok:
         click.echo(f"{len(report.failures)} failure(s) in {directory}")
+        _notes(report.notes)
         sys.exit(EXIT_FAILED)
     cp = report.checkpoint
     assert cp is not None  # noqa: S101 - no failure means the checkpoint was read
+    cosigned = f", cosigned by {', '.join(report.cosigned_by)}" if report.cosigned_by else ""
     click.echo(f"OK: {report.entries} entries, {report.tickets} tickets, root "
-               f"{_b64(cp.root)}, signed by {cp.origin}")
+               f"{_b64(cp.root)}, signed by {cp.origin}{cosigned}")
+    _notes(report.notes)
+
+
+def _notes(notes: list[str]) -> None:
+    for remark in notes:  # after the verdict, whose line scripts read first
+        click.echo(f"note: {remark}", err=True)
 
 
 def _count_lines(path: Path) -> int:
@@ -154,3 +191,39 @@ def _count_lines(path: Path) -> int:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
     except OSError:
         return 0
+
+
+@audit.command("report")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="The HTML file to write (one self-contained file).")
+@click.option("--lang", type=click.Choice(["en", "zh-Hant", "zh-Hans"]), default="en",
+              show_default=True, help="The report's language.")
+@click.option("--tz", default="Asia/Taipei", show_default=True,
+              help="The company's time zone, for days, hours and working hours.")
+@click.option("--hours", "work_hours", default="08:00-20:00", show_default=True,
+              help="Working hours in that zone; calls outside them are anomalies.")
+@click.option("--log-key", "log_key", metavar="VKEY",
+              help="Pin the log's verifier key (name+hex+base64, or a file holding it).")
+@click.option("--previous", type=click.File("rb"),
+              help="An earlier signed checkpoint you kept: the bundle must extend it.")
+def report_cmd(directory: str, out: str, lang: str, tz: str, work_hours: str,
+               log_key: str | None, previous: BinaryIO | None) -> None:
+    """Write the auditor's report of a bundle: the verdict, anomalies and charts, offline.
+
+    The report is written whether or not the bundle verifies (its first section says which);
+    the exit status is 0 when it was written.
+    """
+    from .audit.report import ReportOptions, write_report
+
+    try:
+        options = ReportOptions.parse_hours(work_hours, tz)
+        options.zone  # noqa: B018 - refuse an unknown zone here, with its name
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    verdict = write_report(directory, out, lang=lang, options=options, log_key=log_key,
+                           previous=previous.read() if previous else None)
+    for warning in verdict.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    state = "verifies" if verdict.ok else f"does NOT verify ({len(verdict.failures)} failure(s))"
+    click.echo(f"wrote {out}: the bundle {state}; {verdict.entries} entries")

@@ -23,6 +23,7 @@ from .config import passphrase
 from .deployment import Deployment
 from .errors import InputError, NotFound
 from .keys import ACTIVE, RETIRED, REVOKED, SigningKey, TicketKey
+from .proofs import forget_handle
 from .store import schema
 from .ticket import MAX_LIFETIME
 
@@ -201,11 +202,16 @@ class Admin:
     # --- customers ----------------------------------------------------------------------------
 
     def forget_customer(self, customer_ref: str, *, now: datetime | None = None) -> bool:
-        """Delete the only link from ``customer_ref`` to its handle. False if none existed."""
+        """Delete the only link from ``customer_ref`` to its handle, and every proof the
+        customer enrolled (sealed secrets, phrases, enrolment tokens). False if none existed."""
         now = self.dep.now(now)
         ref_hash = customer_ref_hash(self.dep, customer_ref)
         t = schema.customers
         with self.dep.store.write() as conn:
+            row = conn.execute(select(t.c.handle).where(t.c.issuer_id == self.dep.issuer_id,
+                                                        t.c.ref_hash == ref_hash)).first()
+            if row is not None:  # and everything sealed or pending for the customer
+                forget_handle(conn, self.dep.issuer_id, row.handle)
             gone = conn.execute(delete(t).where(t.c.issuer_id == self.dep.issuer_id,
                                                 t.c.ref_hash == ref_hash)).rowcount
             if gone:

@@ -17,6 +17,7 @@ from .admin import Admin
 from .audit.log import create_log_key
 from .config import DEMO_CONFIG, DataDir, passphrase
 from .deployment import Deployment
+from .sealing import create_demo_seal_key
 
 DEMO_COMPANY = {
     "issuer_id": "shop.example",
@@ -65,6 +66,10 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
     if not os.environ.get("CALLPROOF_HASH_KEY") and not dd.hash_key_file.exists():
         dd.write_hash_key(os.urandom(32))
         report.created.append("secrets/hash.key")
+    seal_warning = create_demo_seal_key(dd)  # unless CALLPROOF_SEAL_KEY is set
+    if seal_warning:
+        report.created.append("secrets/seal.key")
+        report.warnings.append(seal_warning)
     if passphrase() is None and not any(dd.keys_dir.glob("*.pem")):
         report.warnings.append(
             "CALLPROOF_KEY_PASSPHRASE is not set: signing keys are stored UNENCRYPTED. "

@@ -9,9 +9,10 @@ A data dir holds everything one deployment needs on one machine::
       keys/log.key         the audit log's checkpoint signing key (PEM, encrypted the same way)
       log/checkpoint       the latest signed checkpoint, kept outside the database too
       secrets/hash.key     the keyed-hash secret (or CALLPROOF_HASH_KEY in the environment)
+      secrets/seal.key     demo only: the key sealing enrolled proofs (else CALLPROOF_SEAL_KEY)
 
 Environment: ``CALLPROOF_DATA_DIR``, ``CALLPROOF_DATABASE_URL``, ``CALLPROOF_KEY_PASSPHRASE``,
-``CALLPROOF_HASH_KEY`` (base64url of 32 bytes).
+``CALLPROOF_HASH_KEY`` and ``CALLPROOF_SEAL_KEY`` (base64url of 32 bytes each).
 
     >>> config = DataDir("callproof-data").load()
     >>> config.limits.code_window
@@ -62,6 +63,8 @@ class Limits:
     client_window_seconds: int = 900
     global_failure_budget: int = 600
     breaker_cooldown_seconds: int = 300
+    reveals_per_agent_hour: int = 20
+    reveals_per_customer_hour: int = 3
 
     @property
     def code_window(self) -> timedelta:
@@ -82,7 +85,8 @@ class Limits:
         if not 0 <= self.clock_skew_seconds <= 300:
             raise ConfigError("clock_skew_seconds must be between 0 and 300")
         if min(self.client_failure_limit, self.global_failure_budget,
-               self.client_window_seconds, self.breaker_cooldown_seconds) < 1:
+               self.client_window_seconds, self.breaker_cooldown_seconds,
+               self.reveals_per_agent_hour, self.reveals_per_customer_hour) < 1:
             raise ConfigError("failure limits must be positive")
 
 
@@ -233,4 +237,6 @@ client_failure_limit = 30       # failed lookups one client address may make ...
 client_window_seconds = 900     # ... in this window
 global_failure_budget = 600     # failed lookups per minute before the breaker trips
 breaker_cooldown_seconds = 300  # how long lookups are refused once it has tripped
+reveals_per_agent_hour = 20     # app codes / phrases one agent may reveal in an hour ...
+reveals_per_customer_hour = 3   # ... and that may be revealed for one customer in an hour
 """

@@ -50,6 +50,19 @@ REPORT_FILED = "report.filed"
 APIKEY_CREATED = "apikey.created"
 APIKEY_REVOKED = "apikey.revoked"
 AGENT_PASSWORD_SET = "agent.password_set"  # noqa: S105 - an event name, not a password
+# Enrolled proofs (spec/enrolled-proofs.md): handles, kinds and ids only, never a secret,
+# an app code, a phrase, a token or a customer ref.
+ENROLL_TOKEN_CREATED = "enrol.token_created"  # noqa: S105 - an event name, not a token
+ENROLL_TOKEN_USED = "enrol.token_used"  # noqa: S105 - an event name, not a token
+TOTP_STARTED = "enrol.totp_started"
+TOTP_CONFIRMED = "enrol.totp_confirmed"
+TOTP_CONFIRM_FAILED = "enrol.totp_confirm_failed"
+PHRASE_SET = "enrol.phrase_set"
+PROOF_REMOVED = "enrol.removed"
+REVEAL_APP_CODE = "reveal.app_code"
+REVEAL_PHRASE = "reveal.phrase"
+REVEAL_UNCONNECTED = "alert.reveal_unconnected"
+REVEAL_CAPPED = "alert.reveal_capped"
 
 EVENT_TYPES = frozenset({
     TICKET_ISSUED, TICKET_CONNECTED, TICKET_CLAIMED, NUMBER_CONFIRMED, NUMBER_DENIED, WORD_WRONG,
@@ -57,6 +70,8 @@ EVENT_TYPES = frozenset({
     BUDGET_TRIPPED, LOOKUPS_FAILED, KEY_CREATED, KEY_RETIRED, KEY_REVOKED, AGENT_ADDED,
     AGENT_DISABLED, AGENT_ENABLED, REASON_ADDED, CUSTOMER_FORGOTTEN, REPORT_FILED,
     APIKEY_CREATED, APIKEY_REVOKED, AGENT_PASSWORD_SET,
+    ENROLL_TOKEN_CREATED, ENROLL_TOKEN_USED, TOTP_STARTED, TOTP_CONFIRMED, TOTP_CONFIRM_FAILED,
+    PHRASE_SET, PROOF_REMOVED, REVEAL_APP_CODE, REVEAL_PHRASE, REVEAL_UNCONNECTED, REVEAL_CAPPED,
 })
 
 

@@ -42,6 +42,7 @@ from .deployment import Deployment
 from .errors import BadClaims, ConfigError, InputError, NotFound, StoreError, TransitionRefused
 from .keys import ACTIVE, SigningKey
 from .privacy import new_ticket_id
+from .proofs import offered_methods
 from .store import schema
 from .ticket import CallTicket, encode_ticket
 from .words import WORDS, CheckWord, pick_words
@@ -141,6 +142,9 @@ class Issuer:
         with self.dep.store.write() as conn:
             agent, key = self._registry_facts(conn, agent_id, reason)
             handle = handle_for(self.dep, conn, customer_ref, now) if customer_ref else None
+            if handle:  # ``mth`` lists the enrolled proofs this call offers
+                methods = (*methods, *(m for m in offered_methods(conn, iss, handle)
+                                       if m not in methods))
             code, code_hash = self._reserve_code(conn, jti, iat, exp)
             claims = CallTicket(
                 iss=iss, jti=jti, iat=iat, exp=exp, agent_id=agent_id,

@@ -23,14 +23,15 @@ def jwks() -> Response:
 
 @bp.get("/.well-known/callproof/checkpoint")
 def checkpoint() -> Response:
-    """The latest signed checkpoint of the audit log (C2SP signed note), or 404 before the first."""
+    """The latest signed checkpoint (C2SP signed note, cosigned), or 404 before the first."""
     from callproof.audit.log import AuditLog
 
-    latest = AuditLog(services().deployment).latest_checkpoint()
+    log = AuditLog(services().deployment)
+    latest = log.latest_checkpoint()
     if latest is None:
         response = Response("no checkpoint has been signed yet\n", 404, mimetype="text/plain")
-    else:
-        response = Response(latest.note, 200, mimetype="text/plain")
+    else:  # with every witness cosignature kept for it
+        response = Response(log.cosigned_note(latest), 200, mimetype="text/plain")
     response.headers["Cache-Control"] = "public, max-age=10"
     return response
 

@@ -2,9 +2,11 @@
 
 A bundle (spec/audit-log.md §5) is a directory holding ``entries.jsonl`` (one event body per
 line, leaf 0 first), ``checkpoint`` (the log's signed note of exactly that many entries),
-``jwks.json`` (every ticket key with its status and times) and ``log.vkey``.
+``jwks.json`` (every ticket key with its status and times) and ``log.vkey``. The checkpoint
+may carry witness cosignatures; given the witnesses' keys, a quorum of them is required.
 
-    >>> report = verify_bundle("bundle/", log_key="shop.example/callproof-log+1a2b3c4d+AQ…")
+    >>> report = verify_bundle("bundle/", log_key="shop.example/callproof-log+1a2b3c4d+AQ…",
+    ...                        witnesses=["w.example/w1+…+BA…", "w.example/w2+…+BA…"], quorum=2)
     >>> report.ok, [str(f) for f in report.failures]
     (True, [])
 """
@@ -16,7 +18,7 @@ import binascii
 import hmac
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +38,7 @@ __all__ = [
     "Failure",
     "ProofReport",
     "VerifyReport",
+    "check_quorum",
     "load_verifier",
     "parse_tlog_proof",
     "verify_bundle",
@@ -67,6 +70,8 @@ class VerifyReport:
     root: bytes | None = None
     failures: list[Failure] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    cosigned_by: list[str] = field(default_factory=list)  # the given witnesses that cosigned
 
     @property
     def ok(self) -> bool:
@@ -175,12 +180,17 @@ class _Tickets:
 
 def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Verifier | None = None,
                   previous: str | bytes | None = None, skew: timedelta = CLOCK_SKEW,
-                  progress: Callable[[int], None] | None = None) -> VerifyReport:
+                  progress: Callable[[int], None] | None = None,
+                  witnesses: Sequence[str | note.Verifier] = (),
+                  quorum: int | None = None) -> VerifyReport:
     """Check a bundle from its files alone (spec/audit-log.md §6).
 
     ``log_key`` pins the log's verifier key (without it the bundle's own ``log.vkey`` is used,
     with a warning); ``previous`` is an earlier signed checkpoint the auditor kept, whose tree
-    the bundle must extend. ``progress`` is called with the number of lines read so far.
+    the bundle must extend. ``witnesses`` are the cosignature (type 0x04) keys of the witnesses
+    the auditor trusts; at least ``quorum`` distinct ones of them (default: all) must have
+    cosigned the checkpoint. Without witnesses no quorum is checked (a note says so).
+    ``progress`` is called with the number of lines read so far.
     """
     path = Path(directory)
     report = VerifyReport()
@@ -215,6 +225,12 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     # 2. The checkpoint, signed by the pinned key, of this log.
     checkpoint = _open_checkpoint(path / CHECKPOINT, pinned, "checkpoint", report)
     report.checkpoint = checkpoint
+    if witnesses or quorum is not None:
+        _quorum(path / CHECKPOINT, checkpoint, witnesses, quorum, report)
+    else:
+        report.notes.append("no witness keys were given (--witness): no witness quorum was "
+                            "checked, so only the log vouches that everyone was shown this "
+                            "history")
 
     # 3. The keys.
     try:
@@ -298,6 +314,73 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
             report.fail(f"fork: lines 1–{prev.size} do not give the root of the previous "
                         "checkpoint — the log rewrote its history since then")
     return report
+
+
+def check_quorum(signed_checkpoint: str | bytes, witnesses: Sequence[note.Verifier],
+                 quorum: int | None = None) -> tuple[list[note.Verifier], list[str]]:
+    """Which of ``witnesses`` validly cosigned the checkpoint note, and what is wrong with the
+    others. Raises :class:`~callproof.audit.note.NoteError` when the quorum is not met, with a
+    message naming each missing or invalid cosignature. ``quorum`` defaults to all of them.
+    """
+    distinct: dict[tuple[str, int], note.Verifier] = {}
+    for w in witnesses:
+        if w.algorithm != note.ALG_COSIGNATURE_V1:
+            raise note.NoteError(f"the witness key {w.name!r} ({w.key_id:08x}) is not a "
+                                 "cosignature (type 0x04) key")
+        distinct.setdefault((w.name, w.key_id), w)
+    need = len(distinct) if quorum is None else quorum
+    if not 1 <= need <= len(distinct):
+        raise note.NoteError(f"a quorum of {need} cannot be met by the {len(distinct)} distinct "
+                             "witness key(s) given")
+    text, signatures = note.split_note(signed_checkpoint)
+    by_key = {(s.name, s.key_id): s for s in signatures}
+    good: list[note.Verifier] = []
+    problems: list[str] = []
+    for key, w in distinct.items():
+        label = f"{w.name} ({w.key_id:08x})"
+        s = by_key.get(key)
+        if s is None:
+            problems.append(f"{label}: no cosignature")
+            continue
+        try:
+            note.verify_cosignature(text, s, w)
+        except note.NoteError as e:
+            problems.append(f"{label}: the cosignature is invalid ({e}); it was altered or is "
+                            "not over this checkpoint")
+            continue
+        good.append(w)
+    if len(good) < need:
+        raise note.NoteError(
+            f"witness quorum not met: {len(good)} of the {len(distinct)} given witnesses "
+            f"cosigned this checkpoint, {need} required"
+            + (f" (cosigned: {', '.join(w.name for w in good)})" if good else "")
+            + "; " + "; ".join(problems))
+    return good, problems
+
+
+def _quorum(source: Path, checkpoint: note.Checkpoint | None,
+            witnesses: Sequence[str | note.Verifier], quorum: int | None,
+            report: VerifyReport) -> None:
+    """Step 2b: at least ``quorum`` of the given witnesses cosigned the bundle's checkpoint."""
+    if not witnesses:
+        report.fail("a witness quorum was asked for but no witness key was given (--witness)")
+        return
+    keys: list[note.Verifier] = []
+    for value in witnesses:
+        try:
+            keys.append(value if isinstance(value, note.Verifier) else load_verifier(value))
+        except note.NoteError as e:
+            report.fail(f"a witness key is refused: {e}")
+            return
+    if checkpoint is None:
+        return  # already failed: nothing to count cosignatures on
+    try:
+        good, problems = check_quorum(source.read_bytes(), keys, quorum)
+    except (OSError, note.NoteError) as e:
+        report.fail(f"checkpoint: {e}")
+        return
+    report.cosigned_by = [w.name for w in good]
+    report.warnings.extend(f"witness {p}" for p in problems)
 
 
 def _open_checkpoint(source: Path | str | bytes, pinned: note.Verifier, what: str,

@@ -9,7 +9,10 @@ Checkpoints (C2SP tlog-checkpoint, signed as a C2SP signed note with the log key
 ``<data dir>/keys/log.key``) are kept in ``log_checkpoints`` and the latest one also in
 ``<data dir>/log/checkpoint``, outside the database. The log signs nothing that is not consistent
 with its previous checkpoint, and refuses to append while the database is behind that file (a
-restored backup would fork the tree). See spec/audit-log.md.
+restored backup would fork the tree). Each new checkpoint can be pushed to the witnesses listed
+in ``<data dir>/witnesses.toml`` (:meth:`AuditLog.push_to_witnesses`); the cosignatures they
+return are checked and kept in ``witness_cosignatures``, and go with the checkpoint into proofs
+and export bundles. See spec/audit-log.md.
 
     >>> log = AuditLog(Deployment.open("callproof-data"))
     >>> signed = log.checkpoint()          # sign the current size and root
@@ -33,9 +36,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, func, insert, select, union_all
 
 from ..clock import to_epoch
-from ..errors import ConfigError, InputError, LogBehindCheckpoint, LogError, LogForked, NotFound
+from ..errors import (
+    ConfigError,
+    InputError,
+    LogBehindCheckpoint,
+    LogError,
+    LogForked,
+    NotFound,
+    StoreError,
+)
 from ..store import Store, schema
-from . import merkle, note
+from . import merkle, note, witness
 
 if TYPE_CHECKING:
     from ..deployment import Deployment
@@ -44,6 +55,7 @@ __all__ = [
     "ORIGIN_SUFFIX",
     "TLOG_PROOF_HEADER",
     "AuditLog",
+    "PushResult",
     "SignedCheckpoint",
     "append_leaf",
     "attach_checkpoint_file",
@@ -338,9 +350,33 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
+@dataclass(frozen=True)
+class PushResult:
+    """What one witness did with a checkpoint: cosigned it (``cosigned_at``) or not (``error``).
+
+    ``stored`` is true when the cosignature was already kept from an earlier push.
+    """
+
+    witness: witness.WitnessEndpoint
+    size: int
+    cosigned_at: int | None = None
+    error: str | None = None
+    stored: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def __str__(self) -> str:
+        if self.error is not None:
+            return f"witness {self.witness.name}: did not cosign: {self.error}"
+        return f"witness {self.witness.name}: cosigned size {self.size} (time {self.cosigned_at})"
+
+
 _C = schema.log_checkpoints
 _E = schema.events
 _N = schema.log_nodes
+_W = schema.witness_cosignatures
 
 
 class AuditLog:
@@ -560,9 +596,13 @@ class AuditLog:
                 f"checkpoint of {previous.size} the log signed ({e}): refusing to sign a "
                 "forked log") from e
 
-    def checkpoint_if_due(self, now: datetime | None = None) -> SignedCheckpoint | None:
+    def checkpoint_if_due(self, now: datetime | None = None, *, push: bool = False
+                          ) -> SignedCheckpoint | None:
         """Sign a checkpoint when ``every_events`` new leaves or ``every_seconds`` have passed
-        since the last one (and the tree grew). For a server to call now and then."""
+        since the last one (and the tree grew). For a server to call now and then.
+
+        With ``push`` a new checkpoint is also pushed to the witnesses (this waits for them,
+        up to a few seconds each: call it off the request path)."""
         at = to_epoch(self.dep.now(now))
         with self.dep.store.read() as conn:
             size = tree_size(conn, self.issuer)
@@ -573,8 +613,127 @@ class AuditLog:
             return None
         if size - last_size >= self.every_events or last_at is None or \
                 at - last_at >= self.every_seconds:
-            return self.checkpoint(now)
+            signed = self.checkpoint(now)
+            if push:
+                self.push_to_witnesses(signed, now)
+            return signed
         return None
+
+    # --- witnesses ----------------------------------------------------------------------------
+
+    @property
+    def witnesses_file(self) -> Path:
+        return self.dep.data_dir.path / witness.WITNESSES_FILE
+
+    def witnesses(self) -> list[witness.WitnessEndpoint]:
+        """The witnesses listed in ``<data dir>/witnesses.toml`` (none without the file)."""
+        return witness.load_witnesses(self.witnesses_file)
+
+    def cosignatures(self, size: int) -> list[note.Signature]:
+        """The witness cosignatures kept for the checkpoint of ``size`` (by witness name)."""
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(_W.c.signature).where(
+                _W.c.issuer_id == self.issuer, _W.c.size == size)
+                .order_by(_W.c.witness, _W.c.key_id)).all()
+        try:
+            return [note.Signature.from_line(r.signature) for r in rows]
+        except note.NoteError as e:
+            raise LogError(f"a stored witness cosignature is malformed: {e}") from e
+
+    def cosigned_note(self, signed: SignedCheckpoint) -> str:
+        """The signed checkpoint with every cosignature kept for it appended."""
+        cosignatures = self.cosignatures(signed.size)
+        if not cosignatures:
+            return signed.note
+        try:
+            return note.add_signatures(signed.note, cosignatures)
+        except note.NoteError as e:
+            raise LogError(f"cannot add the cosignatures to the checkpoint: {e}") from e
+
+    def push_to_witnesses(self, signed: SignedCheckpoint | None = None,
+                          now: datetime | None = None, *,
+                          witnesses: Iterable[witness.WitnessEndpoint] | None = None,
+                          timeout: float = 5.0) -> list[PushResult]:
+        """Send ``signed`` (default: the latest checkpoint) to each witness and keep what they
+        cosign. Never raises for a witness's sake: each result says whether it cosigned and,
+        if not, why (unreachable, refused with its HTTP status, a bad cosignature …).
+
+        Each request carries the consistency proof from the size that witness last cosigned
+        (as far as the log knows); a 409 naming another size is retried once from that size.
+        """
+        if signed is None:
+            signed = self.latest_checkpoint()
+            if signed is None:
+                return []
+        endpoints = self.witnesses() if witnesses is None else list(witnesses)
+        text, _ = note.split_note(signed.note)
+        at = to_epoch(self.dep.now(now))
+        return [self._push_one(w, signed, text, at, timeout) for w in endpoints]
+
+    def _push_one(self, w: witness.WitnessEndpoint, signed: SignedCheckpoint, text: str,
+                  at: int, timeout: float) -> PushResult:
+        v = w.verifier
+        with self.dep.store.read() as conn:
+            kept = conn.execute(select(_W.c.cosigned_at).where(
+                _W.c.issuer_id == self.issuer, _W.c.size == signed.size, _W.c.witness == v.name,
+                _W.c.key_id == v.key_id)).first()
+            last = conn.execute(select(func.max(_W.c.size)).where(
+                _W.c.issuer_id == self.issuer, _W.c.witness == v.name,
+                _W.c.key_id == v.key_id)).scalar_one()
+        if kept is not None:
+            return PushResult(w, signed.size, int(kept.cosigned_at), stored=True)
+        old = 0 if last is None else int(last)
+        for attempt in (1, 2):
+            if old > signed.size:
+                return PushResult(w, signed.size, error=(
+                    f"it has cosigned a checkpoint of {old} entries already, more than this "
+                    f"one's {signed.size}"))
+            try:
+                proof = self.consistency_proof(old, signed.size)[4] \
+                    if 0 < old < signed.size else []
+            except InputError as e:
+                return PushResult(w, signed.size, error=f"no consistency proof from {old}: {e}")
+            body = witness.request_body(old, proof, signed.note)
+            try:
+                status, ctype, answer = witness.post_checkpoint(w.url, body, timeout=timeout)
+            except witness.PushError as e:
+                return PushResult(w, signed.size, error=str(e))
+            if status == 200:
+                try:
+                    cosignature, stamp = witness.read_cosignature(answer, text, v)
+                except note.NoteError as e:
+                    return PushResult(w, signed.size,
+                                      error=f"its answer holds no valid cosignature: {e}")
+                try:
+                    self._keep_cosignature(signed.size, cosignature, stamp, at)
+                except StoreError as e:
+                    return PushResult(w, signed.size, error=f"it cosigned, but the cosignature "
+                                                            f"could not be stored: {e}")
+                return PushResult(w, signed.size, stamp)
+            size = witness.parse_size(ctype, answer) if status == 409 else None
+            if size is not None and size == old:
+                return PushResult(w, signed.size, error=(
+                    f"it cosigned a different checkpoint of size {old} (HTTP 409): the log "
+                    "showed it another history"))
+            if size is not None and attempt == 1:
+                old = size  # the witness knows better where it is; retry once from there
+                continue
+            first = answer.strip().splitlines()[0][:200] if answer.strip() else ""
+            return PushResult(w, signed.size, error=f"HTTP {status}" + (f": {first}" if first
+                                                                        else ""))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _keep_cosignature(self, size: int, cosignature: note.Signature, stamp: int,
+                          at: int) -> None:
+        with self.dep.store.write() as conn:
+            exists = conn.execute(select(_W.c.size).where(
+                _W.c.issuer_id == self.issuer, _W.c.size == size,
+                _W.c.witness == cosignature.name, _W.c.key_id == cosignature.key_id)).first()
+            if exists is None:
+                conn.execute(insert(_W).values(
+                    issuer_id=self.issuer, size=size, witness=cosignature.name,
+                    key_id=cosignature.key_id, signature=cosignature.to_line(),
+                    cosigned_at=stamp, received_at=at))
 
     # --- proofs -------------------------------------------------------------------------------
 
@@ -598,7 +757,7 @@ class AuditLog:
         if latest is None or latest.size <= index:
             latest = self.checkpoint(now)
         proof = self.inclusion_proof(index, latest.size)
-        return format_tlog_proof(index, proof, latest.note, extra=body)
+        return format_tlog_proof(index, proof, self.cosigned_note(latest), extra=body)
 
     # --- export -------------------------------------------------------------------------------
 
@@ -624,6 +783,7 @@ class AuditLog:
 
         The checkpoint covers exactly the entries written: the latest one when it does, else a
         checkpoint of ``upto`` entries (see :meth:`checkpoint` for which sizes may be signed).
+        ``DIR/checkpoint`` carries every witness cosignature kept for it.
         """
         import json
 
@@ -642,7 +802,7 @@ class AuditLog:
             raise LogForked(f"the events table does not give the root of the checkpoint of "
                             f"{signed.size}: the database is damaged")
         os.replace(tmp, out / "entries.jsonl")
-        (out / "checkpoint").write_text(signed.note, "utf-8")
+        (out / "checkpoint").write_text(self.cosigned_note(signed), "utf-8")
         (out / "jwks.json").write_text(json.dumps(self.jwks(), indent=2) + "\n", "utf-8")
         (out / "log.vkey").write_text(self.vkey() + "\n", "utf-8")
         return signed

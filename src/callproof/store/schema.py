@@ -200,3 +200,63 @@ log_checkpoints = Table(
     Column("note", Text, nullable=False),
     Column("signed_at", BigInteger, nullable=False),
 )
+
+# --- witness cosignatures (migration 0004; spec/audit-log.md §7) ---------------------------------
+
+# Every cosignature a configured witness returned for one of the log's checkpoints (the log
+# signs one checkpoint per size, so issuer and size name it), as its note signature line.
+witness_cosignatures = Table(
+    "witness_cosignatures", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(255), primary_key=True),  # the witness's key name
+    Column("key_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("signature", Text, nullable=False),  # "— <name> base64(key ID ‖ time ‖ signature)"
+    Column("cosigned_at", BigInteger, nullable=False),  # the cosignature's own timestamp
+    Column("received_at", BigInteger, nullable=False),
+)
+
+# --- enrolled proofs (migration 0005; spec/enrolled-proofs.md) ----------------------------------
+
+# What a customer enrolled, by handle: ``kind`` is "totp" or "phrase"; ``sealed`` is the secret or
+# phrase under AES-256-GCM (callproof.sealing), with the issuer, handle and kind as associated
+# data. A TOTP enrolment is pending until ``confirmed``; ``last_step`` is the last time step
+# accepted (a code is never accepted twice) and ``failures`` counts wrong confirmation codes.
+enrolled_proofs = Table(
+    "enrolled_proofs", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("handle", String(_ID), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("confirmed", Boolean, nullable=False),
+    Column("last_step", BigInteger),
+    Column("failures", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Single-use enrolment tokens (15 minutes): only SHA-256 of the 256-bit token is kept.
+enrollment_tokens = Table(
+    "enrollment_tokens", metadata,
+    Column("token_hash", String(_HASH), primary_key=True),
+    Column("issuer_id", String(_ISSUER), nullable=False),
+    Column("handle", String(_ID), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger),
+    Index("ix_enrollment_tokens_handle", "handle"),
+)
+
+# Recent reveals, for the per-agent and per-customer hourly caps (rows older than an hour are
+# pruned as new ones are written; the events are the lasting record).
+reveals = Table(
+    "reveals", metadata,
+    Column("reveal_id", Integer, primary_key=True, autoincrement=True),
+    Column("issuer_id", String(_ISSUER), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("agent_id", String(_ID), nullable=False),
+    Column("handle", String(_ID)),
+    Column("ticket_id", String(_ID), nullable=False),
+    Index("ix_reveals_agent", "issuer_id", "agent_id", "at"),
+    Index("ix_reveals_handle", "issuer_id", "handle", "at"),
+)

@@ -1,0 +1,113 @@
+"""Sealing: the enrolled secrets and phrases, encrypted at rest (AES-256-GCM).
+
+The seal key is 32 bytes: ``CALLPROOF_SEAL_KEY`` (base64url) in production; in demo mode (no
+``CALLPROOF_KEY_PASSPHRASE`` either) a file ``<data dir>/secrets/seal.key`` (mode 0600) that
+``callproof init`` creates with a warning. Each blob is ``0x01 || 96-bit random nonce ||
+ciphertext+tag``, sealed with the issuer, the customer handle and a purpose label ("totp",
+"phrase") as associated data: a blob copied to another customer, another purpose or another
+issuer does not open.
+
+    >>> sealer = Sealer.from_data_dir(dep.data_dir)
+    >>> blob = sealer.seal(b"JBSWY3DP...", issuer="shop.example", handle=h, purpose="totp")
+    >>> sealer.open(blob, issuer="shop.example", handle=h, purpose="totp")
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .config import DataDir, passphrase
+from .errors import ConfigError
+
+ENV = "CALLPROOF_SEAL_KEY"
+_VERSION = b"\x01"
+_NONCE = 12  # 96 bits, the GCM nonce size; random per blob
+_AD_PREFIX = b"callproof-v1 seal"
+
+
+class SealError(ConfigError):
+    """The seal key is missing or malformed, or a sealed blob does not open under it."""
+
+
+def seal_key_file(data_dir: DataDir) -> Path:
+    return data_dir.path / "secrets" / "seal.key"
+
+
+def _associated_data(issuer: str, handle: str, purpose: str) -> bytes:
+    return b"\x00".join([_AD_PREFIX, *(p.encode("utf-8") for p in (issuer, handle, purpose))])
+
+
+class Sealer:
+    """AES-256-GCM under the seal key. Its repr never shows the key."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise SealError("the seal key must be 32 bytes (base64url in CALLPROOF_SEAL_KEY)")
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return "Sealer(<hidden>)"
+
+    @classmethod
+    def from_data_dir(cls, data_dir: DataDir) -> Sealer:
+        """The key from CALLPROOF_SEAL_KEY, else from the demo file in the data dir."""
+        env = os.environ.get(ENV)
+        if env:
+            try:
+                key = base64.urlsafe_b64decode(env + "=" * (-len(env) % 4))
+            except (binascii.Error, ValueError) as e:
+                raise SealError(f"{ENV} is not base64url") from e
+            if len(key) != 32:
+                raise SealError(f"{ENV} must be the base64url of 32 bytes")
+            return cls(key)
+        path = seal_key_file(data_dir)
+        try:
+            key = path.read_bytes()
+        except OSError:
+            raise SealError(f"no seal key: set {ENV} (base64url of 32 bytes), or run "
+                            "`callproof init` for a demo key file") from None
+        if len(key) != 32:
+            raise SealError(f"{path} must hold 32 bytes")
+        return cls(key)
+
+    def seal(self, plaintext: bytes, *, issuer: str, handle: str, purpose: str) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return _VERSION + nonce + self._aead.encrypt(
+            nonce, plaintext, _associated_data(issuer, handle, purpose))
+
+    def open(self, blob: bytes, *, issuer: str, handle: str, purpose: str) -> bytes:
+        """The plaintext. Raises :class:`SealError` (naming no secret) if it does not open."""
+        blob = bytes(blob)
+        if len(blob) < 1 + _NONCE + 16 or blob[:1] != _VERSION:
+            raise SealError("a sealed value is malformed")
+        try:
+            return self._aead.decrypt(blob[1:1 + _NONCE], blob[1 + _NONCE:],
+                                      _associated_data(issuer, handle, purpose))
+        except InvalidTag:
+            raise SealError("a sealed value does not open: the seal key is wrong "
+                            f"({ENV} or secrets/seal.key), or it belongs to another "
+                            "customer") from None
+
+
+def create_demo_seal_key(data_dir: DataDir) -> str | None:
+    """For ``callproof init`` in demo mode (no CALLPROOF_KEY_PASSPHRASE, so signing keys are
+    unencrypted too): write secrets/seal.key unless CALLPROOF_SEAL_KEY is set or the file
+    exists. Returns the warning to print when it wrote one, else None. Outside demo mode the
+    seal key must come from CALLPROOF_SEAL_KEY."""
+    path = seal_key_file(data_dir)
+    if os.environ.get(ENV) or passphrase() is not None or path.exists():
+        return None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(32))
+    return (f"{ENV} is not set: enrolled app secrets and phrases are sealed with a key kept "
+            "in the data dir (secrets/seal.key). Fine for a demo, never for real customers.")

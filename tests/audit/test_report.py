@@ -1,0 +1,266 @@
+"""The auditor's report: made from a bundle alone, it finds a planted scam wave and rogue agent.
+
+A small month of traffic is generated once (tests/audit/traffic.py) and exported by the CLI; the
+report is rendered from the bundle in three languages, checked as text, and opened in Debian's
+Chromium (skipped without it, unless CALLPROOF_REQUIRE_BROWSER=1) for a screenshot each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from tests.audit.traffic import Month, Plan, make_month
+
+from callproof import events
+from callproof._cli import cli
+from callproof.audit.report import LANGS, STRINGS, ReportOptions, read_facts, render_report
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent.parent
+AXE = Path(os.environ.get("CALLPROOF_AXE_JS", ROOT / ".cache/axe-core/axe.min.js"))
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
+    return make_month(tmp_path_factory.mktemp("month"), Plan.small())
+
+
+@pytest.fixture(scope="module")
+def reports(month: Month, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The month's report in each language, written by `callproof audit report`."""
+    out = tmp_path_factory.mktemp("reports")
+    written = {}
+    for lang in LANGS:
+        path = out / f"audit-report-{lang}.html"
+        done = CliRunner().invoke(cli, ["audit", "report", str(month.bundle), "--out", str(path),
+                                        "--lang", lang, "--log-key", month.vkey])
+        assert done.exit_code == 0, done.output
+        assert "the bundle verifies" in done.output
+        written[lang] = path
+    return written
+
+
+def _section(html: str, key: str) -> str:
+    found = re.search(rf'<section aria-labelledby="h-{key}">(.*?)</section>', html, re.S)
+    assert found, f"no {key} section"
+    return found.group(1)
+
+
+def _self_contained(html: str) -> None:
+    assert not re.search(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert not re.search(r"https?://", html), "no address at all, not even in a namespace"
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert "url(" not in html and "@import" not in html
+    assert "default-src 'none'" in html  # and the browser is told to load nothing
+
+
+def test_the_report_names_the_wave_and_the_rogue_agent(month: Month,
+                                                       reports: dict[str, Path]) -> None:
+    html = reports["en"].read_text("utf-8")
+    _self_contained(html)
+    assert html.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    # The verdict comes first.
+    order = [html.index(f'id="h-{key}"') for key in ("verdict", "anomalies", "calls")]
+    assert order == sorted(order)
+    verdict = _section(html, "verdict")
+    assert 'class="verdict pass"' in verdict and "The bundle verifies" in verdict
+    assert "pinned by the auditor" in verdict
+    anomalies = _section(html, "anomalies")
+    rogue = month.plan.rogue_agent
+    assert f"Agent {rogue} issued far more calls than colleagues" in anomalies
+    assert anomalies.count("issued far more calls") == 1  # no honest agent is flagged
+    wave = month.wave_start
+    assert f"{wave:%Y-%m-%d %H:00}–{wave.hour + 1:02d}:00: " in anomalies
+    assert anomalies.count("Burst of failed lookups") == 1
+    assert f"By agent: {rogue} (" in anomalies  # the night calls are all the rogue's
+    # The charts: inline SVG with a title and a description, and the numbers in a table.
+    assert html.count('<svg class="chart"') >= 6
+    assert html.count("<title id=") == html.count('<svg class="chart"')
+    failed = _section(html, "failed")
+    assert f"{wave:%m-%d %H:00} · " in failed and 'class="flag"' in failed
+    agents = _section(html, "agents")
+    assert re.search(rf'<tr class="flag"><th scope="row">{rogue}</th>', agents)
+    assert "h-reveals" not in html  # no reveal events in this log: no section
+    assert "Scam reports by script" in html and "A transfer or a loan" in html
+
+
+def test_the_report_adds_no_personal_data(month: Month, reports: dict[str, Path]) -> None:
+    html = "".join(p.read_text("utf-8") for p in reports.values())
+    assert "+886" not in html and "eyJ" not in html  # no numbers, no tickets
+    for name in ("Mei Lin", "Chen Wei", "Sarah Wang", "Agent 00"):
+        assert name not in html  # agents appear by id only
+
+
+@pytest.mark.parametrize("lang", ["zh-Hant", "zh-Hans"])
+def test_the_report_in_chinese(month: Month, reports: dict[str, Path], lang: str) -> None:
+    html = reports[lang].read_text("utf-8")
+    _self_contained(html)
+    assert f'<html lang="{lang}">' in html
+    words = STRINGS[lang]
+    title = words["title"].format(issuer="shop.example")
+    assert f"<h1>{title}</h1>" in html
+    anomalies = _section(html, "anomalies")
+    rogue = month.plan.rogue_agent
+    assert words["a.far_above.title"].format(agent=rogue) in anomalies
+    assert f"{month.wave_start:%Y-%m-%d %H:00}" in anomalies
+    assert words["a.burst.title"] in anomalies and words["pass"] in html
+    for english in ("Calls per day", "Anomalies", "Working hours", "Show the numbers"):
+        assert english not in html
+    assert ("稽核報告" if lang == "zh-Hant" else "审计报告") in html
+
+
+def test_a_tampered_bundle_is_reported_as_failing(month: Month, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(month.bundle, bundle)
+    lines = (bundle / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    del lines[len(lines) // 2]  # one entry removed
+    (bundle / "entries.jsonl").write_bytes(b"".join(lines))
+    out = tmp_path / "r.html"
+    done = CliRunner().invoke(cli, ["audit", "report", str(bundle), "--out", str(out),
+                                    "--log-key", month.vkey])
+    assert done.exit_code == 0 and "does NOT verify" in done.output
+    verdict = _section(out.read_text("utf-8"), "verdict")
+    assert 'class="verdict fail"' in verdict
+    assert '<li lang="en">entries.jsonl has ' in verdict and "entries are missing" in verdict
+
+
+def test_without_a_pinned_key_the_report_says_so(month: Month) -> None:
+    html = render_report(month.bundle, now=NOW)
+    verdict = _section(html, "verdict")
+    assert "taken from the bundle itself" in verdict and "no log key was pinned" in verdict
+    assert "Generated 2026-11-02 09:00 UTC" in html
+
+
+def test_bad_options_are_refused(month: Month, tmp_path: Path) -> None:
+    run = CliRunner().invoke
+    out = str(tmp_path / "r.html")
+    hours = run(cli, ["audit", "report", str(month.bundle), "--out", out, "--hours", "20-8"])
+    assert hours.exit_code == 2 and "start before they end" in hours.output
+    zone = run(cli, ["audit", "report", str(month.bundle), "--out", out, "--tz", "Mars/Base"])
+    assert zone.exit_code == 2 and "unknown time zone 'Mars/Base'" in zone.output
+    assert not Path(out).exists()
+
+
+def test_working_hours_and_zone_change_what_is_after_hours(month: Month) -> None:
+    night = read_facts(month.bundle, ReportOptions.parse_hours("00:00-24:00"))
+    assert not any(a.kind == "after_hours" for a in night.anomalies)
+    assert any(a.kind == "far_above" for a in night.anomalies)  # still far above peers
+    utc = read_facts(month.bundle, ReportOptions.parse_hours("08:00-20:00", "UTC"))
+    taipei = read_facts(month.bundle)
+    assert sum(a.after_hours for a in utc.agents.values()) != \
+        sum(a.after_hours for a in taipei.agents.values())
+
+
+def test_reveals_show_only_when_logged_and_those_without_a_call_are_anomalies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reveal events (spec/enrolled-proofs.md §6); added here in case this tree predates them.
+    monkeypatch.setattr(events, "EVENT_TYPES", events.EVENT_TYPES | {
+        "reveal.phrase", "reveal.app_code", "alert.reveal_unconnected", "alert.reveal_capped"})
+    at = int(datetime(2026, 10, 5, 3, 0, tzinfo=UTC).timestamp())
+
+    def line(type: str, t: int, **data: Any) -> str:
+        return json.dumps({"at": t, "data": data, "iss": "shop.example", "type": type, "v": 1},
+                          separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+    payload = "eyJhZ3QiOnsiaWQiOiJhLTAwMSJ9fQ"  # {"agt":{"id":"a-001"}}
+    lines = [line("ticket.issued", at, ticket=f"x.{payload}.y", ticket_id="t_1"),
+             line("ticket.issued", at + 1, ticket=f"x.{payload}.y", ticket_id="t_2"),
+             line("ticket.connected", at + 5, ticket_id="t_1"),
+             line("reveal.phrase", at + 9, ticket_id="t_1", agent_id="a-001", what=["phrase"],
+                  connected=True),
+             line("alert.reveal_unconnected", at + 60, ticket_id="t_2", agent_id="a-001",
+                  allowed=True),
+             line("reveal.app_code", at + 60, ticket_id="t_2", agent_id="a-001",
+                  what=["totp"], connected=False),
+             line("alert.reveal_unconnected", at + 70, ticket_id="t_2", agent_id="a-001",
+                  allowed=False),
+             line("alert.reveal_capped", at + 80, ticket_id="t_1", agent_id="a-001",
+                  cap="agent_cap")]
+    (tmp_path / "entries.jsonl").write_text("\n".join(lines) + "\n")
+    facts = read_facts(tmp_path)
+    assert facts.agents["a-001"].issued == 2
+    found = {a.kind: a.params for a in facts.anomalies}
+    assert found["lonely_reveal"] == {"count": "1", "first": "2026-10-05 11:01",
+                                      "who": "a-001 (1)"}
+    assert found["reveal_refused"]["count"] == "1"  # the allowed one is the reveal above
+    assert found["reveal_capped"]["who"] == "a-001 (1)"
+    html = render_report(tmp_path, lang="zh-Hant", now=NOW)
+    reveals = _section(html, "reveals")
+    assert "來電暗語" in reveals and "驗證 App 來電碼" in reveals
+    assert STRINGS["zh-Hant"]["a.lonely_reveal.title"] in _section(html, "anomalies")
+    assert 'class="verdict fail"' in html  # no checkpoint, no keys: it cannot verify
+
+
+# --- in the browser -------------------------------------------------------------------------
+
+
+def _unavailable() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("CALLPROOF_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests are required here: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_report_in_chromium(browser: Any, month: Month, reports: dict[str, Path],
+                                lang: str, tmp_path: Path) -> None:
+    shots = Path(os.environ.get("CALLPROOF_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: None if r.url.startswith("file:") else problems.append(r.url))
+    page.goto(reports[lang].as_uri())
+    assert page.evaluate("document.documentElement.lang") == lang
+    verdict = page.locator("#h-verdict + .verdict .big").inner_text()
+    assert verdict.endswith(STRINGS[lang]["pass"])
+    anomalies = page.locator("section[aria-labelledby=h-anomalies]").inner_text()
+    assert month.plan.rogue_agent in anomalies and f"{month.wave_start:%Y-%m-%d %H:00}" in anomalies
+    assert page.locator("svg.chart").count() >= 6
+    # The style applies under the page's own Content-Security-Policy (not blocked).
+    assert page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") != "none"
+    page.screenshot(path=str(shots / f"audit-report-{lang}.png"), full_page=True)
+    page.close()
+    assert problems == []  # nothing blocked, nothing fetched
+    if AXE.is_file():  # axe needs a script in the page: a context that bypasses the CSP
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(reports[lang].as_uri())
+        page.add_script_tag(path=str(AXE))
+        found = page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => ({id: v.id, nodes: v.nodes.map(n => n.target)}))""")
+        context.close()
+        assert found == []

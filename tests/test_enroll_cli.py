@@ -1,0 +1,179 @@
+"""`callproof enroll`, `reveal`, `call-status` and `coverage` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from click.testing import CliRunner, Result
+
+from callproof._cli import cli
+from callproof.proofs import totp as otp
+
+from .proofs.otp_by_hand import key_of
+from .proofs.otp_by_hand import totp as totp_by_hand
+
+Run = Callable[..., Result]
+REF = "C-2002"
+
+
+@pytest.fixture
+def run(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> Run:
+    monkeypatch.delenv("CALLPROOF_SEAL_KEY", raising=False)
+    env = {"CALLPROOF_DATA_DIR": str(tmp_path / "data")}
+    if backend:
+        env["CALLPROOF_DATABASE_URL"] = backend
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+    assert invoke("init").exit_code == 0
+    return invoke
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def refused(result: Result, says: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert says in result.output, result.output
+
+
+def _secret(uri: str) -> str:
+    return parse_qs(urlsplit(uri).query)["secret"][0]
+
+
+def _code_now(secret: str) -> str:
+    import time
+
+    return totp_by_hand(key_of(secret), int(time.time()))
+
+
+def _zbarimg() -> str:
+    found = shutil.which("zbarimg")
+    if found is None:
+        reason = "zbarimg is not installed (apt-get install -y zbar-tools)"
+        if os.environ.get("CALLPROOF_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"required here: {reason}")
+        pytest.skip(reason)
+    return found
+
+
+def test_enrol_confirm_issue_connect_reveal(run: Run) -> None:
+    out = json.loads(ok(run("enroll", "totp", "--customer", REF, "--json")).output)
+    uri = out["otpauth_uri"]
+    assert uri.startswith("otpauth://totp/Example%20Shop%20calls:") and REF not in uri
+    assert out["status"] == "pending" and out["digits"] == 6
+    secret = _secret(uri)
+    refused(run("enroll", "confirm", "--customer", REF,
+                "000000" if _code_now(secret) != "000000" else "111111"),
+            "the code does not match")
+    code = _code_now(secret)
+    assert "app enrolment confirmed" in ok(run("enroll", "confirm", "--customer", REF,
+                                               code)).output
+    refused(run("enroll", "confirm", "--customer", REF, code), "this code was already used")
+    ok(run("enroll", "phrase", "--customer", REF, input="blue heron at dawn\n"))
+
+    call = json.loads(ok(run("issue", "--agent-id", "a-001", "--reason", "payment_failed",
+                             "--customer", REF, "--json")).output)
+    refused(run("reveal", call["ticket_id"], "--json"), "has not reported this call connected")
+    ok(run("tickets", "connected", call["ticket_id"]))
+    before = _code_now(secret)
+    shown = json.loads(ok(run("reveal", call["ticket_id"], "--json")).output)
+    assert set(shown) == {"app_code", "app_code_valid_for", "phrase"}
+    assert shown["app_code"] in {before, _code_now(secret)}  # a step may end in between
+    assert 1 <= shown["app_code_valid_for"] <= otp.PERIOD
+    assert shown["phrase"] == "blue heron at dawn"
+    text = ok(run("reveal", call["ticket_id"])).output
+    assert "app code" in text and "phrase   blue heron at dawn" in text
+    ok(run("reveal", call["ticket_id"], "--json"))
+    refused(run("reveal", call["ticket_id"]), "the most allowed (3 an hour)")
+
+    status = json.loads(ok(run("call-status", "--customer", REF)).output)
+    assert status["calling"] is True and status["agent_name"] == "Mei Lin"
+    assert json.loads(ok(run("call-status", "--customer", "C-none")).output) == {
+        "calling": False}
+    cover = json.loads(ok(run("coverage")).output)
+    assert {"department": "Customer Care", "tickets": 1, "agents_issuing": 1,
+            "agents": 1} in cover["departments"]
+
+    assert "removed: app enrolment, phrase" in ok(run("enroll", "remove", "--customer",
+                                                      REF)).output
+    refused(run("enroll", "remove", "--customer", REF, "--phrase"), "nothing enrolled to remove")
+
+
+def test_reveal_allow_unconnected_for_tests(run: Run) -> None:
+    ok(run("enroll", "phrase", "--customer", REF, input="blue heron\n"))
+    call = json.loads(ok(run("issue", "--agent-id", "a-001", "--reason", "payment_failed",
+                             "--customer", REF, "--json")).output)
+    shown = json.loads(ok(run("reveal", call["ticket_id"], "--allow-unconnected",
+                              "--json")).output)
+    assert shown == {"phrase": "blue heron"}
+
+
+def test_the_terminal_shows_the_uri_and_a_qr_code(run: Run) -> None:
+    out = ok(run("enroll", "totp", "--customer", REF)).output
+    assert "otpauth://totp/Example%20Shop%20calls:Check%20incoming%20calls?secret=" in out
+    assert "█" in out and "enroll confirm" in out
+
+
+def test_phrase_rules_are_explained(run: Run) -> None:
+    refused(run("enroll", "phrase", "--customer", REF, input="abc\n"), "too short")
+    refused(run("enroll", "phrase", "--customer", REF, input="4111 1111 1111 1111\n"),
+            "looks like a card number")
+    refused(run("enroll", "phrase", "--customer", REF, input="12345678\n"), "only digits")
+    refused(run("enroll", "phrase", "--customer", REF, input="x" * 65 + "\n"), "too long")
+
+
+def test_a_bad_qr_suffix_is_a_usage_error(run: Run, tmp_path: Path) -> None:
+    result = run("enroll", "totp", "--customer", REF, "--qr", str(tmp_path / "q.gif"))
+    assert result.exit_code == 2 and ".png or .svg" in result.output
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg"])
+def test_qr_files_decode_to_the_exact_uri(run: Run, tmp_path: Path, suffix: str) -> None:
+    zbarimg = _zbarimg()
+    path = tmp_path / f"enrol.{suffix}"
+    out = json.loads(ok(run("enroll", "totp", "--customer", REF, "--qr", str(path),
+                            "--json")).output)
+    assert out["qr_file"] == str(path)
+    decoded = subprocess.run([zbarimg, "-q", "--raw", str(path)], capture_output=True,
+                             text=True, timeout=60)
+    if decoded.returncode != 0 and suffix == "svg":
+        # zbarimg reads SVG only where ImageMagick has an SVG delegate: else draw the path's
+        # squares with Pillow and decode that.
+        png = _rasterise_svg(path, tmp_path / "enrol-svg.png")
+        decoded = subprocess.run([zbarimg, "-q", "--raw", str(png)], capture_output=True,
+                                 text=True, timeout=60)
+    assert decoded.returncode == 0, decoded.stderr
+    assert decoded.stdout.strip() == out["otpauth_uri"]
+
+
+def _rasterise_svg(svg: Path, png: Path) -> Path:
+    """Draw qrcode's single-path SVG ("M4,4H5V5H4z": one square per dark module) as a PNG."""
+    import re
+
+    from PIL import Image, ImageDraw
+
+    text = svg.read_text()
+    box = re.search(r'viewBox="([^"]+)"', text)
+    assert box is not None
+    view = [float(v) for v in box.group(1).split()]
+    scale = 10
+    image = Image.new("L", (int(view[2] * scale), int(view[3] * scale)), 255)
+    draw = ImageDraw.Draw(image)
+    found = re.search(r'<path[^>]* d="([^"]+)"', text)
+    assert found is not None
+    for x, y in re.findall(r"M\s*([\d.]+)[ ,]([\d.]+)", found.group(1)):
+        fx, fy = float(x) * scale, float(y) * scale
+        draw.rectangle([fx, fy, fx + scale - 1, fy + scale - 1], fill=0)
+    image.save(png)
+    return png
