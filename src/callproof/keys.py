@@ -81,37 +81,49 @@ class SigningKey:
 
     def to_pem(self, passphrase: bytes | None) -> bytes:
         """PKCS#8 PEM, encrypted with ``passphrase`` (the best scheme ``cryptography`` offers)."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase)
-            if passphrase
-            else serialization.NoEncryption()
-        )
-        return self._private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        )
+        return ed25519_to_pem(self._private, passphrase)
 
     @classmethod
     def from_pem(cls, pem: bytes, passphrase: bytes | None) -> SigningKey:
         """Load a PEM private key. Raises :class:`ConfigError` with a clear reason."""
-        try:
-            key = serialization.load_pem_private_key(pem, password=passphrase or None)
-        except TypeError as e:
-            if passphrase:
-                raise ConfigError("the signing key is not encrypted but a passphrase is set") from e
-            raise ConfigError(
-                "the signing key is encrypted: set CALLPROOF_KEY_PASSPHRASE"
-            ) from e
-        except ValueError as e:
-            raise ConfigError("the signing key could not be read (wrong passphrase?)") from e
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ConfigError("the signing key is not an Ed25519 key")
-        return cls(key)
+        return cls(ed25519_from_pem(pem, passphrase, what="the signing key"))
 
     def write_pem(self, path: Path, passphrase: bytes | None) -> None:
         """Write the key to ``path`` readable by its owner only, never over an existing file."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(self.to_pem(passphrase))
+        write_private_pem(path, self._private, passphrase)
+
+
+def ed25519_to_pem(key: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:
+    """PKCS#8 PEM of an Ed25519 key, encrypted when a passphrase is given."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase
+        else serialization.NoEncryption())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             encryption)
+
+
+def ed25519_from_pem(pem: bytes, passphrase: bytes | None, *, what: str) -> Ed25519PrivateKey:
+    """Read an Ed25519 PEM key (ticket, log or witness key: ``what`` names it in errors).
+
+    Raises :class:`ConfigError` saying whether the passphrase is missing, unexpected or wrong.
+    """
+    try:
+        key = serialization.load_pem_private_key(pem, password=passphrase or None)
+    except TypeError as e:
+        raise ConfigError(f"{what} is not encrypted but a passphrase is set" if passphrase
+                          else f"{what} is encrypted: set CALLPROOF_KEY_PASSPHRASE") from e
+    except ValueError as e:
+        raise ConfigError(f"{what} could not be read (wrong passphrase?)") from e
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{what} is not an Ed25519 key")
+    return key
+
+
+def write_private_pem(path: Path, key: Ed25519PrivateKey, passphrase: bytes | None) -> None:
+    """Write a private key readable by its owner only (0600), never over an existing file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(ed25519_to_pem(key, passphrase))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, func, insert, select, union_all
 
@@ -45,6 +44,7 @@ from ..errors import (
     NotFound,
     StoreError,
 )
+from ..keys import ed25519_from_pem, write_private_pem
 from ..store import Store, schema
 from . import merkle, note, witness
 
@@ -299,16 +299,8 @@ class SignedCheckpoint:
 
 def create_log_key(path: Path, passphrase: bytes | None) -> None:
     """Write a new Ed25519 log key to ``path`` (PKCS#8 PEM, 0600, never over a file)."""
-    key = Ed25519PrivateKey.generate()
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase) if passphrase
-        else serialization.NoEncryption())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            encryption)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    write_private_pem(path, Ed25519PrivateKey.generate(), passphrase)
 
 
 def load_log_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
@@ -317,16 +309,7 @@ def load_log_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
         pem = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"the audit log key {path} is missing: run `callproof init`") from e
-    try:
-        key = serialization.load_pem_private_key(pem, password=passphrase or None)
-    except TypeError as e:
-        raise ConfigError("the log key is not encrypted but a passphrase is set" if passphrase
-                          else "the log key is encrypted: set CALLPROOF_KEY_PASSPHRASE") from e
-    except ValueError as e:
-        raise ConfigError("the log key could not be read (wrong passphrase?)") from e
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError("the log key is not an Ed25519 key")
-    return key
+    return ed25519_from_pem(pem, passphrase, what="the log key")
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:

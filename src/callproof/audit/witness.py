@@ -48,10 +48,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import ConfigError
+from ..keys import ed25519_from_pem, write_private_pem
 from . import merkle, note
 
 if TYPE_CHECKING:
@@ -382,16 +382,7 @@ def _load_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
         pem = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"the witness key {path} is missing: run `callproof witness init`") from e
-    try:
-        key = serialization.load_pem_private_key(pem, password=passphrase or None)
-    except TypeError as e:
-        raise ConfigError("the witness key is not encrypted but a passphrase is set" if passphrase
-                          else "the witness key is encrypted: set CALLPROOF_KEY_PASSPHRASE") from e
-    except ValueError as e:
-        raise ConfigError("the witness key could not be read (wrong passphrase?)") from e
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError("the witness key is not an Ed25519 key")
-    return key
+    return ed25519_from_pem(pem, passphrase, what="the witness key")
 
 
 def read_logs(path: Path) -> dict[str, tuple[note.Verifier, ...]]:
@@ -439,14 +430,7 @@ def init_witness(state_dir: str | os.PathLike[str], name: str, *,
         raise ConfigError(f"{path} already holds a witness key; nothing changed")
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase) if passphrase
-        else serialization.NoEncryption())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            encryption)
-    fd = os.open(path / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    write_private_pem(path / KEY_FILE, key, passphrase)
     (path / CONFIG_FILE).write_text(f"# callproof witness\nname = {_toml_string(name)}\n", "utf-8")
     if not (path / LOGS_FILE).exists():
         (path / LOGS_FILE).write_text(
