@@ -19,6 +19,7 @@ from .clock import Clock, FixedClock, SystemClock
 from .codes import display_code, normalise_code
 from .config import Company, Config, DataDir, Limits
 from .deployment import Deployment
+from .enrollment import EnrolledProofs
 from .errors import (
     BadAlgorithm,
     BadClaims,
@@ -60,7 +61,8 @@ __all__ = [
     "SPEC_VERSION", "WORDS", "Admin", "Agent", "BadAlgorithm", "BadClaims", "BadHeader",
     "BadSignature", "BadType", "CallTicket", "CallproofError", "CheckFailed", "CheckFlow",
     "CheckStep", "CheckWord", "Clock", "CodeError", "CodeFormatError", "CodeReport", "CodeTypo",
-    "Company", "Config", "ConfigError", "DataDir", "Deployment", "Expired", "FixedClock",
+    "Company", "Config", "ConfigError", "DataDir", "Deployment", "EnrolledProofs", "Expired",
+    "FixedClock",
     "InputError", "IssuedTicket", "Issuer", "KeySet", "LifetimeTooLong", "Limits",
     "MalformedTicket", "NotFound", "NotYetValid", "Reason", "RetiredKey", "RevokedKey",
     "SigningKey", "StoreError", "SystemClock", "TicketError", "TicketKey", "TicketStatus",
