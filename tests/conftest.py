@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,3 +135,36 @@ def redis_url() -> str:
     if os.environ.get("CALLPROOF_REQUIRE_REDIS") == "1":
         pytest.fail(f"Redis is required here: {reason}")
     pytest.skip(reason)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _browser_unavailable() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (never a downloaded browser). Skipped without it,
+    failed instead when CALLPROOF_REQUIRE_BROWSER=1 (as in CI)."""
+    reason = _browser_unavailable()
+    if reason:
+        if os.environ.get("CALLPROOF_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests are required here: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()

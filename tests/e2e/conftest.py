@@ -21,39 +21,18 @@ from flask import Flask
 from callproof import init_data_dir
 from verifier_app import create_app, services
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent.parent
 AXE = Path(os.environ.get("CALLPROOF_AXE_JS", ROOT / ".cache/axe-core/axe.min.js"))
 
 
-def _unavailable() -> str | None:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -e '.[test]')"
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} is missing (apt-get install chromium)"
+@pytest.fixture(autouse=True)
+def _axe_available() -> None:
+    """Every browser test here also checks accessibility: axe-core must be there."""
     if not AXE.is_file():
-        return f"axe-core is missing at {AXE} (bash .ci/run fetches it)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    reason = _unavailable()
-    if reason:
+        reason = f"axe-core is missing at {AXE} (bash .ci/run fetches it)"
         if os.environ.get("CALLPROOF_REQUIRE_BROWSER") == "1":
             pytest.fail(f"browser tests are required here: {reason}")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
 
 
 @dataclass
