@@ -26,12 +26,12 @@ from flask import Flask, Response
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callproof import Admin, CallproofError, CheckFlow, Deployment, Issuer
+from callproof import Admin, CallproofError, CheckFlow, Deployment, EnrolledProofs, Issuer
 from callproof.agent_auth import AgentPasswords
 from callproof.apikeys import ApiKeys
 from callproof.reports import Reports
 
-from . import api, console, i18n, public, security, wellknown
+from . import api, console, enroll, i18n, public, security, wellknown
 from .extensions import Services, csrf, limiter, services
 
 
@@ -65,7 +65,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["callproof"] = Services(
         deployment=deployment, issuer=Issuer(deployment), flow=CheckFlow(deployment),
         admin=Admin(deployment), api_keys=ApiKeys(deployment),
-        passwords=AgentPasswords(deployment), reports=Reports(deployment))
+        passwords=AgentPasswords(deployment), reports=Reports(deployment),
+        enrolled=EnrolledProofs(deployment))
     # The session (CSRF token, console sign-in) is signed with a key derived from the
     # deployment's hash key, so every instance of a deployment agrees without another secret.
     app.secret_key = deployment.hash_keys.session_secret()
@@ -84,6 +85,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(enroll.bp)
     _housekeeping(app)
     csrf.exempt(api.bp)  # the API authenticates every request with a bearer key, no cookies
     return app

@@ -5,6 +5,10 @@ GET  /api/v1/tickets/<ticket_id>              the agent's view: state, check wor
 POST /api/v1/tickets/<ticket_id>/connected    the customer picked up                (scope issue)
 POST /api/v1/tickets/<ticket_id>/close        the call was hung up                  (scope issue)
 POST /api/v1/tickets/<ticket_id>/revoke       withdraw a ticket                     (scope issue)
+POST /api/v1/tickets/<ticket_id>/reveal       the customer's app code / phrase     (scope reveal)
+POST /api/v1/call-status                      is the company calling this customer? (scope status)
+GET  /api/v1/coverage?day=YYYY-MM-DD          tickets per department on a day       (scope status)
+POST /api/v1/enrollments                      a token for the enrolment page        (scope enrol)
 
 Every request carries ``Authorization: Bearer cpk_…``. The key is looked up in the store on
 every request, so a revoked key is refused from the next request on, on every server. Limits:
@@ -25,6 +29,7 @@ import math
 import re
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
@@ -35,6 +40,7 @@ from callproof import ConfigError, InputError, NotFound, StoreError, TransitionR
 from callproof.admin import LANGS
 from callproof.apikeys import ApiKey, AuthError
 from callproof.canonical import parse_json_strict
+from callproof.enrollment import RevealRefused
 
 from .extensions import limiter, services
 
@@ -47,6 +53,7 @@ _ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")  # agent ids and reason codes (callp
 _TICKET_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ISSUE_FIELDS = ("agent_id", "reason", "customer_ref", "phone", "ttl", "locale")
 _REALM = 'Bearer realm="callproof"'
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: The library's refusals of an issue request that keep their own machine code (spec/openapi.yaml).
 _ISSUE_REFUSALS = frozenset({"bad_phone", "bad_ttl", "bad_customer", "disabled"})
 
@@ -313,6 +320,96 @@ def revoke(ticket_id: str) -> Response:
     return _dialer_step("revoke", ticket_id)
 
 
+# --- enrolled proofs, the app call status, coverage (spec/enrolled-proofs.md) -------------
+
+
+def _customer_body(allowed: tuple[str, ...]) -> dict[str, Any]:
+    """A body naming one customer by ``customer_ref`` (and, for the call status, ``lang``)."""
+    body = _body()
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        names = ", ".join(repr(n[:40]) for n in unknown[:5])
+        raise _invalid(f"The body has members this API does not know ({names}); it takes "
+                       f"{', '.join(allowed)}.", "unknown_field")
+    ref = body.get("customer_ref")
+    if ref is None:
+        raise _invalid("The body needs customer_ref.", "missing_field")
+    if not _text(ref) or not ref.strip() or len(ref.strip()) > 256:
+        raise _invalid("The customer_ref must be a string of 1–256 printable characters.")
+    lang = body.get("lang")
+    if lang is not None and lang not in LANGS:
+        raise _invalid(f"The lang must be one of {', '.join(LANGS)}.")
+    return {"customer_ref": ref, **({"lang": lang} if lang is not None else {})}
+
+
+@bp.post("/call-status")
+@requires("status")
+@per_key
+def call_status() -> Response:
+    """Is the company calling this customer now? (The ref travels in the body, never a URL.)"""
+    args = _customer_body(("customer_ref", "lang"))
+    try:
+        found = services().enrolled.call_status(args["customer_ref"],
+                                                lang=args.get("lang", "en"))
+    except InputError as e:
+        raise _invalid(_sentence(str(e))) from None
+    return jsonify(found)
+
+
+@bp.get("/coverage")
+@requires("status")
+@per_key
+def coverage() -> Response:
+    """Tickets per department on one day (UTC), every staffed department listed."""
+    raw = request.args.get("day")
+    if raw is None:
+        raise _invalid("The day parameter is required, as YYYY-MM-DD.", "missing_field")
+    try:
+        if not _DAY.fullmatch(raw):
+            raise ValueError(raw)
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise _invalid("The day parameter must be a date as YYYY-MM-DD.") from None
+    return jsonify(services().enrolled.coverage(day))
+
+
+@bp.post("/enrollments")
+@requires("enrol")
+@per_key
+def create_enrollment() -> Response:
+    """A single-use enrolment-page token (15 minutes) for the company's logged-in site."""
+    args = _customer_body(("customer_ref",))
+    try:
+        token = services().enrolled.create_enrollment(args["customer_ref"], api_key=_key_id())
+    except InputError as e:
+        code = e.reason if e.reason == "bad_customer" else "invalid_field"
+        raise _invalid(_sentence(str(e)), code) from None
+    log.info("api key %s made an enrolment token", _key_id())
+    response = jsonify({**token.to_json(),
+                        "url": url_for("enroll.open_token", token=token.token)})
+    response.status_code = 201
+    return response
+
+
+@bp.post("/tickets/<ticket_id>/reveal")
+@requires("reveal")
+@per_key
+def reveal(ticket_id: str) -> Response:
+    """The customer's current app code and/or phrase, during the connected call."""
+    try:
+        found = services().enrolled.reveal(_ticket_id(ticket_id), api_key=_key_id())
+    except NotFound:
+        raise ApiError(404, "not_found", "There is no ticket with this id.") from None
+    except RevealRefused as e:
+        raise ApiError(409, e.reason, _sentence(str(e))) from None
+    except ConfigError as e:
+        log.error("cannot reveal: %s", e.__class__.__name__)
+        raise ApiError(503, "unavailable", "The enrolled proofs cannot be opened right now; "
+                                           "try again shortly.") from None
+    log.info("api key %s revealed for ticket %s", _key_id(), ticket_id)
+    return jsonify(found.to_json())
+
+
 # --- everything else is JSON too ---------------------------------------------------------
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "TRACE", "QUERY")
@@ -330,7 +427,10 @@ def _not_allowed(allowed: tuple[str, ...]) -> View:
 for _n, (_rule, _allowed) in enumerate((
         ("/tickets", ("POST",)),
         ("/tickets/<ticket_id>", ("GET", "HEAD")),
-        ("/tickets/<ticket_id>/<any(connected, close, revoke):_action>", ("POST",)))):
+        ("/tickets/<ticket_id>/<any(connected, close, revoke, reveal):_action>", ("POST",)),
+        ("/call-status", ("POST",)),
+        ("/coverage", ("GET", "HEAD")),
+        ("/enrollments", ("POST",)))):
     bp.add_url_rule(_rule, f"not_allowed_{_n}", _not_allowed(_allowed),
                     methods=[m for m in _METHODS if m not in _allowed],
                     provide_automatic_options=False)

@@ -8,7 +8,7 @@ from flask import current_app
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
-from callproof import Admin, CheckFlow, Deployment, Issuer
+from callproof import Admin, CheckFlow, Deployment, EnrolledProofs, Issuer
 from callproof.agent_auth import AgentPasswords
 from callproof.apikeys import ApiKeys
 from callproof.reports import Reports
@@ -31,6 +31,7 @@ class Services:
     api_keys: ApiKeys
     passwords: AgentPasswords
     reports: Reports
+    enrolled: EnrolledProofs
 
 
 def services() -> Services:
