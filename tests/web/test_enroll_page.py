@@ -197,8 +197,8 @@ def test_a_used_token_gets_a_clear_page_but_this_visit_goes_on(web: Web) -> None
     elsewhere = web.app.test_client().get(f"/enroll/{token}?lang=zh-Hant")
     assert elsewhere.status_code == 410
     body = text(elsewhere)
-    assert 'lang="zh-Hant"' in body and "already used" in body
-    assert "open the set-up again from there" in body
+    assert 'lang="zh-Hant"' in body and "這個設定連結已經用過了" in body
+    assert "從那裡重新開啟設定" in body
     assert 'role="alert"' in body
 
 
