@@ -9,13 +9,20 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import click
 
 from .audit import merkle, note
-from .audit.bundle import load_verifier, verify_bundle, verify_tlog_proof
+from .audit.bundle import (
+    check_quorum,
+    load_verifier,
+    parse_tlog_proof,
+    verify_bundle,
+    verify_tlog_proof,
+)
 from .audit.log import AuditLog, PushResult, SignedCheckpoint
 from .config import DataDir
 from .deployment import Deployment
@@ -97,18 +104,42 @@ def consistency_cmd(ctx: click.Context, old_size: int, new_size: int | None) -> 
                           indent=2))
 
 
+def _witness_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option("--quorum", type=click.IntRange(min=1), metavar="K",
+                     help="How many of the --witness keys must have cosigned (default: all).")(f)
+    return click.option("--witness", "witnesses", multiple=True, metavar="VKEY",
+                        help="A witness's cosignature key (name+hex+base64, or a file holding "
+                             "it); repeat for each witness you trust.")(f)
+
+
+def _need_witnesses(witnesses: tuple[str, ...], quorum: int | None) -> None:
+    if quorum is not None and not witnesses:
+        raise click.UsageError("--quorum needs the witnesses' keys (--witness VKEY …)")
+
+
 @audit.command("verify-proof")
 @click.argument("proof_file", type=click.File("rb"))
 @click.option("--log-key", "log_key", required=True, metavar="VKEY",
               help="The log's verifier key (name+hex+base64), or a file holding it.")
 @click.option("--entry", "entry_file", type=click.File("rb"),
               help="The entry's bytes, when the proof carries none.")
-def verify_proof_cmd(proof_file: BinaryIO, log_key: str,
-                     entry_file: BinaryIO | None) -> None:
-    """Check a tlog-proof offline; exit 0 only when the entry is in the signed tree."""
+@_witness_options
+def verify_proof_cmd(proof_file: BinaryIO, log_key: str, entry_file: BinaryIO | None,
+                     witnesses: tuple[str, ...], quorum: int | None) -> None:
+    """Check a tlog-proof offline; exit 0 only when the entry is in the signed tree and, with
+    --witness, a quorum of those witnesses cosigned its checkpoint."""
+    _need_witnesses(witnesses, quorum)
+    text = proof_file.read()
+    cosigned: list[str] = []
     try:
-        report = verify_tlog_proof(proof_file.read(), load_verifier(log_key),
+        report = verify_tlog_proof(text, load_verifier(log_key),
                                    entry=entry_file.read() if entry_file else None)
+        if witnesses:
+            good, problems = check_quorum(parse_tlog_proof(text)[3],
+                                          [load_verifier(w) for w in witnesses], quorum)
+            cosigned = [w.name for w in good]
+            for problem in problems:
+                click.secho(f"warning: witness {problem}", fg="yellow", err=True)
     except (note.NoteError, merkle.ProofError) as e:
         click.echo(f"FAILED: {e}", err=True)
         sys.exit(EXIT_FAILED)
@@ -117,7 +148,11 @@ def verify_proof_cmd(proof_file: BinaryIO, log_key: str,
         ticket = report.event.data.get("ticket_id")
         what = f" ({report.event.type}" + (f" of {ticket})" if ticket else ")")
     click.echo(f"OK: entry {report.index}{what} is in {report.checkpoint.origin} at tree size "
-               f"{report.checkpoint.size}")
+               f"{report.checkpoint.size}"
+               + (f", cosigned by {', '.join(cosigned)}" if cosigned else ""))
+    if not witnesses:
+        _notes(["no witness keys were given (--witness): no witness quorum was checked, so only "
+                "the log vouches that everyone was shown this history"])
 
 
 @audit.command("export")
@@ -142,19 +177,13 @@ def export_cmd(ctx: click.Context, out: str, upto: int | None) -> None:
               help="An earlier signed checkpoint you kept: the bundle must extend it.")
 @click.option("--log-key", "log_key", metavar="VKEY",
               help="Pin the log's verifier key (name+hex+base64, or a file holding it).")
-@click.option("--witness", "witnesses", multiple=True, metavar="VKEY",
-              help="A witness's cosignature key (name+hex+base64, or a file holding it); "
-                   "repeat for each witness you trust.")
-@click.option("--quorum", type=click.IntRange(min=1), metavar="K",
-              help="How many of the --witness keys must have cosigned (default: all).")
+@_witness_options
 def verify_cmd(directory: str, previous: BinaryIO | None,
                log_key: str | None, witnesses: tuple[str, ...], quorum: int | None) -> None:
     """Check a bundle offline; exit 0 only when everything holds."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    if quorum is not None and not witnesses:
-        raise click.UsageError("--quorum needs the witnesses' keys (--witness VKEY …)")
-
+    _need_witnesses(witnesses, quorum)
     lines = _count_lines(Path(directory) / "entries.jsonl")
     show = lines >= 50_000 and sys.stderr.isatty()
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
@@ -207,22 +236,29 @@ def _count_lines(path: Path) -> int:
               help="Pin the log's verifier key (name+hex+base64, or a file holding it).")
 @click.option("--previous", type=click.File("rb"),
               help="An earlier signed checkpoint you kept: the bundle must extend it.")
+@_witness_options
 def report_cmd(directory: str, out: str, lang: str, tz: str, work_hours: str,
-               log_key: str | None, previous: BinaryIO | None) -> None:
+               log_key: str | None, previous: BinaryIO | None, witnesses: tuple[str, ...],
+               quorum: int | None) -> None:
     """Write the auditor's report of a bundle: the verdict, anomalies and charts, offline.
 
     The report is written whether or not the bundle verifies (its first section says which);
     the exit status is 0 when it was written.
     """
-    from .audit.report import ReportOptions, write_report
+    from .audit.report import ReportOptions, render_report
 
+    _need_witnesses(witnesses, quorum)
     try:
         options = ReportOptions.parse_hours(work_hours, tz)
         options.zone  # noqa: B018 - refuse an unknown zone here, with its name
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
-    verdict = write_report(directory, out, lang=lang, options=options, log_key=log_key,
-                           previous=previous.read() if previous else None)
+    verdict = verify_bundle(directory, log_key=log_key,
+                            previous=previous.read() if previous else None,
+                            witnesses=witnesses, quorum=quorum)
+    html = render_report(directory, lang=lang, options=options, log_key=log_key,
+                         verdict=verdict)
+    Path(out).write_text(html, "utf-8")
     for warning in verdict.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     state = "verifies" if verdict.ok else f"does NOT verify ({len(verdict.failures)} failure(s))"

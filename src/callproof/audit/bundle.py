@@ -15,19 +15,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+import itertools
 import json
+import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import states as S
 from ..canonical import canonical_json, parse_json_strict
 from ..clock import from_epoch
 from ..errors import CallproofError, TicketError
-from ..events import Event
+from ..events import EVENT_TYPES, EVENT_VERSION, Event
 from ..jws import b64url_decode
 from ..keys import ACTIVE, RETIRED, REVOKED, KeySet, TicketKey
 from ..ticket import CLOCK_SKEW, verify_ticket
@@ -47,6 +53,14 @@ __all__ = [
 
 ENTRIES, CHECKPOINT, JWKS, VKEY = "entries.jsonl", "checkpoint", "jwks.json", "log.vkey"
 _TICKET_EVENTS_BEFORE_ISSUE = "comes before its ticket.issued"
+
+#: Lines read, hashed and checked per block (one progress call per block).
+BLOCK_LINES = 16_384
+#: Tickets per job sent to a worker process; a bundle with fewer tickets than this is checked
+#: in this process alone (starting the workers would cost more than it saves).
+TICKETS_PER_JOB = 1_000
+#: Jobs in flight per worker before the reader waits (bounds the memory held by tokens).
+_JOBS_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,13 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cosigned_by: list[str] = field(default_factory=list)  # the given witnesses that cosigned
+    #: Seconds spent per phase: ``merkle`` (leaf hashes and the tree), ``lines`` (the reading
+    #: process's own work: parsing, shape, story; includes ``merkle``), ``signatures`` (ticket
+    #: signatures, per worker: the workers' busy time divided by their number),
+    #: ``signatures_cpu`` (the same in CPU time, which leaves out the time a worker waited for
+    #: a core) and ``total``; ``workers`` processes checked the signatures (1: this process).
+    timings: dict[str, float] = field(default_factory=dict)
+    workers: int = 1
 
     @property
     def ok(self) -> bool:
@@ -134,55 +155,377 @@ def _kid_of(token: Any) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-class _Tickets:
-    """Checks every ticket.issued against the bundle's keys, at the time it was logged."""
+Sink = Callable[[int, str], None]
+"""Reports a failure: ``sink(line, message)``."""
 
-    def __init__(self, keys: dict[str, TicketKey], issuer: str, skew: timedelta) -> None:
+
+class _Tickets:
+    """The order-dependent checks of each ticket.issued (its key was created before it, was not
+    compromised when it was logged), in the reading process. The signatures themselves, which
+    depend on nothing but the ticket and the keys, are checked by :class:`_Signatures`."""
+
+    def __init__(self, keys: dict[str, TicketKey]) -> None:
         self.keys = keys
-        self.issuer = issuer
-        self.skew = skew
-        # For the check itself a revoked key verifies (as it was before revocation); whether the
-        # ticket counts is decided by its compromise time first.
-        self.historical = KeySet(
-            replace(k, status=RETIRED if k.retired_at else ACTIVE) if k.status == REVOKED else k
-            for k in keys.values())
         self.created: dict[str, str] = {}  # kid -> x, from key.created events so far
 
-    def check(self, event: Event, line: int, report: VerifyReport) -> None:
+    def precheck(self, event: Event, line: int, fail: Sink) -> tuple[int, str, str, int] | None:
+        """The job for :class:`_Signatures`, or None when the ticket already failed."""
         token, ticket_id = event.data.get("ticket"), event.data.get("ticket_id")
         kid = _kid_of(token)
         key = self.keys.get(kid) if kid is not None else None
         if kid is None:
-            report.fail(f"ticket {ticket_id}: the logged ticket is not a compact JWS", line)
-            return
+            fail(line, f"ticket {ticket_id}: the logged ticket is not a compact JWS")
+            return None
         if key is None:
-            report.fail(f"ticket {ticket_id}: signed by key {kid}, which jwks.json lacks", line)
-            return
+            fail(line, f"ticket {ticket_id}: signed by key {kid}, which jwks.json lacks")
+            return None
         if kid not in self.created:
-            report.fail(f"ticket {ticket_id}: signed by key {kid}, which the log had not "
-                        "created before this line", line)
+            fail(line, f"ticket {ticket_id}: signed by key {kid}, which the log had not "
+                       "created before this line")
         if key.status == REVOKED and key.compromised_at is not None and \
                 event.at >= int(key.compromised_at.timestamp()):
-            report.fail(f"ticket {ticket_id}: signed by key {kid}, compromised at "
-                        f"{int(key.compromised_at.timestamp())}; logged at {event.at}, not "
-                        "before: it does not count", line)
+            fail(line, f"ticket {ticket_id}: signed by key {kid}, compromised at "
+                       f"{int(key.compromised_at.timestamp())}; logged at {event.at}, not "
+                       "before: it does not count")
+            return None
+        return line, str(ticket_id), str(token), event.at
+
+
+class _Signatures:
+    """Verifies tickets against the bundle's keys at the time each was logged. Built from the
+    raw jwks.json, so that a worker process can build its own."""
+
+    def __init__(self, jwks: Any, issuer: str, skew: timedelta) -> None:
+        keys = _keys_from_jwks(jwks, VerifyReport())
+        # For the check itself a revoked key verifies (as it was before revocation); whether the
+        # ticket counts was decided by its compromise time first (_Tickets.precheck).
+        self.historical = KeySet(
+            replace(k, status=RETIRED if k.retired_at else ACTIVE) if k.status == REVOKED else k
+            for k in keys.values())
+        self.issuer = issuer
+        self.skew = skew
+
+    def check(self, jobs: Sequence[tuple[int, str, str, int]]) \
+            -> _Result:
+        """The failures ``(line, message)`` of these jobs, the seconds it took and the CPU
+        seconds this process spent on it."""
+        start, cpu = time.perf_counter(), time.process_time()
+        failures: list[tuple[int, str]] = []
+        for line, ticket_id, token, at in jobs:
+            try:
+                claims = verify_ticket(token, self.historical, now=from_epoch(at),
+                                       issuer=self.issuer, skew=self.skew)
+            except TicketError as e:
+                failures.append((line, f"ticket {ticket_id}: does not verify when logged "
+                                       f"({e.outcome}: {e})"))
+                continue
+            if claims.jti != ticket_id:
+                failures.append((line, f"ticket {ticket_id}: the logged ticket's jti is "
+                                       f"{claims.jti}"))
+        return failures, time.perf_counter() - start, time.process_time() - cpu
+
+
+_Result = tuple[list[tuple[int, str]], float, float]
+_WORKER: _Signatures | None = None
+
+
+def _init_worker(jwks: Any, issuer: str, skew: timedelta) -> None:
+    global _WORKER  # noqa: PLW0603 - one checker per worker process
+    _WORKER = _Signatures(jwks, issuer, skew)
+
+
+def _check_job(jobs: list[tuple[int, str, str, int]]) -> _Result:
+    if _WORKER is None:  # pragma: no cover - the pool always runs the initializer
+        raise RuntimeError("the worker was not initialised")
+    return _WORKER.check(jobs)
+
+
+class _SignatureChecks:
+    """Ticket signatures, in batches: on a pool of ``workers`` processes when ``parallel``,
+    else here. The failures (and so the verdict) are the same either way."""
+
+    def __init__(self, jwks: Any, issuer: str, skew: timedelta, workers: int, parallel: bool,
+                 fail: Sink) -> None:
+        self.args = (jwks, issuer, skew)
+        self.local = _Signatures(jwks, issuer, skew)
+        self.workers = workers if parallel and workers > 1 else 1
+        self.fail = fail
+        self.batch: list[tuple[int, str, str, int]] = []
+        self.pool: ProcessPoolExecutor | None = None
+        self.inflight: list[tuple[Future[_Result],
+                                  list[tuple[int, str, str, int]]]] = []
+        self.busy = 0.0
+        self.cpu = 0.0
+        self.waited = 0.0  # seconds the reader waited for the workers
+        self.note: str | None = None
+
+    def add(self, job: tuple[int, str, str, int]) -> None:
+        self.batch.append(job)
+        if len(self.batch) >= TICKETS_PER_JOB:
+            self._send()
+
+    def _send(self) -> None:
+        jobs, self.batch = self.batch, []
+        if not jobs:
             return
+        if self.pool is None and self.workers > 1 and len(jobs) >= TICKETS_PER_JOB:
+            try:
+                self.pool = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_worker, initargs=self.args)
+            except (OSError, ValueError) as e:  # no processes here: check them all in this one
+                self.note = f"ticket signatures were checked in one process ({e})"
+                self.workers = 1
+        if self.pool is None:
+            self._take(self.local.check(jobs))
+            return
+        while len(self.inflight) >= _JOBS_AHEAD * self.workers:
+            self._collect(*self.inflight.pop(0))
+        self.inflight.append((self.pool.submit(_check_job, jobs), jobs))
+
+    def _collect(self, future: Future[_Result],
+                 jobs: list[tuple[int, str, str, int]]) -> None:
+        waiting = time.perf_counter()
         try:
-            claims = verify_ticket(str(token), self.historical, now=from_epoch(event.at),
-                                   issuer=self.issuer, skew=self.skew)
-        except TicketError as e:
-            report.fail(f"ticket {ticket_id}: does not verify when logged ({e.outcome}: {e})",
-                        line)
+            result = future.result()
+            self.waited += time.perf_counter() - waiting
+        except Exception as e:  # noqa: BLE001 - a broken worker: check its jobs here instead
+            self.note = f"a worker failed ({type(e).__name__}: {e}); its tickets were checked " \
+                        "in the main process"
+            result = self.local.check(jobs)
+        self._take(result)
+
+    def _take(self, result: _Result) -> None:
+        failures, seconds, cpu = result
+        self.busy += seconds
+        self.cpu += cpu
+        for line, message in failures:
+            self.fail(line, message)
+
+    def finish(self) -> float:
+        """Check what is left and wait for every batch; the signature time per worker."""
+        self._send()
+        try:
+            while self.inflight:
+                self._collect(*self.inflight.pop(0))
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+        if self.pool is None:
+            self.workers = 1  # too few tickets for a pool: all were checked here
+        return self.busy / self.workers
+
+
+class _Tree:
+    """The RFC 6962 tree over a stream of leaf hashes, built in blocks: each aligned complete
+    subtree of a block is hashed level by level (one list comprehension per level, no
+    per-leaf method call), then merged into a compact range as :class:`merkle.CompactRange`
+    does. The same roots as ``CompactRange``; a few times faster."""
+
+    __slots__ = ("size", "stack")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.stack: list[tuple[int, bytes]] = []  # (height, hash), left to right
+
+    def extend(self, hashes: list[bytes]) -> None:
+        sha = hashlib.sha256
+        i, n = 0, len(hashes)
+        while i < n:
+            pos, rest = self.size, n - i
+            height = rest.bit_length() - 1
+            if pos:  # the block must be aligned: no higher than the lowest set bit of pos
+                height = min(height, (pos & -pos).bit_length() - 1)
+            width = 1 << height
+            level = hashes[i:i + width]
+            while len(level) > 1:
+                pairs = iter(level)
+                level = [sha(b"\x01" + left + right).digest()
+                         for left, right in zip(pairs, pairs, strict=False)]
+            top = level[0]
+            while self.stack and self.stack[-1][0] == height:
+                top = sha(b"\x01" + self.stack.pop()[1] + top).digest()
+                height += 1
+            self.stack.append((height, top))
+            self.size += width
+            i += width
+
+    def root(self) -> bytes:
+        if not self.stack:
+            return merkle.EMPTY_ROOT
+        acc = self.stack[-1][1]
+        for _, h in reversed(self.stack[:-1]):
+            acc = merkle.node_hash(h, acc)
+        return acc
+
+
+def _leaf_hashes(bodies: Iterable[bytes]) -> list[bytes]:
+    sha = hashlib.sha256
+    return [sha(b"\x00" + body).digest() for body in bodies]
+
+
+_TICKET_STEP = {  # event type -> the action of states.TRANSITIONS it is
+    "ticket.connected": "connected",
+    "ticket.claimed": "claim",
+    "ticket.number_confirmed": "number_yes",
+    "ticket.number_denied": "number_no",
+    "ticket.word_wrong": "word_wrong",
+    "ticket.verified": "word_right",
+    "alert.claimed_elsewhere": "second_client",
+    "ticket.failed": "fail",
+    "ticket.closed": "close",
+    "ticket.revoked": "revoke",
+}
+_FAILS_NEXT = {"number_no": S.CAUSE_NUMBER_DENIED, "word_wrong": S.CAUSE_WRONG_WORD,
+               "second_client": S.CAUSE_CLAIMED_ELSEWHERE}
+_HINT = {
+    "connected": "the pick-up is reported once, while the ticket is live",
+    "claim": "a ticket is claimed once, by one device, while it is issued or connected",
+    "number_yes": "the phone question comes right after ticket.claimed, for a ticket with a "
+                  "number (dst)",
+    "number_no": "the phone question comes right after ticket.claimed, for a ticket with a "
+                 "number (dst)",
+    "word_right": "the check word comes after ticket.claimed and, for a ticket with a number "
+                  "(dst), after ticket.number_confirmed",
+    "word_wrong": "the check word comes after ticket.claimed and, for a ticket with a number "
+                  "(dst), after ticket.number_confirmed",
+    "second_client": "a second device can only meet a claimed ticket",
+    "close": "a closed ticket is not closed again",
+    "revoke": "only a live ticket is revoked",
+}
+_CAUSE_EVENT = {S.CAUSE_NUMBER_DENIED: "ticket.number_denied",
+                S.CAUSE_WRONG_WORD: "ticket.word_wrong",
+                S.CAUSE_CLAIMED_ELSEWHERE: "alert.claimed_elsewhere"}
+
+
+class _Ticket:
+    __slots__ = ("connected", "dst", "exp", "line", "pending", "since", "state")
+
+    def __init__(self, line: int, dst: bool | None, exp: int | None) -> None:
+        self.state = S.ISSUED
+        self.since = line  # the line of the event that put it in its state
+        self.line = line  # its ticket.issued
+        self.dst = dst  # None: unknown (an unreadable ticket, refused on its own line)
+        self.exp = exp
+        self.connected: int | None = None
+        self.pending: tuple[str, int] | None = None  # a ticket.failed cause that must come next
+
+
+class _Story:
+    """Each ticket's events must be a walk of the state machine (callproof-v1.md §6,
+    :data:`callproof.states.TRANSITIONS`), read from the log alone."""
+
+    def __init__(self, fail: Sink) -> None:
+        self.fail = fail
+        self.tickets: dict[str, _Ticket] = {}
+
+    def issued(self, ticket_id: str, line: int, token: Any) -> None:
+        dst, exp = _peek_claims(token)
+        self.tickets.setdefault(ticket_id, _Ticket(line, dst, exp))
+
+    def step(self, event: Event, ticket_id: str, line: int) -> None:
+        action = _TICKET_STEP.get(event.type)
+        t = self.tickets.get(ticket_id)
+        if action is None or t is None:
+            return  # alerts and reveals change no state
+        what = f"{event.type} of ticket {ticket_id}"
+        if t.pending is not None and action != "fail":
+            cause, at_line = t.pending
+            self.fail(at_line, f"{_CAUSE_EVENT[cause]} of ticket {ticket_id} is not followed by "
+                               f"its ticket.failed (cause {cause}): line {line} is {event.type}")
+            t.pending = None
+        state = t.state
+        if state in S.LIVE and t.exp is not None and event.at >= t.exp:
+            state = S.EXPIRED
+        if action == "fail":
+            given = event.data.get("cause")
+            if t.pending is None:
+                self.fail(line, f"{what} (cause {given}) is impossible: a ticket fails only "
+                                "right after ticket.number_denied, ticket.word_wrong or "
+                                f"alert.claimed_elsewhere (the ticket is {state} since line "
+                                f"{t.since})")
+            elif t.pending[0] != given:
+                self.fail(line, f"{what} gives the cause {given}, but it follows "
+                                f"{_CAUSE_EVENT[t.pending[0]]} (line {t.pending[1]}): the cause "
+                                f"is {t.pending[0]}")
+            t.pending = None
+            t.state, t.since = S.FAILED, line
             return
-        if claims.jti != ticket_id:
-            report.fail(f"ticket {ticket_id}: the logged ticket's jti is {claims.jti}", line)
+        problem = self._refused(t, state, action, event.at)
+        if problem is not None:
+            self.fail(line, f"{what} is impossible: the ticket is {state} since line {t.since}; "
+                            + problem)
+            return
+        if action == "connected":
+            t.connected = line
+            new = S.TRANSITIONS.get((state, action), state)
+        elif action == "close" and state in (S.FAILED, S.REVOKED):
+            new = state  # the hang-up is recorded; the end stays what it was
+        else:
+            new = S.TRANSITIONS[(state, action)]
+        if action in _FAILS_NEXT:
+            t.pending = (_FAILS_NEXT[action], line)
+        if new != t.state:
+            t.state, t.since = new, line
+
+    @staticmethod
+    def _refused(t: _Ticket, state: str, action: str, at: int) -> str | None:
+        """Why this step cannot happen now, or None."""
+        if state == S.FAILED and action != "close":
+            return "nothing but ticket.closed follows ticket.failed"
+        if state == S.REVOKED and action != "close":
+            return "nothing but ticket.closed follows ticket.revoked"
+        if state == S.CLOSED:
+            return "nothing follows ticket.closed"
+        if state == S.EXPIRED and action != "close":
+            return f"it expired at {t.exp} (logged at {at}); only ticket.closed follows expiry"
+        if action == "connected":
+            if t.connected is not None:
+                return f"the pick-up was already reported on line {t.connected}; " \
+                       "ticket.connected comes at most once"
+            return None  # at any live state (the reveal of enrolled proofs needs it)
+        if action == "close" and state in (S.FAILED, S.REVOKED):
+            return None
+        if action in ("number_yes", "number_no") and t.dst is False:
+            return "the ticket has no number (dst), so there is no phone question"
+        if action in ("word_right", "word_wrong") and state == S.CLAIMED and t.dst is True:
+            return "the ticket has a number (dst): ticket.number_confirmed must come before " \
+                   "the check word"
+        if (state, action) not in S.TRANSITIONS:
+            return _HINT[action]
+        return None
+
+    def finish(self) -> None:
+        for ticket_id, t in self.tickets.items():
+            if t.pending is not None:
+                cause, line = t.pending
+                self.fail(line, f"{_CAUSE_EVENT[cause]} of ticket {ticket_id} is not followed by "
+                                f"its ticket.failed (cause {cause})")
+
+
+def _peek_claims(token: Any) -> tuple[bool | None, int | None]:
+    """Whether the (unverified) ticket has a ``dst`` and its ``exp``; (None, None) if unreadable.
+    Its signature is checked on its own line; here it only tells which steps the story allows."""
+    if not isinstance(token, str):
+        return None, None
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None, None
+    try:
+        claims = parse_json_strict(b64url_decode(parts[1]))
+    except (ValueError, UnicodeDecodeError, CallproofError):
+        return None, None
+    if not isinstance(claims, dict):
+        return None, None
+    exp = claims.get("exp")
+    return claims.get("dst") is not None, exp if type(exp) is int else None
 
 
 def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Verifier | None = None,
                   previous: str | bytes | None = None, skew: timedelta = CLOCK_SKEW,
                   progress: Callable[[int], None] | None = None,
                   witnesses: Sequence[str | note.Verifier] = (),
-                  quorum: int | None = None) -> VerifyReport:
+                  quorum: int | None = None, workers: int | None = None) -> VerifyReport:
     """Check a bundle from its files alone (spec/audit-log.md §6).
 
     ``log_key`` pins the log's verifier key (without it the bundle's own ``log.vkey`` is used,
@@ -190,8 +533,11 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     the bundle must extend. ``witnesses`` are the cosignature (type 0x04) keys of the witnesses
     the auditor trusts; at least ``quorum`` distinct ones of them (default: all) must have
     cosigned the checkpoint. Without witnesses no quorum is checked (a note says so).
-    ``progress`` is called with the number of lines read so far.
+    ``progress`` is called with the number of lines read so far. Ticket signatures are checked
+    by ``workers`` processes (default ``os.cpu_count()``) when the bundle has more than
+    :data:`TICKETS_PER_JOB` tickets, else in this process; the failures are the same either way.
     """
+    started = time.perf_counter()
     path = Path(directory)
     report = VerifyReport()
 
@@ -234,44 +580,85 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
 
     # 3. The keys.
     try:
-        keys = _keys_from_jwks(json.loads((path / JWKS).read_text("utf-8")), report)
+        jwks = json.loads((path / JWKS).read_text("utf-8"))
     except (OSError, ValueError) as e:
         report.fail(f"{JWKS}: cannot be read ({e})")
-        keys = {}
-    tickets = _Tickets(keys, issuer, skew)
+        jwks = {"keys": []}
+    keys = _keys_from_jwks(jwks, report)
     prev = _open_checkpoint(previous, pinned, "the previous checkpoint", report) \
         if previous is not None else None
 
-    # 4. Every line, streamed: its leaf, its shape, its ticket, its place in the story.
-    tree = merkle.CompactRange()
-    root_at_checkpoint = merkle.EMPTY_ROOT if checkpoint is not None and checkpoint.size == 0 \
-        else None
-    root_at_previous = merkle.EMPTY_ROOT if prev is not None and prev.size == 0 else None
-    issued: dict[str, int] = {}
-    revoked_in_log: dict[str, tuple[int, Any]] = {}
+    # 4. Every line, streamed in blocks: its leaf, its shape, its place in the story, its ticket
+    # (signatures on a pool of processes). Failures are sorted by line, then by the order in
+    # which one process checking everything in turn would have found them.
+    found: list[tuple[int, int, int, str]] = []  # (line, 0 here / 1 signature, seq, message)
+
+    def here(line: int, message: str) -> None:
+        found.append((line, 0, len(found), message))
+
+    def signature(line: int, message: str) -> None:
+        found.append((line, 1, len(found), message))
+
     try:
         f = open(path / ENTRIES, "rb")
+        big = os.fstat(f.fileno()).st_size >= TICKETS_PER_JOB * 1_000
     except OSError as e:
         report.fail(f"{ENTRIES}: cannot be read ({e})")
         return report
+    count = workers if workers is not None else os.cpu_count() or 1
+    sigs = _SignatureChecks(jwks, issuer, skew, count, big, signature)
+    tickets, story = _Tickets(keys), _Story(here)
+    tree = _Tree()
+    wanted = sorted({cp.size for cp in (checkpoint, prev) if cp is not None})
+    roots = {0: merkle.EMPTY_ROOT}
+    issued: dict[str, int] = {}
+    revoked_in_log: dict[str, tuple[int, Any]] = {}
+    merkle_seconds = 0.0
+    line = 0
     with f:
-        line = 0
-        for raw in f:
-            line += 1
-            if not raw.endswith(b"\n"):
-                report.fail("the last line does not end with a newline", line)
-            body = raw[:-1] if raw.endswith(b"\n") else raw
-            tree.append(merkle.leaf_hash(body))
-            if checkpoint is not None and tree.size == checkpoint.size:
-                root_at_checkpoint = tree.root()
-            if prev is not None and tree.size == prev.size:
-                root_at_previous = tree.root()
-            if progress is not None and line % 10_000 == 0:
-                progress(line)
-            _check_line(body, line, issuer, report, tickets, issued, revoked_in_log)
+        try:
+            while True:
+                block = list(itertools.islice(f, BLOCK_LINES))
+                if not block:
+                    break
+                bodies = [raw[:-1] if raw.endswith(b"\n") else raw for raw in block]
+                t0 = time.perf_counter()
+                hashes = _leaf_hashes(bodies)
+                start = tree.size
+                for cut in [w - start for w in wanted if start < w < start + len(hashes)]:
+                    tree.extend(hashes[tree.size - start:cut])
+                    roots[tree.size] = tree.root()
+                tree.extend(hashes[tree.size - start:])
+                roots[tree.size] = tree.root()
+                merkle_seconds += time.perf_counter() - t0
+                for raw, body in zip(block, bodies, strict=True):
+                    line += 1
+                    if len(raw) == len(body):
+                        here(line, "the last line does not end with a newline")
+                    _check_line(body, line, issuer, here, tickets, story, sigs, issued,
+                                revoked_in_log)
+                if progress is not None:
+                    progress(line)
+            story.finish()
+            report.timings["signatures"] = sigs.finish()
+            report.timings["signatures_cpu"] = sigs.cpu / sigs.workers
+        finally:
+            if sigs.pool is not None:
+                sigs.pool.shutdown(cancel_futures=True)
+    report.timings["merkle"] = merkle_seconds
+    # The reader's own time: the signature time when it checked them itself, the time it
+    # waited for the workers otherwise.
+    report.timings["lines"] = time.perf_counter() - started - (
+        report.timings["signatures"] if sigs.pool is None else sigs.waited)
+    report.workers = sigs.workers
+    if sigs.note:
+        report.notes.append(sigs.note)
+    report.failures.extend(Failure(message, line_no) for line_no, _, _, message in sorted(found))
     report.entries = tree.size
     report.tickets = len(issued)
     report.root = tree.root()
+    root_at_checkpoint = roots.get(checkpoint.size) if checkpoint is not None else None
+    root_at_previous = roots.get(prev.size) if prev is not None else None
     if progress is not None:
         progress(line)
 
@@ -313,6 +700,7 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
                 not hmac.compare_digest(root_at_previous, prev.root):
             report.fail(f"fork: lines 1–{prev.size} do not give the root of the previous "
                         "checkpoint — the log rewrote its history since then")
+    report.timings["total"] = time.perf_counter() - started
     return report
 
 
@@ -403,45 +791,92 @@ def _open_checkpoint(source: Path | str | bytes, pinned: note.Verifier, what: st
     return cp
 
 
-def _check_line(body: bytes, line: int, issuer: str, report: VerifyReport, tickets: _Tickets,
-                issued: dict[str, int], revoked: dict[str, tuple[int, Any]]) -> None:
+def _check_line(body: bytes, line: int, issuer: str, fail: Sink, tickets: _Tickets,
+                story: _Story, sigs: _SignatureChecks, issued: dict[str, int],
+                revoked: dict[str, tuple[int, Any]]) -> None:
     try:
-        event = Event.from_bytes(body)
+        raw = parse_json_strict(body)
+        event = _event(raw)
     except (ValueError, UnicodeDecodeError) as e:
-        report.fail(f"not a callproof v1 event ({e})", line)
+        fail(line, f"not a callproof v1 event ({e})")
         return
-    try:
-        canonical = canonical_json(parse_json_strict(body)) == body
-    except (ValueError, CallproofError):
-        canonical = False
-    if not canonical:
-        report.fail("not canonical JSON (RFC 8785): the leaf bytes were altered", line)
+    if not _is_canonical(raw, body):
+        fail(line, "not canonical JSON (RFC 8785): the leaf bytes were altered")
     if event.issuer != issuer:
-        report.fail(f"an event of {event.issuer!r} in the log of {issuer!r}", line)
+        fail(line, f"an event of {event.issuer!r} in the log of {issuer!r}")
     ticket_id = event.data.get("ticket_id")
     if event.type == "ticket.issued":
         if not isinstance(ticket_id, str):
-            report.fail("ticket.issued without a ticket_id", line)
+            fail(line, "ticket.issued without a ticket_id")
             return
         if ticket_id in issued:
-            report.fail(f"ticket {ticket_id} is issued a second time (first on line "
-                        f"{issued[ticket_id]})", line)
+            fail(line, f"ticket {ticket_id} is issued a second time (first on line "
+                       f"{issued[ticket_id]})")
+        else:
+            story.issued(ticket_id, line, event.data.get("ticket"))
         issued.setdefault(ticket_id, line)
-        tickets.check(event, line, report)
-    elif event.type.startswith(("ticket.", "alert.")) and isinstance(ticket_id, str) and \
-            ticket_id not in issued:
-        report.fail(f"{event.type} of ticket {ticket_id} {_TICKET_EVENTS_BEFORE_ISSUE}", line)
+        job = tickets.precheck(event, line, fail)
+        if job is not None:
+            sigs.add(job)
+    elif event.type.startswith(("ticket.", "alert.")) and isinstance(ticket_id, str):
+        if ticket_id not in issued:
+            fail(line, f"{event.type} of ticket {ticket_id} {_TICKET_EVENTS_BEFORE_ISSUE}")
+        else:
+            story.step(event, ticket_id, line)
     elif event.type == "key.created":
         kid, x = event.data.get("kid"), event.data.get("x")
         if isinstance(kid, str) and isinstance(x, str):
             known = tickets.keys.get(kid)
             if known is None or known.x != x:
-                report.fail(f"key {kid} created in the log is not in jwks.json", line)
+                fail(line, f"key {kid} created in the log is not in jwks.json")
             tickets.created[kid] = x
     elif event.type == "key.revoked":
         kid = event.data.get("kid")
         if isinstance(kid, str):
             revoked[kid] = (line, event.data.get("compromised_at"))
+
+
+def _event(raw: Any) -> Event:
+    """:meth:`Event.from_bytes` of an already parsed body (the body is parsed once)."""
+    if not isinstance(raw, dict) or raw.get("v") != EVENT_VERSION or \
+            set(raw) != {"v", "type", "iss", "at", "data"}:
+        raise ValueError("not a callproof v1 event")
+    if raw["type"] not in EVENT_TYPES or not isinstance(raw["data"], dict):
+        raise ValueError(f"unknown event type {raw.get('type')!r}")
+    return Event(type=raw["type"], issuer=raw["iss"], at=raw["at"], data=raw["data"])
+
+
+_SAFE_INT = 2**53 - 1
+_DUMPS = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
+                          separators=(",", ":")).encode
+
+
+def _plain(value: Any) -> bool:
+    """Only strings, safe integers, booleans, null, lists and objects: JSON whose RFC 8785
+    form :mod:`json` writes byte for byte when it is also ASCII (no floats to format, no
+    UTF-16 key order to differ from code point order)."""
+    if isinstance(value, str) or value is None or value is True or value is False:
+        return True
+    if type(value) is int:
+        return -_SAFE_INT <= value <= _SAFE_INT
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return False
+
+
+def _is_canonical(raw: Any, body: bytes) -> bool:
+    """Whether ``body`` is exactly the RFC 8785 form of ``raw`` (parsed from it). For an ASCII
+    body of plain values the standard library's encoder writes the same bytes as RFC 8785
+    (sorted keys, no whitespace, the same escapes), several times faster; anything else, and
+    any mismatch, is decided by :func:`canonical_json` itself."""
+    if body.isascii() and _plain(raw) and _DUMPS(raw).encode("utf-8") == body:
+        return True
+    try:
+        return canonical_json(raw) == body
+    except (ValueError, CallproofError):
+        return False
 
 
 def _b64(raw: bytes) -> str:
