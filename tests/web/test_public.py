@@ -359,3 +359,9 @@ def test_the_company_logo_comes_from_the_data_dir_or_nowhere(
     (web.path / "config.toml").write_text(
         config.replace('hotline = "165"', 'hotline = "165"\nlogo = "../../etc/passwd"'))
     assert make_app().test_client().get("/brand/logo").status_code == 404
+
+
+def test_the_phone_question_says_what_a_wrong_number_means(web: Web) -> None:
+    call = issue(web)
+    status, html = post(web, "/verify", code=call.code)
+    assert "If it is not the phone in your hand, this call is not from us. Tap No." in html
