@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, func, insert, select, union_all
 
+from .._files import write_atomic
 from ..clock import to_epoch
 from ..errors import (
     ConfigError,
@@ -310,27 +311,6 @@ def load_log_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
     except OSError as e:
         raise ConfigError(f"the audit log key {path} is missing: run `callproof init`") from e
     return ed25519_from_pem(pem, passphrase, what="the log key")
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically (a temporary file, fsync, rename, fsync dir)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from .._files import write_atomic
 from ..errors import ConfigError
 from ..keys import ed25519_from_pem, write_private_pem
 from . import merkle, note
@@ -133,26 +134,6 @@ class WitnessState:
         if len(state.root) != merkle.HASH_SIZE or state.size < 0:
             raise ValueError("bad size or root")
         return state
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: a temporary file, fsync, rename, fsync of the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _parse_request(body: bytes) -> tuple[int, list[bytes], str]:
@@ -315,7 +296,8 @@ class Witness:
             evidence = text + "\n" + "".join(s.to_line() + "\n" for s in (*kept, cosignature))
             new = WitnessState(checkpoint.origin, checkpoint.size, checkpoint.root, evidence,
                                timestamp)
-            _write_atomic(self._state_file(checkpoint.origin), new.to_json())  # before answering
+            # Persisted before answering: a cosignature is never given for an unsaved state.
+            write_atomic(self._state_file(checkpoint.origin), new.to_json(), 0o600)
         return cosignature.to_line() + "\n"
 
     @staticmethod
