@@ -283,6 +283,34 @@ def test_the_parallel_check_finds_exactly_what_the_serial_one_finds(
         (serial.root, serial.entries, serial.tickets)
 
 
+@pytest.mark.slow
+def test_lines_scanned_on_workers_fail_as_in_one_process(
+        calls: Calls, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = _lines(calls.path)
+    issued = lines[_find(lines, "ticket.issued", calls.happy)]
+    failed = _find(lines, "ticket.failed", calls.denied)
+    lines[failed] = _event(lines, failed, "ticket.closed")  # its cause is left without a failure
+    lines.insert(1, _event(lines, _find(lines, "ticket.claimed", calls.happy), "ticket.claimed"))
+    lines.insert(3, b"{not json\n")
+    lines.insert(4, b"\n")
+    lines.insert(5, issued.replace(b'"iss":"', b'"iss":"x'))  # another issuer, issued twice
+    lines.append(issued)  # issued a second time
+    lines.append(lines[2].rstrip(b"\n"))  # the last line lacks its newline
+    _resign(calls, lines)
+    seen: list[int] = []
+    serial = verify_bundle(calls.path, log_key=calls.vkey, workers=1)
+    monkeypatch.setattr(B, "TICKETS_PER_JOB", 1)  # chunks of about one line, on two processes
+    parallel = verify_bundle(calls.path, log_key=calls.vkey, workers=2, progress=seen.append)
+    assert parallel.workers == 2 and serial.workers == 1
+    assert len(serial.failures) >= 8
+    assert parallel.failures == serial.failures
+    assert any(f.line == len(lines) and "does not end with a newline" in f.message
+               for f in serial.failures)
+    assert (parallel.root, parallel.entries, parallel.tickets) == \
+        (serial.root, serial.entries, serial.tickets)
+    assert seen == sorted(seen) and seen[-1] == len(lines)
+
+
 # --- the Merkle recomputation -------------------------------------------------------------------
 
 

@@ -17,7 +17,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import itertools
 import json
 import multiprocessing
 import os
@@ -54,11 +53,12 @@ __all__ = [
 ENTRIES, CHECKPOINT, JWKS, VKEY = "entries.jsonl", "checkpoint", "jwks.json", "log.vkey"
 _TICKET_EVENTS_BEFORE_ISSUE = "comes before its ticket.issued"
 
-#: Lines read, hashed and checked per block (one progress call per block).
-BLOCK_LINES = 16_384
 #: Tickets per job sent to a worker process; a bundle with fewer tickets than this is checked
 #: in this process alone (starting the workers would cost more than it saves).
 TICKETS_PER_JOB = 1_000
+#: Bytes of entries.jsonl per job, per ticket of :data:`TICKETS_PER_JOB` (a ticket and its
+#: events take about 1.6 kB: a job holds about a sixth of TICKETS_PER_JOB tickets).
+_BYTES_PER_TICKET = 256
 #: Jobs in flight per worker before the reader waits (bounds the memory held by tokens).
 _JOBS_AHEAD = 4
 
@@ -86,9 +86,11 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cosigned_by: list[str] = field(default_factory=list)  # the given witnesses that cosigned
-    #: Seconds spent per phase: ``merkle`` (leaf hashes and the tree), ``lines`` (the reading
-    #: process's own work: parsing, shape, story; includes ``merkle``), ``signatures`` (ticket
-    #: signatures, per worker: the workers' busy time divided by their number),
+    #: Seconds spent per phase: ``merkle`` (leaf hashes, where they were computed, and the
+    #: tree), ``lines`` (the reading process's own work: with workers, the tree and the ordered
+    #: checks — key timeline, story; alone, also parsing and shape; includes ``merkle``),
+    #: ``signatures`` (ticket signatures, per worker: the workers' busy time divided by their
+    #: number),
     #: ``signatures_cpu`` (the same in CPU time, which leaves out the time a worker waited for
     #: a core) and ``total``; ``workers`` processes checked the signatures (1: this process).
     timings: dict[str, float] = field(default_factory=dict)
@@ -159,160 +161,213 @@ Sink = Callable[[int, str], None]
 """Reports a failure: ``sink(line, message)``."""
 
 
-class _Tickets:
-    """The order-dependent checks of each ticket.issued (its key was created before it, was not
-    compromised when it was logged), in the reading process. The signatures themselves, which
-    depend on nothing but the ticket and the keys, are checked by :class:`_Signatures`."""
-
-    def __init__(self, keys: dict[str, TicketKey]) -> None:
-        self.keys = keys
-        self.created: dict[str, str] = {}  # kid -> x, from key.created events so far
-
-    def precheck(self, event: Event, line: int, fail: Sink) -> tuple[int, str, str, int] | None:
-        """The job for :class:`_Signatures`, or None when the ticket already failed."""
-        token, ticket_id = event.data.get("ticket"), event.data.get("ticket_id")
-        kid = _kid_of(token)
-        key = self.keys.get(kid) if kid is not None else None
-        if kid is None:
-            fail(line, f"ticket {ticket_id}: the logged ticket is not a compact JWS")
-            return None
-        if key is None:
-            fail(line, f"ticket {ticket_id}: signed by key {kid}, which jwks.json lacks")
-            return None
-        if kid not in self.created:
-            fail(line, f"ticket {ticket_id}: signed by key {kid}, which the log had not "
-                       "created before this line")
-        if key.status == REVOKED and key.compromised_at is not None and \
-                event.at >= int(key.compromised_at.timestamp()):
-            fail(line, f"ticket {ticket_id}: signed by key {kid}, compromised at "
-                       f"{int(key.compromised_at.timestamp())}; logged at {event.at}, not "
-                       "before: it does not count")
-            return None
-        return line, str(ticket_id), str(token), event.at
-
-
-class _Signatures:
-    """Verifies tickets against the bundle's keys at the time each was logged. Built from the
-    raw jwks.json, so that a worker process can build its own."""
+class _Scanner:
+    """The per-line work that does not depend on order, for a chunk of raw lines: the JSON
+    parse, the canonical and shape checks, the leaf hashes, the static checks of each
+    ticket.issued (its kid names a key of jwks.json not compromised when it was logged) and its
+    signature. Built from the raw jwks.json, so that a worker process can build its own; the
+    reading process replays the compact results in order (:func:`_replay`)."""
 
     def __init__(self, jwks: Any, issuer: str, skew: timedelta) -> None:
-        keys = _keys_from_jwks(jwks, VerifyReport())
+        self.keys = _keys_from_jwks(jwks, VerifyReport())
         # For the check itself a revoked key verifies (as it was before revocation); whether the
-        # ticket counts was decided by its compromise time first (_Tickets.precheck).
+        # ticket counts was decided by its compromise time first.
         self.historical = KeySet(
             replace(k, status=RETIRED if k.retired_at else ACTIVE) if k.status == REVOKED else k
-            for k in keys.values())
+            for k in self.keys.values())
         self.issuer = issuer
         self.skew = skew
 
-    def check(self, jobs: Sequence[tuple[int, str, str, int]]) \
-            -> _Result:
-        """The failures ``(line, message)`` of these jobs, the seconds it took and the CPU
-        seconds this process spent on it."""
-        start, cpu = time.perf_counter(), time.process_time()
-        failures: list[tuple[int, str]] = []
-        for line, ticket_id, token, at in jobs:
+    def scan(self, data: bytes, first: int, joined: bool = False) -> _Scan:
+        """The results of the lines of ``data`` (whole lines, the first being line ``first``;
+        only the file's last line may lack its newline). The leaf hashes are one ``bytes`` when
+        ``joined`` (cheaper to send from a worker), else a list."""
+        bodies = data.split(b"\n")
+        unterminated = not data.endswith(b"\n")
+        if not unterminated:
+            bodies.pop()
+        t0 = time.perf_counter()
+        sha = hashlib.sha256
+        digests = [sha(b"\x00" + body).digest() for body in bodies]
+        hashes: bytes | list[bytes] = b"".join(digests) if joined else digests
+        hash_seconds = time.perf_counter() - t0
+        records: list[_Record] = []
+        signatures: list[tuple[int, str]] = []
+        sig_seconds = sig_cpu = 0.0
+        issuer, keys = self.issuer, self.keys
+        last = len(bodies) - 1
+        for i, body in enumerate(bodies):
+            line = first + i
+            pre: list[str] = []
+            if unterminated and i == last:
+                pre.append("the last line does not end with a newline")
             try:
-                claims = verify_ticket(token, self.historical, now=from_epoch(at),
-                                       issuer=self.issuer, skew=self.skew)
-            except TicketError as e:
-                failures.append((line, f"ticket {ticket_id}: does not verify when logged "
-                                       f"({e.outcome}: {e})"))
+                raw = parse_json_strict(body)
+                event = _event(raw)
+            except (ValueError, UnicodeDecodeError) as e:
+                pre.append(f"not a callproof v1 event ({e})")
+                records.append((line, pre, None, None))
                 continue
-            if claims.jti != ticket_id:
-                failures.append((line, f"ticket {ticket_id}: the logged ticket's jti is "
-                                       f"{claims.jti}"))
-        return failures, time.perf_counter() - start, time.process_time() - cpu
+            if not _is_canonical(raw, body):
+                pre.append("not canonical JSON (RFC 8785): the leaf bytes were altered")
+            if event.issuer != issuer:
+                pre.append(f"an event of {event.issuer!r} in the log of {issuer!r}")
+            kind, data_ = event.type, event.data
+            ticket_id = data_.get("ticket_id")
+            if kind == "ticket.issued":
+                if not isinstance(ticket_id, str):
+                    records.append((line, pre, "I", None))
+                    continue
+                token = data_.get("ticket")
+                dst, exp = _peek_claims(token)
+                kid = _kid_of(token)
+                key = keys.get(kid) if kid is not None else None
+                stop = late = None
+                if kid is None:
+                    stop = f"ticket {ticket_id}: the logged ticket is not a compact JWS"
+                elif key is None:
+                    stop = f"ticket {ticket_id}: signed by key {kid}, which jwks.json lacks"
+                elif key.status == REVOKED and key.compromised_at is not None and \
+                        event.at >= int(key.compromised_at.timestamp()):
+                    late = f"ticket {ticket_id}: signed by key {kid}, compromised at " \
+                           f"{int(key.compromised_at.timestamp())}; logged at {event.at}, " \
+                           "not before: it does not count"
+                else:
+                    s0, c0 = time.perf_counter(), time.process_time()
+                    message = self._signature(ticket_id, str(token), event.at)
+                    sig_seconds += time.perf_counter() - s0
+                    sig_cpu += time.process_time() - c0
+                    if message is not None:
+                        signatures.append((line, message))
+                records.append((line, pre, "I", (ticket_id, dst, exp, stop, kid, late)))
+            elif kind.startswith(("ticket.", "alert.")) and isinstance(ticket_id, str):
+                records.append((line, pre, "S", (kind, ticket_id, event.at, data_.get("cause"))))
+            elif kind == "key.created":
+                kid, x = data_.get("kid"), data_.get("x")
+                if isinstance(kid, str) and isinstance(x, str):
+                    records.append((line, pre, "C", (kid, x)))
+                elif pre:
+                    records.append((line, pre, None, None))
+            elif kind == "key.revoked" and isinstance(data_.get("kid"), str):
+                records.append((line, pre, "R", (data_["kid"], data_.get("compromised_at"))))
+            elif pre:
+                records.append((line, pre, None, None))
+        return hashes, len(bodies), records, signatures, hash_seconds, sig_seconds, sig_cpu
+
+    def _signature(self, ticket_id: str, token: str, at: Any) -> str | None:
+        """Why the ticket does not verify against the keys when it was logged, or None."""
+        try:
+            claims = verify_ticket(token, self.historical, now=from_epoch(at),
+                                   issuer=self.issuer, skew=self.skew)
+        except TicketError as e:
+            return f"ticket {ticket_id}: does not verify when logged ({e.outcome}: {e})"
+        if claims.jti != ticket_id:
+            return f"ticket {ticket_id}: the logged ticket's jti is {claims.jti}"
+        return None
 
 
-_Result = tuple[list[tuple[int, str]], float, float]
-_WORKER: _Signatures | None = None
+#: One line's result: (line, failures found on it before the ordered checks, kind, fields):
+#: kind "I" ticket.issued (fields None: no ticket_id; else ticket_id, dst, exp, the failure
+#: that stops its checks, kid, the compromised-key failure), "S" a ticket or alert step (type,
+#: ticket_id, at, cause), "C" key.created (kid, x), "R" key.revoked (kid, compromised_at), None
+#: nothing more to check.
+_Record = tuple[int, list[str], str | None, Any]
+#: A chunk's results: (leaf hashes, joined or not, lines, records, signature failures
+#: (line, message), seconds hashing, seconds and CPU seconds checking signatures).
+_Scan = tuple[bytes | list[bytes], int, list[_Record], list[tuple[int, str]], float, float, float]
+_WORKER: _Scanner | None = None
 
 
 def _init_worker(jwks: Any, issuer: str, skew: timedelta) -> None:
-    global _WORKER  # noqa: PLW0603 - one checker per worker process
-    _WORKER = _Signatures(jwks, issuer, skew)
+    global _WORKER  # noqa: PLW0603 - one scanner per worker process
+    _WORKER = _Scanner(jwks, issuer, skew)
 
 
-def _check_job(jobs: list[tuple[int, str, str, int]]) -> _Result:
+def _scan_job(data: bytes, first: int) -> _Scan:
     if _WORKER is None:  # pragma: no cover - the pool always runs the initializer
         raise RuntimeError("the worker was not initialised")
-    return _WORKER.check(jobs)
+    return _WORKER.scan(data, first, joined=True)
 
 
-class _SignatureChecks:
-    """Ticket signatures, in batches: on a pool of ``workers`` processes when ``parallel``,
-    else here. The failures (and so the verdict) are the same either way."""
+def _chunks(f: Any, size: int) -> Iterable[tuple[bytes, int]]:
+    """``(whole lines, number of the first)`` of about ``size`` bytes each."""
+    first, carry = 1, b""
+    while True:
+        data = f.read(size)
+        if not data:
+            if carry:
+                yield carry, first  # the last line, without its newline
+            return
+        buf = carry + data if carry else data
+        cut = buf.rfind(b"\n") + 1
+        if not cut:
+            carry = buf
+            continue
+        chunk, carry = buf[:cut], buf[cut:]
+        yield chunk, first
+        first += chunk.count(b"\n")
+
+
+class _Scans:
+    """Chunks of lines scanned on a pool of ``workers`` processes when ``parallel``, else here;
+    their results come back in order. The results (and so the verdict) are the same either
+    way."""
 
     def __init__(self, jwks: Any, issuer: str, skew: timedelta, workers: int, parallel: bool,
-                 fail: Sink) -> None:
+                 take: Callable[[_Scan], None]) -> None:
         self.args = (jwks, issuer, skew)
-        self.local = _Signatures(jwks, issuer, skew)
+        self.local = _Scanner(jwks, issuer, skew)
         self.workers = workers if parallel and workers > 1 else 1
-        self.fail = fail
-        self.batch: list[tuple[int, str, str, int]] = []
+        self.take = take
         self.pool: ProcessPoolExecutor | None = None
-        self.inflight: list[tuple[Future[_Result],
-                                  list[tuple[int, str, str, int]]]] = []
+        self.inflight: list[tuple[Future[_Scan], bytes, int]] = []
+        self.hashing = 0.0
         self.busy = 0.0
         self.cpu = 0.0
         self.waited = 0.0  # seconds the reader waited for the workers
         self.note: str | None = None
-
-    def add(self, job: tuple[int, str, str, int]) -> None:
-        self.batch.append(job)
-        if len(self.batch) >= TICKETS_PER_JOB:
-            self._send()
-
-    def _send(self) -> None:
-        jobs, self.batch = self.batch, []
-        if not jobs:
-            return
-        if self.pool is None and self.workers > 1 and len(jobs) >= TICKETS_PER_JOB:
+        if self.workers > 1:
             try:
                 self.pool = ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context("spawn"),
                     initializer=_init_worker, initargs=self.args)
-            except (OSError, ValueError) as e:  # no processes here: check them all in this one
+            except (OSError, ValueError) as e:  # no processes here: scan them all in this one
                 self.note = f"ticket signatures were checked in one process ({e})"
                 self.workers = 1
+
+    def add(self, data: bytes, first: int) -> None:
         if self.pool is None:
-            self._take(self.local.check(jobs))
+            self._take(self.local.scan(data, first))
             return
         while len(self.inflight) >= _JOBS_AHEAD * self.workers:
             self._collect(*self.inflight.pop(0))
-        self.inflight.append((self.pool.submit(_check_job, jobs), jobs))
+        self.inflight.append((self.pool.submit(_scan_job, data, first), data, first))
 
-    def _collect(self, future: Future[_Result],
-                 jobs: list[tuple[int, str, str, int]]) -> None:
+    def _collect(self, future: Future[_Scan], data: bytes, first: int) -> None:
         waiting = time.perf_counter()
         try:
             result = future.result()
             self.waited += time.perf_counter() - waiting
-        except Exception as e:  # noqa: BLE001 - a broken worker: check its jobs here instead
-            self.note = f"a worker failed ({type(e).__name__}: {e}); its tickets were checked " \
+        except Exception as e:  # noqa: BLE001 - a broken worker: scan its lines here instead
+            self.note = f"a worker failed ({type(e).__name__}: {e}); its lines were checked " \
                         "in the main process"
-            result = self.local.check(jobs)
+            result = self.local.scan(data, first)
         self._take(result)
 
-    def _take(self, result: _Result) -> None:
-        failures, seconds, cpu = result
-        self.busy += seconds
-        self.cpu += cpu
-        for line, message in failures:
-            self.fail(line, message)
+    def _take(self, result: _Scan) -> None:
+        self.hashing += result[4]
+        self.busy += result[5]
+        self.cpu += result[6]
+        self.take(result)
 
     def finish(self) -> float:
-        """Check what is left and wait for every batch; the signature time per worker."""
-        self._send()
+        """Wait for every chunk; the signature time per worker."""
         try:
             while self.inflight:
                 self._collect(*self.inflight.pop(0))
         finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)
-        if self.pool is None:
-            self.workers = 1  # too few tickets for a pool: all were checked here
         return self.busy / self.workers
 
 
@@ -357,11 +412,6 @@ class _Tree:
         for _, h in reversed(self.stack[:-1]):
             acc = merkle.node_hash(h, acc)
         return acc
-
-
-def _leaf_hashes(bodies: Iterable[bytes]) -> list[bytes]:
-    sha = hashlib.sha256
-    return [sha(b"\x00" + body).digest() for body in bodies]
 
 
 _TICKET_STEP = {  # event type -> the action of states.TRANSITIONS it is
@@ -419,26 +469,24 @@ class _Story:
         self.fail = fail
         self.tickets: dict[str, _Ticket] = {}
 
-    def issued(self, ticket_id: str, line: int, token: Any) -> None:
-        dst, exp = _peek_claims(token)
+    def issued(self, ticket_id: str, line: int, dst: bool | None, exp: int | None) -> None:
         self.tickets.setdefault(ticket_id, _Ticket(line, dst, exp))
 
-    def step(self, event: Event, ticket_id: str, line: int) -> None:
-        action = _TICKET_STEP.get(event.type)
+    def step(self, kind: str, at: Any, given: Any, ticket_id: str, line: int) -> None:
+        action = _TICKET_STEP.get(kind)
         t = self.tickets.get(ticket_id)
         if action is None or t is None:
             return  # alerts and reveals change no state
-        what = f"{event.type} of ticket {ticket_id}"
+        what = f"{kind} of ticket {ticket_id}"
         if t.pending is not None and action != "fail":
             cause, at_line = t.pending
             self.fail(at_line, f"{_CAUSE_EVENT[cause]} of ticket {ticket_id} is not followed by "
-                               f"its ticket.failed (cause {cause}): line {line} is {event.type}")
+                               f"its ticket.failed (cause {cause}): line {line} is {kind}")
             t.pending = None
         state = t.state
-        if state in S.LIVE and t.exp is not None and event.at >= t.exp:
+        if state in S.LIVE and t.exp is not None and at >= t.exp:
             state = S.EXPIRED
         if action == "fail":
-            given = event.data.get("cause")
             if t.pending is None:
                 self.fail(line, f"{what} (cause {given}) is impossible: a ticket fails only "
                                 "right after ticket.number_denied, ticket.word_wrong or "
@@ -451,7 +499,7 @@ class _Story:
             t.pending = None
             t.state, t.since = S.FAILED, line
             return
-        problem = self._refused(t, state, action, event.at)
+        problem = self._refused(t, state, action, at)
         if problem is not None:
             self.fail(line, f"{what} is impossible: the ticket is {state} since line {t.since}; "
                             + problem)
@@ -533,9 +581,10 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     the bundle must extend. ``witnesses`` are the cosignature (type 0x04) keys of the witnesses
     the auditor trusts; at least ``quorum`` distinct ones of them (default: all) must have
     cosigned the checkpoint. Without witnesses no quorum is checked (a note says so).
-    ``progress`` is called with the number of lines read so far. Ticket signatures are checked
-    by ``workers`` processes (default ``os.cpu_count()``) when the bundle has more than
-    :data:`TICKETS_PER_JOB` tickets, else in this process; the failures are the same either way.
+    ``progress`` is called with the number of lines read so far. The per-line work that needs no
+    order (parsing, canonical and shape checks, leaf hashes, ticket signatures) is done by
+    ``workers`` processes (default ``os.cpu_count()``) when entries.jsonl holds at least
+    :data:`TICKETS_PER_JOB` kB, else in this process; the failures are the same either way.
     """
     started = time.perf_counter()
     path = Path(directory)
@@ -588,9 +637,10 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     prev = _open_checkpoint(previous, pinned, "the previous checkpoint", report) \
         if previous is not None else None
 
-    # 4. Every line, streamed in blocks: its leaf, its shape, its place in the story, its ticket
-    # (signatures on a pool of processes). Failures are sorted by line, then by the order in
-    # which one process checking everything in turn would have found them.
+    # 4. Every line, streamed in chunks: its leaf, its shape and its ticket's signature (on a
+    # pool of processes), then, here and in order, its place in the key timeline and the story.
+    # Failures are sorted by line, then by the order in which one process checking everything
+    # in turn would have found them.
     found: list[tuple[int, int, int, str]] = []  # (line, 0 here / 1 signature, seq, message)
 
     def here(line: int, message: str) -> None:
@@ -606,53 +656,57 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
         report.fail(f"{ENTRIES}: cannot be read ({e})")
         return report
     count = workers if workers is not None else os.cpu_count() or 1
-    sigs = _SignatureChecks(jwks, issuer, skew, count, big, signature)
-    tickets, story = _Tickets(keys), _Story(here)
+    story = _Story(here)
     tree = _Tree()
     wanted = sorted({cp.size for cp in (checkpoint, prev) if cp is not None})
     roots = {0: merkle.EMPTY_ROOT}
+    created: dict[str, str] = {}  # kid -> x, from key.created events so far
     issued: dict[str, int] = {}
     revoked_in_log: dict[str, tuple[int, Any]] = {}
     merkle_seconds = 0.0
     line = 0
+
+    def take(result: _Scan) -> None:
+        nonlocal merkle_seconds, line
+        joined, n, records, bad_signatures, _, _, _ = result
+        t0 = time.perf_counter()
+        hashes = joined if isinstance(joined, list) else \
+            [joined[i:i + 32] for i in range(0, len(joined), 32)]
+        start = tree.size
+        for cut in [w - start for w in wanted if start < w < start + n]:
+            tree.extend(hashes[tree.size - start:cut])
+            roots[tree.size] = tree.root()
+        tree.extend(hashes[tree.size - start:])
+        roots[tree.size] = tree.root()
+        merkle_seconds += time.perf_counter() - t0
+        for record in records:
+            _replay(record, here, keys, story, created, issued, revoked_in_log)
+        for line_no, message in bad_signatures:
+            signature(line_no, message)
+        line += n
+        if progress is not None:
+            progress(line)
+
     with f:
+        scans = _Scans(jwks, issuer, skew, count, big, take)
         try:
-            while True:
-                block = list(itertools.islice(f, BLOCK_LINES))
-                if not block:
-                    break
-                bodies = [raw[:-1] if raw.endswith(b"\n") else raw for raw in block]
-                t0 = time.perf_counter()
-                hashes = _leaf_hashes(bodies)
-                start = tree.size
-                for cut in [w - start for w in wanted if start < w < start + len(hashes)]:
-                    tree.extend(hashes[tree.size - start:cut])
-                    roots[tree.size] = tree.root()
-                tree.extend(hashes[tree.size - start:])
-                roots[tree.size] = tree.root()
-                merkle_seconds += time.perf_counter() - t0
-                for raw, body in zip(block, bodies, strict=True):
-                    line += 1
-                    if len(raw) == len(body):
-                        here(line, "the last line does not end with a newline")
-                    _check_line(body, line, issuer, here, tickets, story, sigs, issued,
-                                revoked_in_log)
-                if progress is not None:
-                    progress(line)
+            for data, first in _chunks(f, max(TICKETS_PER_JOB * _BYTES_PER_TICKET, 1)):
+                scans.add(data, first)
+            report.timings["signatures"] = scans.finish()
+            report.timings["signatures_cpu"] = scans.cpu / scans.workers
             story.finish()
-            report.timings["signatures"] = sigs.finish()
-            report.timings["signatures_cpu"] = sigs.cpu / sigs.workers
         finally:
-            if sigs.pool is not None:
-                sigs.pool.shutdown(cancel_futures=True)
+            if scans.pool is not None:
+                scans.pool.shutdown(cancel_futures=True)
+    merkle_seconds += scans.hashing
     report.timings["merkle"] = merkle_seconds
     # The reader's own time: the signature time when it checked them itself, the time it
     # waited for the workers otherwise.
     report.timings["lines"] = time.perf_counter() - started - (
-        report.timings["signatures"] if sigs.pool is None else sigs.waited)
-    report.workers = sigs.workers
-    if sigs.note:
-        report.notes.append(sigs.note)
+        report.timings["signatures"] if scans.pool is None else scans.waited)
+    report.workers = scans.workers
+    if scans.note:
+        report.notes.append(scans.note)
     report.failures.extend(Failure(message, line_no) for line_no, _, _, message in sorted(found))
     report.entries = tree.size
     report.tickets = len(issued)
@@ -791,49 +845,48 @@ def _open_checkpoint(source: Path | str | bytes, pinned: note.Verifier, what: st
     return cp
 
 
-def _check_line(body: bytes, line: int, issuer: str, fail: Sink, tickets: _Tickets,
-                story: _Story, sigs: _SignatureChecks, issued: dict[str, int],
-                revoked: dict[str, tuple[int, Any]]) -> None:
-    try:
-        raw = parse_json_strict(body)
-        event = _event(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        fail(line, f"not a callproof v1 event ({e})")
-        return
-    if not _is_canonical(raw, body):
-        fail(line, "not canonical JSON (RFC 8785): the leaf bytes were altered")
-    if event.issuer != issuer:
-        fail(line, f"an event of {event.issuer!r} in the log of {issuer!r}")
-    ticket_id = event.data.get("ticket_id")
-    if event.type == "ticket.issued":
-        if not isinstance(ticket_id, str):
+def _replay(record: _Record, fail: Sink, keys: dict[str, TicketKey], story: _Story,
+            created: dict[str, str], issued: dict[str, int],
+            revoked: dict[str, tuple[int, Any]]) -> None:
+    """The checks of one line that depend on the lines before it, in order, after the
+    failures its scan found (the same failures, in the same order, as checking it whole)."""
+    line, pre, kind, fields = record
+    for message in pre:
+        fail(line, message)
+    if kind == "S":
+        event_type, ticket_id, at, cause = fields
+        if ticket_id not in issued:
+            fail(line, f"{event_type} of ticket {ticket_id} {_TICKET_EVENTS_BEFORE_ISSUE}")
+        else:
+            story.step(event_type, at, cause, ticket_id, line)
+    elif kind == "I":
+        if fields is None:
             fail(line, "ticket.issued without a ticket_id")
             return
+        ticket_id, dst, exp, stop, kid, late = fields
         if ticket_id in issued:
             fail(line, f"ticket {ticket_id} is issued a second time (first on line "
                        f"{issued[ticket_id]})")
         else:
-            story.issued(ticket_id, line, event.data.get("ticket"))
+            story.issued(ticket_id, line, dst, exp)
         issued.setdefault(ticket_id, line)
-        job = tickets.precheck(event, line, fail)
-        if job is not None:
-            sigs.add(job)
-    elif event.type.startswith(("ticket.", "alert.")) and isinstance(ticket_id, str):
-        if ticket_id not in issued:
-            fail(line, f"{event.type} of ticket {ticket_id} {_TICKET_EVENTS_BEFORE_ISSUE}")
-        else:
-            story.step(event, ticket_id, line)
-    elif event.type == "key.created":
-        kid, x = event.data.get("kid"), event.data.get("x")
-        if isinstance(kid, str) and isinstance(x, str):
-            known = tickets.keys.get(kid)
-            if known is None or known.x != x:
-                fail(line, f"key {kid} created in the log is not in jwks.json")
-            tickets.created[kid] = x
-    elif event.type == "key.revoked":
-        kid = event.data.get("kid")
-        if isinstance(kid, str):
-            revoked[kid] = (line, event.data.get("compromised_at"))
+        if stop is not None:
+            fail(line, stop)
+            return
+        if kid not in created:
+            fail(line, f"ticket {ticket_id}: signed by key {kid}, which the log had not "
+                       "created before this line")
+        if late is not None:
+            fail(line, late)
+    elif kind == "C":
+        kid, x = fields
+        known = keys.get(kid)
+        if known is None or known.x != x:
+            fail(line, f"key {kid} created in the log is not in jwks.json")
+        created[kid] = x
+    elif kind == "R":
+        kid, compromised_at = fields
+        revoked[kid] = (line, compromised_at)
 
 
 def _event(raw: Any) -> Event:
