@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -341,7 +342,15 @@ class _Scans:
             return
         while len(self.inflight) >= _JOBS_AHEAD * self.workers:
             self._collect(*self.inflight.pop(0))
-        self.inflight.append((self.pool.submit(_scan_job, data, first), data, first))
+        try:
+            self.inflight.append((self.pool.submit(_scan_job, data, first), data, first))
+        except BrokenProcessPool as e:  # a worker died: finish what is queued, go on here
+            self.note = f"the worker pool broke ({e}); the rest was checked in the main process"
+            while self.inflight:
+                self._collect(*self.inflight.pop(0))
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+            self._take(self.local.scan(data, first))
 
     def _collect(self, future: Future[_Scan], data: bytes, first: int) -> None:
         waiting = time.perf_counter()
