@@ -3,7 +3,7 @@
 Parameters, fixed because every authenticator app supports them: HMAC-SHA-1, 6 digits, a 30 s
 step from the Unix epoch, a 160-bit random secret of its own (never a login factor's). The
 ``otpauth://`` URI names the issuer "<Company> calls" and a label that says what it is for —
-never a customer ref or anything personal. QR codes come from the ``qrcode`` package.
+never a customer ref or anything personal. QR codes come from :mod:`callproof.qr`.
 
     >>> secret = new_secret()
     >>> code_at(secret, now)             # '492039'
@@ -14,18 +14,15 @@ never a customer ref or anything personal. QR codes come from the ``qrcode`` pac
 from __future__ import annotations
 
 import base64
-import io
 import os
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import pyotp
-import qrcode  # type: ignore[import-untyped]
-from qrcode.image.svg import SvgPathFillImage  # type: ignore[import-untyped]
 
+from .. import qr as qr_codes
 from ..clock import to_epoch
 from ..errors import InputError
 from ..privacy import equal
@@ -83,37 +80,19 @@ def otpauth_uri(secret: str, company: str) -> str:
             f"?secret={secret}&issuer={quote(issuer, safe='')}")
 
 
-def _qr(uri: str) -> Any:
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
-    qr.add_data(uri)
-    qr.make(fit=True)
-    return qr
-
-
-def qr_png(uri: str, *, box_size: int = 8) -> bytes:
-    """The URI as a PNG QR code."""
-    img = qrcode.make(uri, box_size=box_size, border=4,
-                      error_correction=qrcode.constants.ERROR_CORRECT_M)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+def qr_png(uri: str) -> bytes:
+    """The URI as a PNG QR code (drawn by :mod:`callproof.qr`, as every QR code here is)."""
+    return qr_codes.qr_png(uri, scale=8)
 
 
 def qr_svg(uri: str) -> bytes:
-    """The URI as an SVG QR code (a single path, no raster)."""
-    img = qrcode.make(uri, image_factory=SvgPathFillImage, box_size=10, border=4,
-                      error_correction=qrcode.constants.ERROR_CORRECT_M)
-    buf = io.BytesIO()
-    img.save(buf)
-    return buf.getvalue()
+    """The URI as an SVG QR code file (vector, no raster)."""
+    return qr_codes.qr_svg(uri).encode("utf-8")
 
 
 def qr_terminal(uri: str) -> str:
     """The URI as a QR code drawn with block characters, for a terminal."""
-    qr = _qr(uri)
-    out = io.StringIO()
-    qr.print_ascii(out=out, invert=True)
-    return out.getvalue()
+    return qr_codes.qr_terminal(uri)
 
 
 def write_qr(uri: str, path: str | os.PathLike[str]) -> Path:
