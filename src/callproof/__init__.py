@@ -19,6 +19,7 @@ from .clock import Clock, FixedClock, SystemClock
 from .codes import display_code, normalise_code
 from .config import Company, Config, DataDir, Limits
 from .deployment import Deployment
+from .desk_users import DeskUser, DeskUsers
 from .enrollment import EnrolledProofs
 from .errors import (
     BadAlgorithm,
@@ -47,10 +48,12 @@ from .errors import (
     UnknownKey,
     WrongIssuer,
 )
+from .fraud import FraudDesk
 from .issuer import IssuedTicket, Issuer, TicketStatus
 from .keys import KeySet, SigningKey, TicketKey
 from .ticket import CallTicket, encode_ticket, verify_ticket
 from .verifier import CheckFlow, CheckStep, CodeReport, new_client_token
+from .webhook import AlertWebhook
 from .words import WORDS, CheckWord
 
 __version__ = "0.1.0"
@@ -58,15 +61,14 @@ __version__ = "0.1.0"
 SPEC_VERSION = "1"
 
 __all__ = [
-    "SPEC_VERSION", "WORDS", "Admin", "Agent", "BadAlgorithm", "BadClaims", "BadHeader",
-    "BadSignature", "BadType", "CallTicket", "CallproofError", "CheckFailed", "CheckFlow",
-    "CheckStep", "CheckWord", "Clock", "CodeError", "CodeFormatError", "CodeReport", "CodeTypo",
-    "Company", "Config", "ConfigError", "DataDir", "Deployment", "EnrolledProofs", "Expired",
-    "FixedClock",
-    "InputError", "IssuedTicket", "Issuer", "KeySet", "LifetimeTooLong", "Limits",
-    "MalformedTicket", "NotFound", "NotYetValid", "Reason", "RetiredKey", "RevokedKey",
-    "SigningKey", "StoreError", "SystemClock", "TicketError", "TicketKey", "TicketStatus",
-    "TicketTooLarge", "TransitionRefused", "UnknownKey", "WrongIssuer", "__version__",
-    "display_code", "encode_ticket", "init_data_dir", "new_client_token", "normalise_code",
-    "verify_ticket",
+    "SPEC_VERSION", "WORDS", "Admin", "Agent", "AlertWebhook", "BadAlgorithm", "BadClaims",
+    "BadHeader", "BadSignature", "BadType", "CallTicket", "CallproofError", "CheckFailed",
+    "CheckFlow", "CheckStep", "CheckWord", "Clock", "CodeError", "CodeFormatError", "CodeReport",
+    "CodeTypo", "Company", "Config", "ConfigError", "DataDir", "Deployment", "DeskUser",
+    "DeskUsers", "EnrolledProofs", "Expired", "FixedClock", "FraudDesk", "InputError",
+    "IssuedTicket", "Issuer", "KeySet", "LifetimeTooLong", "Limits", "MalformedTicket", "NotFound",
+    "NotYetValid", "Reason", "RetiredKey", "RevokedKey", "SigningKey", "StoreError", "SystemClock",
+    "TicketError", "TicketKey", "TicketStatus", "TicketTooLarge", "TransitionRefused",
+    "UnknownKey", "WrongIssuer", "__version__", "display_code", "encode_ticket", "init_data_dir",
+    "new_client_token", "normalise_code", "verify_ticket",
 ]

@@ -419,6 +419,7 @@ cli.add_command(_cli_audit.audit)
 cli.add_command(api_keys)
 cli.add_command(__import__("callproof._cli_witness", fromlist=["witness"]).witness)
 cli.add_command(__import__("callproof._cli_notice", fromlist=["notice"]).notice)
+cli.add_command(__import__("callproof._cli_desk", fromlist=["desk"]).desk)
 for _command in __import__("callproof._cli_enroll", fromlist=["COMMANDS"]).COMMANDS:
     cli.add_command(_command)  # enroll, reveal, call-status, coverage
 

@@ -10,9 +10,12 @@ A data dir holds everything one deployment needs on one machine::
       log/checkpoint       the latest signed checkpoint, kept outside the database too
       secrets/hash.key     the keyed-hash secret (or CALLPROOF_HASH_KEY in the environment)
       secrets/seal.key     demo only: the key sealing enrolled proofs (else CALLPROOF_SEAL_KEY)
+      secrets/webhook.secret  the alert webhook's signing secret, "whsec_…" (or
+                           CALLPROOF_WEBHOOK_SECRET; made by `callproof desk webhook-secret`)
 
 Environment: ``CALLPROOF_DATA_DIR``, ``CALLPROOF_DATABASE_URL``, ``CALLPROOF_KEY_PASSPHRASE``,
-``CALLPROOF_HASH_KEY`` and ``CALLPROOF_SEAL_KEY`` (base64url of 32 bytes each).
+``CALLPROOF_HASH_KEY`` and ``CALLPROOF_SEAL_KEY`` (base64url of 32 bytes each),
+``CALLPROOF_WEBHOOK_SECRET`` (``whsec_`` and base64 of 32 bytes).
 
     >>> config = DataDir("callproof-data").load()
     >>> config.limits.code_window
@@ -30,6 +33,7 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -90,12 +94,49 @@ class Limits:
             raise ConfigError("failure limits must be positive")
 
 
+#: Hosts a plain-http webhook may name: only this machine (tests, a local relay).
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """Where fraud-desk alerts are pushed (spec/fraud-desk.md §webhook); "" for nowhere."""
+
+    webhook_url: str = ""
+
+    def check(self) -> None:
+        if not isinstance(self.webhook_url, str):
+            raise ConfigError("config.toml: [alerts] webhook_url must be a string")
+        if not self.webhook_url:
+            return
+        try:
+            url = urlsplit(self.webhook_url)
+            host, _port = url.hostname, url.port  # .port raises on a bad port
+        except ValueError as e:
+            raise ConfigError(f"config.toml: [alerts] webhook_url is not a URL: {e}") from e
+        local = url.scheme == "http" and host in _LOCAL_HOSTS
+        if url.scheme != "https" and not local:
+            raise ConfigError("config.toml: [alerts] webhook_url must be an https:// URL "
+                              "(http:// only for 127.0.0.1 or localhost)")
+        if not host or not self.webhook_url.isprintable() or " " in self.webhook_url:
+            raise ConfigError("config.toml: [alerts] webhook_url needs a host and no spaces")
+        if url.username is not None or url.password is not None or url.fragment:
+            raise ConfigError("config.toml: [alerts] webhook_url must not hold a user, a "
+                              "password or a #fragment: the receiver checks the signature")
+
+    @property
+    def webhook_host(self) -> str | None:
+        """The webhook's host alone (the URL's path or query may hold a receiver's token)."""
+        return urlsplit(self.webhook_url).hostname if self.webhook_url else None
+
+
 @dataclass(frozen=True)
 class Config:
     issuer_id: str
     company: Company
     limits: Limits
     database_url: str
+    alerts: Alerts = Alerts()
 
 
 class DataDir:
@@ -118,6 +159,10 @@ class DataDir:
     @property
     def hash_key_file(self) -> Path:
         return self.path / "secrets" / "hash.key"
+
+    @property
+    def webhook_secret_file(self) -> Path:
+        return self.path / "secrets" / "webhook.secret"
 
     def key_file(self, kid: str) -> Path:
         return self.keys_dir / f"{kid}.pem"
@@ -148,6 +193,7 @@ class DataDir:
                 company=Company(**_section(raw, "company", Company)),
                 limits=_limits(raw),
                 database_url=self.database_url(),
+                alerts=_alerts(raw),
             )
         except (tomllib.TOMLDecodeError, TypeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{self.config_file}: {e}") from e
@@ -204,6 +250,12 @@ def _section(raw: Mapping[str, Any], name: str, cls: type) -> dict[str, Any]:
     return section
 
 
+def _alerts(raw: Mapping[str, Any]) -> Alerts:
+    alerts = Alerts(**_section(raw, "alerts", Alerts))
+    alerts.check()
+    return alerts
+
+
 def _limits(raw: Mapping[str, Any]) -> Limits:
     section = _section(raw, "limits", Limits)
     for key, value in section.items():
@@ -239,4 +291,8 @@ global_failure_budget = 600     # failed lookups per minute before the breaker t
 breaker_cooldown_seconds = 300  # how long lookups are refused once it has tripped
 reveals_per_agent_hour = 20     # app codes / phrases one agent may reveal in an hour ...
 reveals_per_customer_hour = 3   # ... and that may be revealed for one customer in an hour
+
+# [alerts]
+# webhook_url = "https://fraud.example/hooks/callproof"  # fraud-desk alerts are POSTed here,
+#                               # signed (Standard Webhooks): see `callproof desk webhook-secret`
 """

@@ -63,6 +63,13 @@ REVEAL_APP_CODE = "reveal.app_code"
 REVEAL_PHRASE = "reveal.phrase"
 REVEAL_UNCONNECTED = "alert.reveal_unconnected"
 REVEAL_CAPPED = "alert.reveal_capped"
+# The fraud desk (spec/fraud-desk.md): its users' ids, never a password or a name; the webhook
+# secret's creation or rotation, never the secret.
+DESK_USER_ADDED = "desk.user_added"
+DESK_USER_DISABLED = "desk.user_disabled"
+DESK_USER_ENABLED = "desk.user_enabled"
+DESK_PASSWORD_SET = "desk.password_set"  # noqa: S105 - an event name, not a password
+WEBHOOK_SECRET_SET = "desk.webhook_secret_set"  # noqa: S105 - an event name, not a secret
 
 EVENT_TYPES = frozenset({
     TICKET_ISSUED, TICKET_CONNECTED, TICKET_CLAIMED, NUMBER_CONFIRMED, NUMBER_DENIED, WORD_WRONG,
@@ -72,6 +79,7 @@ EVENT_TYPES = frozenset({
     APIKEY_CREATED, APIKEY_REVOKED, AGENT_PASSWORD_SET,
     ENROLL_TOKEN_CREATED, ENROLL_TOKEN_USED, TOTP_STARTED, TOTP_CONFIRMED, TOTP_CONFIRM_FAILED,
     PHRASE_SET, PROOF_REMOVED, REVEAL_APP_CODE, REVEAL_PHRASE, REVEAL_UNCONNECTED, REVEAL_CAPPED,
+    DESK_USER_ADDED, DESK_USER_DISABLED, DESK_USER_ENABLED, DESK_PASSWORD_SET, WEBHOOK_SECRET_SET,
 })
 
 

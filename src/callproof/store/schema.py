@@ -260,3 +260,43 @@ reveals = Table(
     Index("ix_reveals_agent", "issuer_id", "agent_id", "at"),
     Index("ix_reveals_handle", "issuer_id", "handle", "at"),
 )
+
+# --- the fraud desk (migration 0006; spec/fraud-desk.md) -----------------------------------------
+
+# The fraud team's own sign-in, separate from the agents': Argon2id password hashes.
+desk_users = Table(
+    "desk_users", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("user_id", String(_ID), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The webhook's outbox: one row per alert event (``idx``) to push, kept until it is delivered or
+# given up, so nothing is lost across restarts. A due row is claimed by moving
+# ``next_attempt_at`` a lease ahead under the writer lock; ``last_status`` is the last HTTP status
+# (0: no answer — refused, timed out, unreachable).
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("queued_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger),
+    Column("gave_up", Boolean, nullable=False),
+    Column("last_status", Integer),
+    Index("ix_webhook_deliveries_due", "issuer_id", "delivered_at", "gave_up",
+          "next_attempt_at"),
+)
+
+# How far the outbox has queued each issuer's alert events: every alert with a larger index is
+# still to be queued.
+webhook_cursor = Table(
+    "webhook_cursor", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("last_idx", BigInteger, nullable=False),
+)

@@ -1,0 +1,306 @@
+"""The fraud desk's read-only views: alerts, failed lookups per hour, scam reports, police facts.
+
+Everything here is read from what the library already records — the event record (alerts), the
+per-minute failed-lookup counters and the scam reports — and nothing identifies a customer: an
+alert names a ticket, its agent and its reason; a report is shown as the number that called (the
+scammer's), the scripts ticked and the time. A report's free text is never read here: the page
+asks people not to type personal data into it, and some will anyway (spec/fraud-desk.md).
+
+    >>> desk = FraudDesk(dep)
+    >>> [a.kind for a in desk.alerts(limit=3)]
+    ['number_denied', 'budget_tripped', 'number_denied']
+    >>> desk.police_csv(days=7)          # for the police: one row per report, no free text
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from . import events
+from .canonical import parse_json_strict
+from .clock import from_epoch, iso, to_epoch
+from .deployment import Deployment
+from .errors import InputError
+from .reports import SCRIPTS
+from .store import schema
+
+ALERT_KINDS: tuple[str, ...] = ("number_denied", "word_wrong", "claimed_elsewhere",
+                                "budget_tripped", "reveal_unconnected", "reveal_capped",
+                                "tampered")
+#: The event type behind each alert kind.
+ALERT_EVENTS: Mapping[str, str] = {
+    events.NUMBER_DENIED: "number_denied",
+    events.WORD_WRONG: "word_wrong",
+    events.CLAIMED_ELSEWHERE: "claimed_elsewhere",
+    events.BUDGET_TRIPPED: "budget_tripped",
+    events.REVEAL_UNCONNECTED: "reveal_unconnected",
+    events.REVEAL_CAPPED: "reveal_capped",
+    events.TAMPERED: "tampered",
+}
+#: The days the desk offers for reports.
+WINDOWS = (1, 7, 30)
+#: The longest window police facts and the hourly chart may cover.
+MAX_POLICE_DAYS = 366
+MAX_HOURS = 24 * 31
+MAX_ALERTS = 1000
+
+# What an alert may carry from its event's data, per kind. Anything else an event holds (now or
+# in a later version) stays out, so a new event member can never leak onto the desk or the wire.
+_DETAILS: Mapping[str, tuple[str, ...]] = {
+    "budget_tripped": ("minute", "count", "budget", "open_until"),
+    "tampered": ("check",),
+    "reveal_unconnected": ("allowed", "api_key"),
+    "reveal_capped": ("cap", "api_key"),
+}
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+POLICE_CSV_HEADER = ("reported_at_utc", "caller_number", "scripts")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: an event of one of :data:`ALERT_KINDS`, with its ticket's agent and reason."""
+
+    idx: int
+    kind: str
+    at: datetime
+    ticket_id: str | None
+    agent_id: str | None
+    reason: str | None
+    details: Mapping[str, int | str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"idx": self.idx, "kind": self.kind, "at": iso(self.at),
+                "ticket_id": self.ticket_id, "agent_id": self.agent_id, "reason": self.reason,
+                "details": dict(self.details)}
+
+
+@dataclass(frozen=True)
+class HourCount:
+    hour: datetime
+    count: int
+
+
+@dataclass(frozen=True)
+class NumberSummary:
+    """The reports naming one caller number (the scammer's, E.164)."""
+
+    number: str
+    reports: int
+    first_at: datetime
+    last_at: datetime
+    scripts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ScriptSummary:
+    script: str
+    reports: int
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One report as the police facts list it: no free text, nothing of the reporter."""
+
+    at: datetime
+    caller_number: str | None
+    scripts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    days: int
+    since: datetime
+    until: datetime
+    total: int
+    without_number: int
+    by_number: list[NumberSummary]
+    by_script: list[ScriptSummary]
+
+
+@dataclass(frozen=True)
+class PoliceFacts:
+    days: int
+    since: datetime
+    until: datetime
+    generated_at: datetime
+    issuer: str
+    company: str
+    reports: list[ReportRow]
+    summary: ReportSummary
+    alerts_by_kind: Mapping[str, int]
+    failed_lookups: int
+
+
+def csv_cell(value: str) -> str:
+    """``value`` made safe for a spreadsheet: a leading ``'`` before = + - @ tab or CR."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+class FraudDesk:
+    """What the fraud team sees, for one issuer. Read-only: nothing here writes."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.dep = deployment
+
+    # --- alerts ---------------------------------------------------------------------------
+
+    def alerts(self, *, after: int | None = None, limit: int = 100,
+               now: datetime | None = None) -> list[Alert]:
+        """The newest alerts first (at most ``limit``, 1–1000); ``after`` keeps only those with
+        a larger index (what a live page polls for). Alerts stamped after ``now`` are left out."""
+        if not 1 <= limit <= MAX_ALERTS:
+            raise InputError(f"limit must be 1–{MAX_ALERTS}", reason="bad_limit")
+        at = to_epoch(self.dep.now(now))
+        with self.dep.store.read() as conn:
+            return alerts_between(conn, self.dep.issuer_id, after=after, until=at, limit=limit)
+
+    # --- failed lookups -------------------------------------------------------------------
+
+    def failed_lookups_per_hour(self, *, hours: int = 24,
+                                now: datetime | None = None) -> list[HourCount]:
+        """Failed lookups in each of the last ``hours`` hours (UTC), oldest first, zeros too;
+        the current (unfinished) hour is last. The counters are deployment-wide."""
+        if not 1 <= hours <= MAX_HOURS:
+            raise InputError(f"hours must be 1–{MAX_HOURS}", reason="bad_window")
+        at = to_epoch(self.dep.now(now))
+        current = at - at % 3600
+        start = current - (hours - 1) * 3600
+        t = schema.failed_lookups
+        hour = (t.c.minute - t.c.minute % 3600).label("hour")
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(hour, func.sum(t.c.count)).where(
+                t.c.minute >= start, t.c.minute <= at).group_by(hour)).all()
+        counts = {int(h): int(n) for h, n in rows}
+        return [HourCount(from_epoch(h), counts.get(h, 0))
+                for h in range(start, current + 1, 3600)]
+
+    # --- reports --------------------------------------------------------------------------
+
+    def reports(self, *, days: int, now: datetime | None = None) -> ReportSummary:
+        """Scam reports of the last ``days`` days (1, 7 or 30), by number and by script."""
+        if days not in WINDOWS:
+            raise InputError(f"the desk shows the last {', '.join(map(str, WINDOWS))} days",
+                             reason="bad_window")
+        until = self.dep.now(now)
+        with self.dep.store.read() as conn:
+            rows = self._report_rows(conn, until - timedelta(days=days), until)
+        return _summary(days, until - timedelta(days=days), until, rows)
+
+    def police_facts(self, *, days: int, now: datetime | None = None) -> PoliceFacts:
+        """What a police report needs for the last ``days`` days (1–366): every report (time,
+        number, scripts), the same by number and by script, alerts by kind, failed lookups."""
+        if not isinstance(days, int) or not 1 <= days <= MAX_POLICE_DAYS:
+            raise InputError(f"days must be 1–{MAX_POLICE_DAYS}", reason="bad_window")
+        until = self.dep.now(now)
+        since = until - timedelta(days=days)
+        lo, hi = to_epoch(since), to_epoch(until)
+        e, f = schema.events, schema.failed_lookups
+        with self.dep.store.read() as conn:
+            rows = self._report_rows(conn, since, until)
+            by_type = {str(type_): int(n) for type_, n in conn.execute(
+                select(e.c.type, func.count()).where(
+                    e.c.issuer_id == self.dep.issuer_id, e.c.type.in_(tuple(ALERT_EVENTS)),
+                    e.c.at >= lo, e.c.at <= hi).group_by(e.c.type))}
+            failed = conn.execute(select(func.coalesce(func.sum(f.c.count), 0)).where(
+                f.c.minute >= lo - lo % 60, f.c.minute <= hi)).scalar_one()
+        alerts_by_kind = {kind: 0 for kind in ALERT_KINDS}
+        for type_, n in by_type.items():
+            alerts_by_kind[ALERT_EVENTS[type_]] = int(n)
+        return PoliceFacts(days=days, since=since, until=until, generated_at=until,
+                           issuer=self.dep.issuer_id, company=self.dep.config.company.name,
+                           reports=rows, summary=_summary(days, since, until, rows),
+                           alerts_by_kind=alerts_by_kind, failed_lookups=int(failed))
+
+    def police_csv(self, *, days: int, now: datetime | None = None) -> str:
+        """The police facts' reports as CSV: a header row, then one row per report, oldest
+        first (time in UTC, the caller's number, the scripts separated by ';'). No free text.
+        Every cell that a spreadsheet would run as a formula starts with ``'``."""
+        facts = self.police_facts(days=days, now=now)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(POLICE_CSV_HEADER)
+        for r in facts.reports:
+            writer.writerow([csv_cell(iso(r.at)), csv_cell(r.caller_number or ""),
+                             csv_cell(";".join(r.scripts))])
+        return out.getvalue()
+
+    def _report_rows(self, conn: Connection, since: datetime, until: datetime
+                     ) -> list[ReportRow]:
+        t = schema.scam_reports
+        # Only these three columns: the report's free text is never read by the desk.
+        rows = conn.execute(select(t.c.at, t.c.caller_number, t.c.scripts).where(
+            t.c.issuer_id == self.dep.issuer_id, t.c.at >= to_epoch(since),
+            t.c.at <= to_epoch(until)).order_by(t.c.at, t.c.report_id)).all()
+        return [ReportRow(from_epoch(r.at), r.caller_number, _in_form_order(r.scripts))
+                for r in rows]
+
+
+def alerts_between(conn: Connection, issuer: str, *, after: int | None, until: int | None,
+                   limit: int, oldest_first: bool = False) -> list[Alert]:
+    """The issuer's alerts with an index above ``after`` (newest first unless ``oldest_first``),
+    joined to their tickets for the agent and the reason."""
+    e, t = schema.events, schema.tickets
+    query = (select(e.c.idx, e.c.type, e.c.at, e.c.ticket_id, e.c.body, t.c.agent_id,
+                    t.c.reason)
+             .select_from(e.outerjoin(t, t.c.ticket_id == e.c.ticket_id))
+             .where(e.c.issuer_id == issuer, e.c.type.in_(tuple(ALERT_EVENTS))))
+    if after is not None:
+        query = query.where(e.c.idx > after)
+    if until is not None:
+        query = query.where(e.c.at <= until)
+    query = query.order_by(e.c.idx if oldest_first else e.c.idx.desc()).limit(limit)
+    return [_alert(r) for r in conn.execute(query)]
+
+
+def _alert(row: Any) -> Alert:
+    kind = ALERT_EVENTS[row.type]
+    data = parse_json_strict(bytes(row.body)).get("data", {})
+    details: dict[str, int | str] = {}
+    for name in _DETAILS.get(kind, ()):
+        value = data.get(name)
+        if isinstance(value, int | str):  # a bool is an int: `allowed` stays true/false
+            details[name] = value
+    agent = row.agent_id if row.agent_id is not None else data.get("agent_id")
+    return Alert(idx=int(row.idx), kind=kind, at=from_epoch(row.at), ticket_id=row.ticket_id,
+                 agent_id=agent if isinstance(agent, str) else None, reason=row.reason,
+                 details=details)
+
+
+def _in_form_order(scripts: str) -> tuple[str, ...]:
+    """A stored script list in the report form's order (anything unknown last)."""
+    return tuple(sorted((s for s in scripts.split(",") if s), key=_form_order))
+
+
+def _form_order(script: str) -> tuple[int, str]:
+    return (SCRIPTS.index(script) if script in SCRIPTS else len(SCRIPTS), script)
+
+
+def _summary(days: int, since: datetime, until: datetime, rows: list[ReportRow]
+             ) -> ReportSummary:
+    numbers: dict[str, list[ReportRow]] = {}
+    scripts: Counter[str] = Counter()
+    for r in rows:
+        scripts.update(r.scripts)
+        if r.caller_number:
+            numbers.setdefault(r.caller_number, []).append(r)
+    by_number = [
+        NumberSummary(number=n, reports=len(rs), first_at=rs[0].at, last_at=rs[-1].at,
+                      scripts=dict(sorted(Counter(s for r in rs for s in r.scripts).items(),
+                                          key=lambda kv: (-kv[1], _form_order(kv[0])))))
+        for n, rs in numbers.items()]
+    by_number.sort(key=lambda s: (-s.reports, -s.last_at.timestamp(), s.number))
+    listed = sorted(set(SCRIPTS) | set(scripts), key=_form_order)
+    by_script = sorted((ScriptSummary(s, scripts.get(s, 0)) for s in listed),
+                       key=lambda s: -s.reports)  # stable: ties keep the form's order
+    return ReportSummary(days=days, since=since, until=until, total=len(rows),
+                         without_number=sum(1 for r in rows if not r.caller_number),
+                         by_number=by_number, by_script=by_script)
