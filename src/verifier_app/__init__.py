@@ -10,8 +10,9 @@ protocol lives in the library.
 ``CALLPROOF_TRUSTED_PROXIES`` (how many proxies in front set X-Forwarded-For; default 0: the
 socket's address is the client's), ``CALLPROOF_RATELIMIT_STORAGE`` (``memory://`` by default,
 ``redis://host:6379`` for several instances) and ``CALLPROOF_LOOKUP_LIMIT`` (failed lookups per
-client, default ``30 per 15 minutes``) and ``CALLPROOF_HTTPS=1`` (served over HTTPS: Secure
-session cookie).
+client, default ``30 per 15 minutes``), ``CALLPROOF_HTTPS=1`` (served over HTTPS: Secure
+session cookie) and ``CALLPROOF_ALERT_PUSH_SECONDS`` (how often the fraud desk's alerts are pushed
+to the configured webhook, default 5).
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from callproof import Admin, CallproofError, CheckFlow, Deployment, EnrolledProofs, Issuer
 from callproof.agent_auth import AgentPasswords
 from callproof.apikeys import ApiKeys
+from callproof.desk_users import DeskUsers
+from callproof.fraud import FraudDesk
 from callproof.reports import Reports
+from callproof.webhook import AlertWebhook
 
-from . import api, console, enroll, i18n, public, security, wellknown
+from . import api, console, enroll, fraud, i18n, public, security, wellknown
 from .extensions import Services, csrf, limiter, services
 
 
@@ -57,6 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="en",
         JSON_SORT_KEYS=False,
         HOUSEKEEPING_SECONDS=30,
+        ALERT_PUSH_SECONDS=float(os.environ.get("CALLPROOF_ALERT_PUSH_SECONDS", "5")),
     )
     if test_config:
         app.config.update(test_config)
@@ -66,7 +71,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         deployment=deployment, issuer=Issuer(deployment), flow=CheckFlow(deployment),
         admin=Admin(deployment), api_keys=ApiKeys(deployment),
         passwords=AgentPasswords(deployment), reports=Reports(deployment),
-        enrolled=EnrolledProofs(deployment))
+        enrolled=EnrolledProofs(deployment), desk=FraudDesk(deployment),
+        desk_users=DeskUsers(deployment), webhook=AlertWebhook(deployment))
     # The session (CSRF token, console sign-in) is signed with a key derived from the
     # deployment's hash key, so every instance of a deployment agrees without another secret.
     app.secret_key = deployment.hash_keys.session_secret()
@@ -86,7 +92,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(enroll.bp)
+    app.register_blueprint(fraud.bp)
     _housekeeping(app)
+    _alert_push(app)
     csrf.exempt(api.bp)  # the API authenticates every request with a bearer key, no cookies
     return app
 
@@ -116,6 +124,47 @@ def _housekeeping(app: Flask) -> None:
         if app.config.get("TESTING"):
             run(found)  # deterministic in tests
         else:  # off the request: pushing to a slow witness must not delay a customer
+            threading.Thread(target=run, args=(found,), daemon=True).start()
+        return response
+
+
+def _alert_push(app: Flask) -> None:
+    """Every few seconds (ALERT_PUSH_SECONDS), after a response, when a webhook is configured:
+    push the fraud desk's new alerts and retry the due deliveries. Off the request in a thread
+    (a slow receiver must not delay anyone), one push at a time; in place when TESTING.
+    Never fails a request. (A server with no traffic pushes at its next request.)"""
+    last = [time.monotonic()]
+    busy = threading.Lock()
+    log = logging.getLogger("callproof.web")
+
+    def run(found: Services) -> None:
+        try:
+            result = found.webhook.push_due()
+        except CallproofError as e:
+            log.warning("alert push could not run: %s", e.__class__.__name__)
+        else:
+            if result.failed:
+                log.warning("alert push: %d deliveries failed, %d pending",
+                            result.failed, result.pending)
+        finally:
+            busy.release()
+
+    @app.after_request
+    def push_alerts(response: Response) -> Response:
+        if time.monotonic() - last[0] < app.config["ALERT_PUSH_SECONDS"]:
+            return response
+        last[0] = time.monotonic()
+        found = services()
+        try:
+            configured = found.webhook.configured
+        except CallproofError as e:  # a malformed secret: say so, never fail the request
+            log.warning("alert push cannot run: %s", e.__class__.__name__)
+            return response
+        if not configured or not busy.acquire(blocking=False):
+            return response  # nothing to push to, or the last push is still running
+        if app.config.get("TESTING"):
+            run(found)  # deterministic in tests
+        else:
             threading.Thread(target=run, args=(found,), daemon=True).start()
         return response
 

@@ -11,7 +11,10 @@ from flask_wtf.csrf import CSRFProtect
 from callproof import Admin, CheckFlow, Deployment, EnrolledProofs, Issuer
 from callproof.agent_auth import AgentPasswords
 from callproof.apikeys import ApiKeys
+from callproof.desk_users import DeskUsers
+from callproof.fraud import FraudDesk
 from callproof.reports import Reports
+from callproof.webhook import AlertWebhook
 
 from . import security
 
@@ -32,6 +35,9 @@ class Services:
     passwords: AgentPasswords
     reports: Reports
     enrolled: EnrolledProofs
+    desk: FraudDesk
+    desk_users: DeskUsers
+    webhook: AlertWebhook
 
 
 def services() -> Services:

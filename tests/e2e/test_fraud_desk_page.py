@@ -1,0 +1,145 @@
+"""The fraud desk in a real browser (issue #6): a "No" on a customer's phone appears on the desk
+by itself, announced in the live region; the desk, reports and police pages have no serious or
+critical axe-core violation in any language; the police page prints without the desk's
+navigation. Screenshots of each page in en, zh-Hant and zh-Hans are kept (CI:
+artifacts/screenshots/).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from callproof import CheckFailed, new_client_token
+
+from .conftest import Served, axe_violations
+
+PASSWORD = "a long fraud desk password"
+LANGS = ["en", "zh-Hant", "zh-Hans"]
+SCAMMER = "+886223456789"
+
+
+@pytest.fixture
+def desk_user(served: Served) -> str:
+    served.services().desk_users.add("d-001", "Lin Fraud Team", PASSWORD)
+    return "d-001"
+
+
+def _sign_in(browser: Any, served: Served, lang: str = "en", *, bypass_csp: bool) -> Any:
+    ctx = browser.new_context(bypass_csp=bypass_csp, viewport={"width": 1200, "height": 900})
+    page = ctx.new_page()
+    page.goto(f"{served.url}/fraud/sign-in?lang={lang}")
+    page.fill("#user_id", "d-001")
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#alert-table")
+    return page
+
+
+def _says_no(served: Served) -> str:
+    """A customer answers "No" to the phone question: the library's check flow, as the page."""
+    s = served.services()
+    call = s.issuer.issue(agent_id="a-001", reason="order_delivery", phone="+886912345678")
+    token = new_client_token()
+    s.flow.lookup(call.code_display, token)
+    with pytest.raises(CheckFailed):
+        s.flow.answer_number(call.ticket_id, token, yes=False)
+    return call.ticket_id
+
+
+def _check(page: Any, served: Served, name: str) -> None:
+    page.screenshot(path=str(served.shots / f"{name}.png"), full_page=True)
+    violations = axe_violations(page)
+    assert not violations, f"{name}: {violations}"
+
+
+def test_an_alert_appears_on_the_desk_without_a_reload(
+        browser: Any, served: Served, desk_user: str) -> None:
+    desk = _sign_in(browser, served, bypass_csp=False)  # the app's own CSP, as in production
+    try:
+        assert desk.is_visible("#no-alerts")
+        desk.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+        customer_ctx = browser.new_context(viewport={"width": 420, "height": 900})
+        s = served.services()
+        call = s.issuer.issue(agent_id="a-001", reason="payment_failed",
+                              phone="+886912345678")
+        customer = customer_ctx.new_page()
+        customer.goto(served.url + "/")
+        customer.fill("#code", call.code_display)
+        customer.click("button[type=submit]")
+        customer.click("button[value=no]")
+        customer.wait_for_selector(".panel.warning")
+        customer_ctx.close()
+
+        row = desk.locator(f"#alert-rows tr.kind-number_denied:has-text('{call.ticket_id}')")
+        row.wait_for(timeout=15000)
+        assert "A customer said “No”: the phone is not theirs" in row.inner_text()
+        assert "A payment for your order did not go through" in row.inner_text()
+        live = desk.locator("#desk-live")
+        assert "New alert: A customer said “No”" in live.inner_text()
+        assert live.get_attribute("aria-live") == "polite"
+        assert desk.is_hidden("#no-alerts")
+        assert desk.evaluate("window.__sameDocument") is True
+        assert "+886912345678" not in desk.content()  # the customer's phone never shows
+        desk.screenshot(path=str(served.shots / "fraud-en-live-alert.png"), full_page=True)
+    finally:
+        desk.context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_desk_pages_are_accessible(browser: Any, served: Served, desk_user: str,
+                                       lang: str) -> None:
+    s = served.services()
+    now = s.deployment.now()
+    for days_ago, scripts in ((8, ["refund"]), (3, ["card_or_bank", "refund"]),
+                              (0, ["screen_sharing"])):
+        s.reports.file(scripts=scripts, caller_number=SCAMMER,
+                       now=now - timedelta(days=days_ago, minutes=5))
+    s.reports.file(scripts=["verification_code"], now=now - timedelta(minutes=1))
+    _says_no(served)
+    _says_no(served)
+    for _ in range(3):  # someone guesses codes: failed lookups in this hour
+        with pytest.raises(CheckFailed):
+            s.flow.lookup("000 000 000", new_client_token())
+
+    ctx = browser.new_context(bypass_csp=True, viewport={"width": 1200, "height": 900})
+    page = ctx.new_page()
+    try:
+        page.goto(f"{served.url}/fraud/sign-in?lang={lang}")
+        assert page.get_attribute("html", "lang") == lang
+        _check(page, served, f"fraud-{lang}-sign-in")
+        page.fill("#user_id", "d-001")
+        page.fill("#password", PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#alert-table")
+        assert page.locator("#alert-rows tr.kind-number_denied").count() == 2
+        assert page.locator(".desk-chart svg rect").count() == 24
+        assert "3" in page.inner_text(".desk-chart figcaption")
+        _check(page, served, f"fraud-{lang}-desk")
+
+        page.click(".desk-nav a[href*='/fraud/reports']")
+        page.wait_for_selector("#script-table")
+        page.click(".desk-windows a[href*='days=30']")
+        page.wait_for_selector("#number-table")
+        assert page.inner_text("#total-reports").strip() == "4"
+        assert SCAMMER in page.inner_text("#number-table")
+        _check(page, served, f"fraud-{lang}-reports")
+
+        page.click(".desk-nav a[href*='/fraud/police']")
+        page.wait_for_selector("#police-alerts")
+        assert page.inner_text("#police-total").strip() == "3"  # the last 7 days
+        assert page.is_visible("#print-button")  # fraud.js shows it
+        _check(page, served, f"fraud-{lang}-police")
+        page.emulate_media(media="print")
+        assert page.is_hidden(".desk-nav") and page.is_hidden(".desk-bar")
+        assert page.is_hidden(".languages") and page.is_hidden("#print-button")
+        assert page.is_visible("#police-reports")
+        color = page.evaluate("getComputedStyle(document.querySelector('h1')).color")
+        assert color == "rgb(0, 0, 0)"
+        page.screenshot(path=str(served.shots / f"fraud-{lang}-police-print.png"),
+                        full_page=True)
+    finally:
+        ctx.close()
