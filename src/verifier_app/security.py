@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, abort, request
 
 from callproof import new_client_token
 
@@ -70,5 +70,16 @@ def _headers(response: Response) -> Response:
     return response
 
 
+def _refuse_nul() -> None:
+    """A NUL (U+0000) in the address or a form field is refused before any view runs: no field
+    here can hold one, SQLite would store it and PostgreSQL would refuse it (a lost report and
+    a false "database unavailable" alarm). The blueprints' 400 handlers answer in the user's
+    language, or as JSON in the API."""
+    if "\x00" in request.path or any("\x00" in name or "\x00" in value
+                                      for name, value in request.values.items(multi=True)):
+        abort(400)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_nul)
     app.after_request(_headers)

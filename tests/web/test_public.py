@@ -292,6 +292,24 @@ def test_a_report_is_stored_and_logged_without_what_was_typed(web: Web) -> None:
     assert status == 400 and "does not look right" in html
 
 
+def test_a_nul_character_anywhere_in_a_form_is_refused_before_it_reaches_the_store(
+        web: Web) -> None:
+    """PostgreSQL cannot store U+0000: it is refused at the edge on every backend alike."""
+    from sqlalchemy import func, select
+
+    from callproof.store import schema
+
+    status, html = post(web, "/report", asked="refund", text="he said\x00refund")
+    assert status == 400 and "Something went wrong." in html
+    status, html = post(web, "/verify/word", t="t_\x00", word="w")
+    assert "We cannot confirm this call." in html
+    response = web.client.get("/api/v1/tickets/x?lang=\x00",
+                              headers={"Authorization": "Bearer cpk_x_y"})
+    assert response.status_code == 400 and response.json["error"] == "bad_request"  # type: ignore[index]
+    with web.app.app_context(), services().deployment.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.scam_reports)).scalar() == 0
+
+
 def test_jwks_and_health(web: Web) -> None:
     response = web.client.get("/.well-known/callproof/jwks.json")
     assert response.json["keys"][0]["alg"] == "Ed25519"  # type: ignore[index]
