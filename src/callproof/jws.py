@@ -62,6 +62,8 @@ def split_compact(token: str | bytes) -> tuple[str, str, bytes]:
             token = token.decode("ascii")
         except UnicodeDecodeError as e:
             raise MalformedTicket("the ticket is not ASCII") from e
+    elif not token.isascii():  # the signing input is its ASCII bytes (found by fuzz/)
+        raise MalformedTicket("the ticket is not ASCII")
     if len(token) > MAX_TOKEN_BYTES:
         raise TicketTooLarge(f"the ticket is {len(token)} bytes; at most {MAX_TOKEN_BYTES}")
     parts = token.strip().split(".")

@@ -1,0 +1,1 @@
+"""Coverage-guided fuzzers (atheris) and their kept corpora; see fuzz/README.md."""
