@@ -46,9 +46,13 @@ _STRICT = json.JSONDecoder(object_pairs_hook=_object_without_duplicates,
 
 
 def parse_json_strict(data: bytes | str) -> Any:
-    """Parse JSON, refusing duplicate members and NaN/Infinity. Raises ``ValueError``."""
+    """Parse JSON, refusing duplicate members and NaN/Infinity. Raises ``ValueError`` (also
+    for JSON nested too deeply for the parser, which would otherwise raise RecursionError)."""
     text = data.decode("utf-8") if isinstance(data, bytes) else data
-    return _STRICT.decode(text)
+    try:
+        return _STRICT.decode(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def is_canonical(data: bytes) -> bool:

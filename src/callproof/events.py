@@ -23,6 +23,8 @@ from .store import Store, schema
 
 #: The event schema's version, the ``v`` member of every body.
 EVENT_VERSION = 1
+#: 9999-12-31T23:59:59Z, the last second a datetime holds: the latest ``at`` an event may have.
+MAX_EPOCH = 253_402_300_799
 
 TICKET_ISSUED = "ticket.issued"
 TICKET_CONNECTED = "ticket.connected"
@@ -99,12 +101,22 @@ class Event:
     @classmethod
     def from_bytes(cls, body: bytes) -> Event:
         """Parse a logged body. Raises ``ValueError`` when it is not a v1 event."""
-        raw = parse_json_strict(body)
+        return cls.from_parsed(parse_json_strict(body))
+
+    @classmethod
+    def from_parsed(cls, raw: Any) -> Event:
+        """The event of an already parsed body. Raises ``ValueError`` when it is not a v1 event:
+        exactly v, type, iss, at and data; a known type; text for iss; whole epoch seconds a
+        datetime can hold for at (a string or 1e300 there broke the audit's arithmetic: fuzz/)."""
         if not isinstance(raw, dict) or raw.get("v") != EVENT_VERSION or \
                 set(raw) != {"v", "type", "iss", "at", "data"}:
             raise ValueError("not a callproof v1 event")
-        if raw["type"] not in EVENT_TYPES or not isinstance(raw["data"], dict):
-            raise ValueError(f"unknown event type {raw.get('type')!r}")
+        if not isinstance(raw["type"], str) or raw["type"] not in EVENT_TYPES or \
+                not isinstance(raw["data"], dict):
+            raise ValueError(f"unknown event type {str(raw['type'])[:64]!r}")
+        if not isinstance(raw["iss"], str) or not (type(raw["at"]) is int and
+                                                    0 <= raw["at"] <= MAX_EPOCH):
+            raise ValueError("its iss is not text or its at is not epoch seconds")
         return cls(type=raw["type"], issuer=raw["iss"], at=raw["at"], data=raw["data"])
 
 

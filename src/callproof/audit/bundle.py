@@ -33,7 +33,7 @@ from .. import states as S
 from ..canonical import canonical_json, parse_json_strict
 from ..clock import from_epoch
 from ..errors import CallproofError, TicketError
-from ..events import EVENT_TYPES, EVENT_VERSION, Event
+from ..events import MAX_EPOCH, Event
 from ..jws import b64url_decode
 from ..keys import ACTIVE, RETIRED, REVOKED, KeySet, TicketKey
 from ..ticket import CLOCK_SKEW, verify_ticket
@@ -131,7 +131,7 @@ def _keys_from_jwks(raw: Any, report: VerifyReport) -> dict[str, TicketKey]:
 
             def at(name: str, jwk: dict[str, Any] = jwk) -> Any:
                 v = jwk.get(name)
-                if v is not None and type(v) is not int:
+                if v is not None and not (type(v) is int and 0 <= v <= MAX_EPOCH):
                     raise ValueError(f"{name} is not epoch seconds")
                 return from_epoch(v) if v is not None else None
 
@@ -204,7 +204,7 @@ class _Scanner:
                 pre.append("the last line does not end with a newline")
             try:
                 raw = parse_json_strict(body)
-                event = _event(raw)
+                event = Event.from_parsed(raw)
             except (ValueError, UnicodeDecodeError) as e:
                 pre.append(f"not a callproof v1 event ({e})")
                 records.append((line, pre, None, None))
@@ -638,7 +638,7 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
 
     # 3. The keys.
     try:
-        jwks = json.loads((path / JWKS).read_text("utf-8"))
+        jwks = parse_json_strict((path / JWKS).read_bytes())
     except (OSError, ValueError) as e:
         report.fail(f"{JWKS}: cannot be read ({e})")
         jwks = {"keys": []}
@@ -896,16 +896,6 @@ def _replay(record: _Record, fail: Sink, keys: dict[str, TicketKey], story: _Sto
     elif kind == "R":
         kid, compromised_at = fields
         revoked[kid] = (line, compromised_at)
-
-
-def _event(raw: Any) -> Event:
-    """:meth:`Event.from_bytes` of an already parsed body (the body is parsed once)."""
-    if not isinstance(raw, dict) or raw.get("v") != EVENT_VERSION or \
-            set(raw) != {"v", "type", "iss", "at", "data"}:
-        raise ValueError("not a callproof v1 event")
-    if raw["type"] not in EVENT_TYPES or not isinstance(raw["data"], dict):
-        raise ValueError(f"unknown event type {raw.get('type')!r}")
-    return Event(type=raw["type"], issuer=raw["iss"], at=raw["at"], data=raw["data"])
 
 
 _SAFE_INT = 2**53 - 1
