@@ -6,6 +6,7 @@ embedded SQLite default) and plays its parts over HTTP, as the people would:
 - ``Dialer``: the company's dialer, through the issuer API with a bearer key;
 - ``Console``: an agent signed in to the agent console (cookies, CSRF, the call page);
 - ``Customer``: a phone's browser on the public check page (cookies, CSRF, its own address);
+- ``Desk``: the company's fraud team signed in to the fraud desk (live alerts, reports);
 - the scammer is whichever of these he can get his hands on — a browser of his own, a leaked
   key, a relayed code.
 
@@ -232,6 +233,35 @@ class Console:
 
 
 @dataclass
+class Desk:
+    """Someone of the fraud team signed in to the fraud desk (/fraud/) in a browser."""
+
+    url: str
+    http: requests.Session = field(default_factory=requests.Session)
+
+    def sign_in(self, user: str, password: str) -> Desk:
+        page = self.http.get(self.url + "/fraud/sign-in", timeout=30).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token, "the desk's sign-in form has a CSRF token"
+        response = self.http.post(self.url + "/fraud/sign-in", timeout=30, data={
+            "csrf_token": token.group(1), "user_id": user, "password": password})
+        assert response.status_code == 200 and "/fraud/sign-in" not in response.url, \
+            response.text
+        return self
+
+    def page(self, path: str) -> Page:
+        response = self.http.get(self.url + path, timeout=30)
+        return Page(response.status_code, response.text, response.url)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The live alerts as the desk's page polls them, newest first."""
+        response = self.http.get(self.url + "/fraud/alerts.json", timeout=30)
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()["alerts"]
+        return found
+
+
+@dataclass
 class Instance:
     """The app served on loopback, with the handles a scenario needs to play every part."""
 
@@ -252,6 +282,11 @@ class Instance:
     def console(self, agent: str = AGENT) -> Console:
         self.services().passwords.set(agent, AGENT_PASSWORD)
         return Console(self.url).sign_in(agent)
+
+    def desk(self, user: str = "d-001") -> Desk:
+        """A fraud-team member signed in to the fraud desk."""
+        self.services().desk_users.add(user, "Fraud Team", AGENT_PASSWORD)
+        return Desk(self.url).sign_in(user, AGENT_PASSWORD)
 
     def customer(self, **kwargs: Any) -> Customer:
         return Customer(self.url, **kwargs)

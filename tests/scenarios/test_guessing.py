@@ -94,6 +94,7 @@ def test_many_clients_guessing_trip_the_global_budget_and_alert_the_fraud_desk_a
     call = dialer.issue()
     made_up = guesses({call["code"]})
     desk = FraudDesk(instance.services().deployment)
+    fraud_team = instance.desk()  # the fraud desk's page, open in a browser
 
     guessers = [instance.customer() for _ in range(7)]  # 7 addresses, 3 guesses or fewer each
     pages = [guess(guessers[i % 7], next(made_up)) for i in range(budget)]
@@ -104,6 +105,10 @@ def test_many_clients_guessing_trip_the_global_budget_and_alert_the_fraud_desk_a
     assert alert.details["count"] == budget + 1 and alert.details["budget"] == budget
     assert alert.details["open_until"] == \
         int(instance.clock.now().timestamp()) + cooldown
+    # The desk's live page has it on its next poll, in words, with no customer in it.
+    [shown] = fraud_team.alerts()
+    assert shown["kind"] == "budget_tripped" and shown["idx"] == alert.idx
+    assert "Hang up" not in str(shown) and call["code"] not in str(shown)
 
     # While the breaker is open every lookup fails safely — the genuine customer's right code
     # too: she is told to hang up and call the official number, never to trust the caller.

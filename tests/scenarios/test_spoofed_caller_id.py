@@ -94,6 +94,11 @@ def test_reports_record_the_spoofed_number_and_the_fraud_desk_sees_it(
     by_script = {s.script: s.reports for s in summary.by_script}
     assert by_script["refund"] == 3 and by_script["verification_code"] == 1
 
+    # The fraud team sees the same on the desk's reports page, the spoofed number first.
+    page = instance.desk().page("/fraud/reports?days=1").visible_text()
+    assert page.index(official) < page.index("+862155550100")
+    assert "my card" not in page and "for a refund" not in page
+
     # The police export lists each report with the number, and no free text.
     csv = FraudDesk(instance.services().deployment).police_csv(days=1)
     assert csv.count(official) == 3 and "refund" in csv and "my card" not in csv
