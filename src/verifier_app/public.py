@@ -158,9 +158,6 @@ def csrf_error(_e: CSRFError) -> Response:
 
 @bp.app_errorhandler(400)
 def bad_request(_e: Exception) -> Response:
-    if request.blueprint == "api":
-        return make_response({"error": "bad_request", "message": "the request cannot be read"},
-                             400)
     if request.endpoint in ("public.number", "public.word", "public.step"):
         return failure_page("bad_request")  # a check under way that cannot go on: the safe page
     return _index(_("Something went wrong. Type the call code again."), 400)
