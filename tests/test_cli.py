@@ -7,35 +7,23 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from joserfc import jwt
 from joserfc.jwk import KeySet as JoseKeySet
 
 from callproof._cli import cli
+from callproof.agent_auth import AgentPasswords
+from callproof.deployment import Deployment
 
-Run = Callable[..., Result]
+from ._cli_helpers import Run, callproof_over, ok
 
 
 @pytest.fixture
 def run(tmp_path: Path, backend: str) -> Run:
-    env = {"CALLPROOF_DATA_DIR": str(tmp_path / "data")}
-    if backend:
-        env["CALLPROOF_DATABASE_URL"] = backend
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
+    return callproof_over(tmp_path / "data", backend)
 
 
 def test_init_creates_the_data_dir_and_a_second_run_keeps_it(tmp_path: Path) -> None:
@@ -86,6 +74,25 @@ def test_agents_and_reasons(run: Run) -> None:
     reasons = json.loads(ok(run("reasons", "list", "--json")).output)
     assert reasons and all(set(r["text"]) == {"en", "zh-Hant", "zh-Hans"} for r in reasons)
     assert {"code", "text"} == set(reasons[0])
+
+
+def test_agent_passwords_from_stdin_or_the_prompt_typed_twice(run: Run, tmp_path: Path) -> None:
+    # A password piped from a Windows file ends in CRLF: the line ending is not part of it.
+    ok(run("agents", "set-password", "a-001", "--password-stdin",
+           input="a long console password\r\n"))
+    ok(run("agents", "set-password", "a-002", input="another long password\n" * 2))
+    mismatch = run("agents", "set-password", "a-002",
+                   input="a third long password\nsomething else\n")
+    assert mismatch.exit_code != 0 and "do not match" in mismatch.output.lower()
+    short = run("agents", "set-password", "a-001", "--password-stdin", input="short\n")
+    assert short.exit_code == 1 and "12–1024 characters" in short.output
+    dep = Deployment.open(tmp_path / "data")
+    try:
+        passwords = AgentPasswords(dep)
+        assert passwords.check("a-001", "a long console password")
+        assert passwords.check("a-002", "another long password")
+    finally:
+        dep.store.close()
 
 
 def test_jwks_and_verify_and_joserfc_agree(run: Run) -> None:

@@ -6,20 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from callproof import CheckFailed, CheckFlow, DeskUsers, Issuer, new_client_token
-from callproof._cli import cli
 from callproof.deployment import Deployment
 from callproof.reports import Reports
 
+from ._cli_helpers import Run, callproof_over, ok, refused
 from .test_webhook import Receiver, _serve
 
-Run = Callable[..., Result]
 PASSWORD = "correct horse battery staple"
 PLANTED = "call me back on 0955 519 087, I am customer C-44821"
 
@@ -31,25 +28,7 @@ def data(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run(data: Path, backend: str) -> Run:
-    env = {"CALLPROOF_DATA_DIR": str(data), "COLUMNS": "200"}  # rich tables on one line
-    if backend:
-        env["CALLPROOF_DATABASE_URL"] = backend
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def refused(result: Result, says: str, code: int = 1) -> None:
-    assert result.exit_code == code, result.output
-    assert says in result.output, result.output
+    return callproof_over(data, backend, COLUMNS="200")  # rich tables on one line
 
 
 def _scam(data: Path) -> None:

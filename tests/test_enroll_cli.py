@@ -6,45 +6,23 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from click.testing import CliRunner, Result
 
-from callproof._cli import cli
 from callproof.proofs import totp as otp
 
+from ._cli_helpers import Run, callproof_over, ok, refused
 from .proofs.otp_by_hand import key_of
 from .proofs.otp_by_hand import totp as totp_by_hand
 
-Run = Callable[..., Result]
 REF = "C-2002"
 
 
 @pytest.fixture
-def run(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.delenv("CALLPROOF_SEAL_KEY", raising=False)
-    env = {"CALLPROOF_DATA_DIR": str(tmp_path / "data")}
-    if backend:
-        env["CALLPROOF_DATABASE_URL"] = backend
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def refused(result: Result, says: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert says in result.output, result.output
+def run(tmp_path: Path, backend: str) -> Run:
+    return callproof_over(tmp_path / "data", backend)  # no CALLPROOF_SEAL_KEY: see _clean_env
 
 
 def _secret(uri: str) -> str:

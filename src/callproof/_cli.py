@@ -13,6 +13,7 @@ from rich.table import Table
 
 from . import __version__, _cli_audit
 from ._cli_apikeys import api_keys
+from ._cli_password import new_password
 from .admin import Admin
 from .bootstrap import DEMO_AGENTS, DEMO_REASONS, init_data_dir
 from .clock import iso, require_aware
@@ -257,11 +258,7 @@ def agents_set_password(ctx: click.Context, agent_id: str, password_stdin: bool)
     """Set AGENT_ID's console password (hidden prompt, or --password-stdin)."""
     from .agent_auth import AgentPasswords
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    AgentPasswords(_deployment(ctx)).set(agent_id, password)
+    AgentPasswords(_deployment(ctx)).set(agent_id, new_password(password_stdin))
     click.echo(f"password set for {agent_id}")
 
 

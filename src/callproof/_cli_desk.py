@@ -9,7 +9,6 @@ is made. Errors reach the root group in ``_cli``, which prints them as one line 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ._cli_password import new_password
 from .clock import iso
 from .config import DataDir
 from .deployment import Deployment
@@ -43,12 +43,6 @@ def _print(*tables: Table) -> None:
     Console().print(*tables)
 
 
-def _password(password_stdin: bool) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
-
-
 @click.group("desk")
 def desk() -> None:
     """The fraud desk: its users, the alert webhook, alerts, reports, police facts."""
@@ -65,7 +59,7 @@ def desk() -> None:
 def add(ctx: click.Context, user_id: str, name: str, password_stdin: bool) -> None:
     """Add USER_ID to the fraud desk (password: hidden prompt, twice, or --password-stdin)."""
     users = DeskUsers(_dep(ctx))
-    user = users.add(user_id, name, _password(password_stdin))
+    user = users.add(user_id, name, new_password(password_stdin))
     click.echo(f"added desk user {user.user_id} ({user.name})")
 
 
@@ -78,7 +72,7 @@ def password(ctx: click.Context, user_id: str, password_stdin: bool) -> None:
     users = DeskUsers(_dep(ctx))
     if users.get(user_id) is None:  # say so before asking for a password twice
         raise NotFound(f"no desk user {user_id!r}")
-    users.set_password(user_id, _password(password_stdin))
+    users.set_password(user_id, new_password(password_stdin))
     click.echo(f"password set for desk user {user_id}")
 
 

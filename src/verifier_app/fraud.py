@@ -278,6 +278,19 @@ def _days() -> int | None:
     return None
 
 
+def _user_and_window(endpoint: str) -> tuple[DeskUser, int] | Response:
+    """The signed-in desk user and the window asked for, or the response to send instead: the
+    sign-in page when signed out, a 400 that links ``endpoint``'s windows when the window is
+    not one the desk offers."""
+    user = _signed_in()
+    if user is None:
+        return _redirect("fraud.sign_in")
+    days = _days()
+    if days is None:
+        return _bad_window(user, endpoint)
+    return user, days
+
+
 def _problem(user: DeskUser | None, title: str, message: str, status: int, *,
              windows_for: str | None = None) -> Response:
     return _page("fraud/problem.html", ("fraud.home", {}), status, user=user, title=title,
@@ -398,12 +411,10 @@ def alerts_json() -> Response:
 
 @bp.get("/reports")
 def reports() -> Response:
-    user = _signed_in()
-    if user is None:
-        return _redirect("fraud.sign_in")
-    days = _days()
-    if days is None:
-        return _bad_window(user, "fraud.reports")
+    asked = _user_and_window("fraud.reports")
+    if isinstance(asked, Response):
+        return asked
+    user, days = asked
     summary = services().desk.reports(days=days)
     return _page("fraud/reports.html", ("fraud.reports", {"days": days}), user=user,
                  section="reports", days=days, summary=summary, scripts=script_texts())
@@ -411,12 +422,10 @@ def reports() -> Response:
 
 @bp.get("/police")
 def police() -> Response:
-    user = _signed_in()
-    if user is None:
-        return _redirect("fraud.sign_in")
-    days = _days()
-    if days is None:
-        return _bad_window(user, "fraud.police")
+    asked = _user_and_window("fraud.police")
+    if isinstance(asked, Response):
+        return asked
+    user, days = asked
     facts = services().desk.police_facts(days=days)
     kinds = [(kind_text(k), n) for k, n in facts.alerts_by_kind.items()]
     return _page("fraud/police.html", ("fraud.police", {"days": days}), user=user,
@@ -426,12 +435,10 @@ def police() -> Response:
 
 @bp.get("/police.csv")
 def police_csv() -> Response:
-    user = _signed_in()
-    if user is None:
-        return _redirect("fraud.sign_in")
-    days = _days()
-    if days is None:
-        return _bad_window(user, "fraud.police")
+    asked = _user_and_window("fraud.police")
+    if isinstance(asked, Response):
+        return asked
+    user, days = asked
     dep = services().deployment
     text = services().desk.police_csv(days=days)
     issuer = re.sub(r"[^A-Za-z0-9._-]+", "-", dep.issuer_id).strip("-.") or "callproof"

@@ -31,8 +31,10 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
+from flask_babel import gettext
 
 from callproof import FixedClock, init_data_dir
+from callproof.codes import damm_digit
 from callproof.events import Event, read_events
 from verifier_app import create_app, services
 
@@ -298,6 +300,32 @@ class Instance:
 
     def event_types(self, *, ticket_id: str | None = None) -> list[str]:
         return [e.type for e in self.events(ticket_id=ticket_id)]
+
+
+def said(instance: Instance, msgid: str, lang: str, **values: object) -> str:
+    """What the page says for ``msgid`` in ``lang`` (from the app's own catalogue)."""
+    with instance.app.test_request_context(f"/?lang={lang}"):
+        text = str(gettext(msgid, **values))
+    assert lang == "en" or text != msgid % values, f"{msgid!r} is translated into {lang}"
+    return text
+
+
+def guesses(avoid: set[str]) -> Iterator[str]:
+    """Well-formed made-up codes (a right check digit), none of them in ``avoid`` (live ones)."""
+    n = 10_000_000
+    while True:
+        n += 7_919_213
+        digits = f"{n % 10**8:08d}"
+        code = digits + damm_digit(digits)
+        if code not in avoid:
+            yield code
+
+
+def per_client_limit(instance: Instance) -> int:
+    """The number in LOOKUP_LIMIT ("30 per 15 minutes"): failed lookups allowed per address."""
+    found = re.match(r"\s*(\d+)", str(instance.app.config["LOOKUP_LIMIT"]))
+    assert found, "LOOKUP_LIMIT starts with a number"
+    return int(found.group(1))
 
 
 @pytest.fixture

@@ -22,46 +22,18 @@ failure; the customer calls the official number or checks over another connectio
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from flask_babel import gettext
 
-from callproof.codes import damm_digit
 from callproof.fraud import FraudDesk
 
-from .conftest import Instance, new_address
-
-
-def said(instance: Instance, msgid: str, lang: str, **values: object) -> str:
-    """What the page says for ``msgid`` in ``lang`` (from the app's own catalogue)."""
-    with instance.app.test_request_context(f"/?lang={lang}"):
-        text = str(gettext(msgid, **values))
-    assert lang == "en" or text != msgid % values, f"{msgid!r} is translated into {lang}"
-    return text
-
-
-def guesses(avoid: set[str]) -> Iterator[str]:
-    """Well-formed made-up codes (a right check digit), none of them a live one."""
-    n = 20_000_000
-    while True:
-        n += 6_700_417
-        digits = f"{n % 10**8:08d}"
-        code = digits + damm_digit(digits)
-        if code not in avoid:
-            yield code
+from .conftest import Instance, guesses, new_address, per_client_limit, said
 
 
 def typo_of(code: str) -> str:
     """The code with its check digit wrong: what a customer's slip of a finger gives."""
     return code[:-1] + str((int(code[-1]) + 1) % 10)
-
-
-def per_client_limit(instance: Instance) -> int:
-    found = re.match(r"\s*(\d+)", str(instance.app.config["LOOKUP_LIMIT"]))
-    assert found, "LOOKUP_LIMIT starts with a number"
-    return int(found.group(1))
 
 
 def test_customers_behind_one_address_who_mistype_and_confirm_never_use_up_its_limit(

@@ -23,33 +23,13 @@ of service with a safe failure (threat model §5).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import requests
 
-from callproof.codes import damm_digit
 from callproof.fraud import FraudDesk
 
-from .conftest import Customer, Instance
-
-
-def guesses(avoid: set[str]) -> Iterator[str]:
-    """Well-formed made-up codes (a right check digit), none of them a live one."""
-    n = 10_000_000
-    while True:
-        n += 7_919_213
-        digits = f"{n % 10**8:08d}"
-        code = digits + damm_digit(digits)
-        if code not in avoid:
-            yield code
-
-
-def per_client_limit(instance: Instance) -> int:
-    """The number in LOOKUP_LIMIT ("30 per 15 minutes")."""
-    found = re.match(r"\s*(\d+)", str(instance.app.config["LOOKUP_LIMIT"]))
-    assert found, "LOOKUP_LIMIT starts with a number"
-    return int(found.group(1))
+from .conftest import Customer, Instance, guesses, per_client_limit
 
 
 def guess(customer: Customer, code: str) -> str:

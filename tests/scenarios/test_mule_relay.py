@@ -26,22 +26,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from flask_babel import gettext
 
 from callproof.fraud import FraudDesk
 
-from .conftest import CUSTOMER_PHONE, Instance
+from .conftest import CUSTOMER_PHONE, Instance, said
 
 #: The mule's phone: the number the company's dialer really called. The victim's ends in 5678.
 MULE_PHONE = "+886987654321"
-
-
-def said(instance: Instance, msgid: str, lang: str, **values: object) -> str:
-    """What the page says for ``msgid`` in ``lang`` (from the app's own catalogue)."""
-    with instance.app.test_request_context(f"/?lang={lang}"):
-        text = str(gettext(msgid, **values))
-    assert lang == "en" or text != msgid % values, f"{msgid!r} is translated into {lang}"
-    return text
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-Hant", "zh-Hans"])

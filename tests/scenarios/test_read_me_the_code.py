@@ -30,24 +30,15 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
-from flask_babel import gettext
 
 from callproof.fraud import FraudDesk
 
-from .conftest import Customer, Instance, Page
+from .conftest import Customer, Instance, Page, said
 
 LANGS = ["en", "zh-Hant", "zh-Hans"]
 NEVER_TELL = "You never have to tell the caller anything: no codes, no card or bank details."
 NEVER_CODES = "codes of any kind, including the ones your bank sends you"
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
-
-
-def said(instance: Instance, msgid: str, lang: str, **values: object) -> str:
-    """What the page says for ``msgid`` in ``lang`` (from the app's own catalogue)."""
-    with instance.app.test_request_context(f"/?lang={lang}"):
-        text = str(gettext(msgid, **values))
-    assert lang == "en" or text != msgid % values, f"{msgid!r} is translated into {lang}"
-    return text
 
 
 class _Fields(HTMLParser):

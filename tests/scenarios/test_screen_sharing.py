@@ -24,23 +24,14 @@ import re
 from typing import Any
 
 import pytest
-from flask_babel import gettext
 
 from callproof.codes import damm_digit
 from callproof.fraud import FraudDesk
 from callproof.words import WORDS
 
-from .conftest import Customer, Dialer, Instance
+from .conftest import Customer, Dialer, Instance, said
 
 MULE_PHONE = "+886987654321"
-
-
-def said(instance: Instance, msgid: str, lang: str, **values: object) -> str:
-    """What the page says for ``msgid`` in ``lang`` (from the app's own catalogue)."""
-    with instance.app.test_request_context(f"/?lang={lang}"):
-        text = str(gettext(msgid, **values))
-    assert lang == "en" or text != msgid % values, f"{msgid!r} is translated into {lang}"
-    return text
 
 
 def at_the_word(instance: Instance, lang: str = "en") -> tuple[Dialer, dict[str, Any], Customer]:

@@ -20,26 +20,17 @@ itself repeat that caller ID proves nothing (see the expected failure below).
 from __future__ import annotations
 
 import pytest
-from flask_babel import gettext
 
 from callproof.codes import damm_digit
 from callproof.fraud import FraudDesk
 from callproof.reports import normalise_caller_number
 
-from .conftest import Instance
+from .conftest import Instance, said
 
 #: What the victims' phones showed, each written the way a customer copies it off the screen.
 SHOWN = ("02 1234 5678", "+886 2 1234 5678", "(02) 1234-5678")
 #: Another wave: a mainland number.
 OTHER = "+86 21 5555 0100"
-
-
-def said(instance: Instance, msgid: str, lang: str, **values: object) -> str:
-    """What the page says for ``msgid`` in ``lang`` (from the app's own catalogue)."""
-    with instance.app.test_request_context(f"/?lang={lang}"):
-        text = str(gettext(msgid, **values))
-    assert lang == "en" or text != msgid % values, f"{msgid!r} is translated into {lang}"
-    return text
 
 
 def made_up_code() -> str:

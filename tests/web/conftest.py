@@ -56,3 +56,29 @@ def make_app(web: Web) -> Iterator[Callable[..., Flask]]:
     for app in made:
         with app.app_context():
             services().deployment.store.close()
+
+
+NewApp = Callable[..., tuple[Flask, Path]]
+
+
+@pytest.fixture
+def new_app(tmp_path: Path, backend: str, clock: FixedClock) -> Iterator[NewApp]:
+    """Apps with extra settings (tiny limits), each over a fresh data dir of its own, on the
+    test's clock with rate limits on: ``app, path = new_app(API_KEY_LIMIT="3 per minute")``.
+    Their stores are closed afterwards."""
+    made: list[Flask] = []
+
+    def make(**config: object) -> tuple[Flask, Path]:
+        path = tmp_path / f"data{len(made)}"
+        init_data_dir(path, now=clock.now())
+        app = create_app({"DATA_DIR": str(path), "TESTING": True, "RATELIMIT_ENABLED": True,
+                          **config})
+        with app.app_context():
+            services().deployment.clock = clock
+        made.append(app)
+        return app, path
+
+    yield make
+    for app in made:
+        with app.app_context():
+            services().deployment.store.close()

@@ -7,7 +7,7 @@ change nothing (``Api.counts``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +19,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from callproof import CheckFailed, FixedClock, init_data_dir, new_client_token, verify_ticket
+from callproof import CheckFailed, new_client_token, verify_ticket
 from callproof._cli import cli
 from callproof.events import read_events
 from callproof.store import schema as tables
-from verifier_app import create_app, services
+from verifier_app import services
 
 from ..conftest import T0
-from .conftest import Web
+from .conftest import NewApp, Web
 from .test_openapi import check_response
 
 ISSUE = "/tickets"
@@ -89,39 +89,26 @@ class Api:
         return CliRunner().invoke(cli, ["--data-dir", str(self.path), *args])
 
 
-def _api(app: Flask, path: Path) -> Api:
+def api_for(app: Flask, path: Path, name: str = "dialer",
+            scopes: tuple[str, ...] = ()) -> Api:
+    """An Api with a new key called ``name`` (the default scopes when ``scopes`` is empty)."""
     with app.app_context():
-        key, record = services().api_keys.create("dialer")
+        key, record = services().api_keys.create(name, scopes=set(scopes) or None)
     return Api(app, app.test_client(), path, key, record.key_id)
 
 
 @pytest.fixture
 def api(web: Web) -> Api:
-    return _api(web.app, web.path)
+    return api_for(web.app, web.path)
 
 
 MakeApi = Callable[..., Api]
 
 
 @pytest.fixture
-def make_api(tmp_path: Path, backend: str, clock: FixedClock) -> Iterator[MakeApi]:
+def make_api(new_app: NewApp) -> MakeApi:
     """An Api over an app built with extra config (tiny limits)."""
-    made: list[Flask] = []
-
-    def make(**config: Any) -> Api:
-        path = tmp_path / f"data{len(made)}"
-        init_data_dir(path, now=clock.now())
-        app = create_app({"DATA_DIR": str(path), "TESTING": True, "RATELIMIT_ENABLED": True,
-                          **config})
-        with app.app_context():
-            services().deployment.clock = clock
-        made.append(app)
-        return _api(app, path)
-
-    yield make
-    for app in made:
-        with app.app_context():
-            services().deployment.store.close()
+    return lambda **config: api_for(*new_app(**config))
 
 
 def refused(api: Api, response: TestResponse, status: int, error: str) -> dict[str, Any]:

@@ -7,59 +7,35 @@ matched against a TOTP computed here, by hand, from the enrolled secret.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask import Flask
 from werkzeug.test import TestResponse
 
-from callproof import FixedClock, init_data_dir
+from callproof import FixedClock
 from callproof.clock import to_epoch
-from verifier_app import create_app, services
+from verifier_app import services
 
 from ..conftest import T0
 from ..proofs.otp_by_hand import key_of
 from ..proofs.otp_by_hand import totp as totp_by_hand
-from .conftest import Web
-from .test_api import CALL, Api, refused
+from .conftest import NewApp, Web
+from .test_api import CALL, Api, MakeApi, api_for, refused
 
 REF = "C-1001"
 PHRASE = "blue heron at dawn"
 ALL = ("issue", "status", "enrol", "reveal")
 
 
-def _make(app: Flask, path: Path) -> Api:
-    with app.app_context():
-        key, record = services().api_keys.create("backend", scopes=set(ALL))
-    return Api(app, app.test_client(), path, key, record.key_id)
-
-
 @pytest.fixture
 def api(web: Web) -> Api:
-    return _make(web.app, web.path)
+    return api_for(web.app, web.path, "backend", ALL)
 
 
 @pytest.fixture
-def make_api(tmp_path: Path, backend: str, clock: FixedClock) -> Iterator[Callable[..., Api]]:
-    made: list[Flask] = []
-
-    def make(**config: Any) -> Api:
-        path = tmp_path / f"data{len(made)}"
-        init_data_dir(path, now=clock.now())
-        app = create_app({"DATA_DIR": str(path), "TESTING": True, "RATELIMIT_ENABLED": True,
-                          **config})
-        with app.app_context():
-            services().deployment.clock = clock
-        made.append(app)
-        return _make(app, path)
-
-    yield make
-    for app in made:
-        with app.app_context():
-            services().deployment.store.close()
+def make_api(new_app: NewApp) -> MakeApi:
+    return lambda **config: api_for(*new_app(**config), "backend", ALL)
 
 
 def call_status(api: Api, key: str | None = None, **body: Any) -> TestResponse:
@@ -321,7 +297,7 @@ def test_no_key_or_a_bad_key_is_401_everywhere(api: Api, header: str | None) -> 
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_the_per_key_limit_covers_the_new_endpoints(make_api: Callable[..., Api]) -> None:
+def test_the_per_key_limit_covers_the_new_endpoints(make_api: MakeApi) -> None:
     api = make_api(API_KEY_LIMIT="4 per minute")
     assert call_status(api, customer_ref=REF).status_code == 200
     assert coverage(api).status_code == 200
