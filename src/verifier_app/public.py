@@ -50,9 +50,13 @@ def _index(error: str | None = None, status: int = 200) -> Response:
 
 
 def failure_page(outcome: str, ticket_id: str | None = None) -> Response:
-    """The one page every failure shows, whatever the cause (the cause goes to the log)."""
+    """The one page every failure shows, whatever the cause (the cause goes to the log). A second
+    device also reads that the code was already checked on another one (DESIGN §3.1 step 3): a
+    strong sign that somebody else has the code, and nothing a scammer can use — the ticket has
+    just failed."""
     log.info("check failed: outcome=%s ticket=%s", outcome, ticket_id or "-")
-    return _page("failed.html", ("public.failed", {}), 200, scripts=SCRIPTS, max_text=MAX_TEXT)
+    return _page("failed.html", ("public.failed", {}), 200, scripts=SCRIPTS, max_text=MAX_TEXT,
+                 elsewhere=outcome == "claimed_elsewhere")
 
 
 def _step_page(step: CheckStep) -> Response:

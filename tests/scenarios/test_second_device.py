@@ -42,10 +42,13 @@ def test_a_second_device_fails_the_ticket_and_alerts_the_agent_and_the_fraud_des
     assert page.kind == "failed"
     words = page.visible_text()
     assert "We cannot confirm this call." in words and "Hang up now." in words
+    assert "This call code was already checked on another device." in words
     assert instance.services().deployment.config.company.official_number in words
 
-    # The device that came first is stopped too: its next step is the failure page.
-    assert first.answer_number(yes=True).kind == "failed"
+    # The device that came first is stopped too: its next step is the failure page (which has
+    # nothing to say of another device: for all it knows, it is the other one).
+    page = first.answer_number(yes=True)
+    assert page.kind == "failed" and "another device" not in page.visible_text()
     assert first.type_code(code).kind == "failed"
 
     seen = console.status(ticket_id)
