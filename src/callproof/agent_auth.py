@@ -1,5 +1,8 @@
 """Agents' console passwords, hashed with Argon2id (argon2-cffi's defaults: memory-hard).
 
+The password rules and the hashing (:func:`hash_password`, :func:`password_matches`) serve the
+fraud desk's users too (:mod:`callproof.desk_users`).
+
     >>> AgentPasswords(dep).set("a-001", "correct horse battery staple")
     >>> AgentPasswords(dep).check("a-001", "correct horse battery staple")
     True
@@ -20,9 +23,32 @@ from .errors import InputError, NotFound
 from .store import schema
 
 MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
 _HASHER = PasswordHasher()
-# Checked against when the agent has no password, so a wrong id costs as long as a wrong password.
-_DUMMY = _HASHER.hash("callproof: no such agent")
+# Checked against when there is no stored hash, so a wrong id costs as long as a wrong password.
+_DUMMY = _HASHER.hash("callproof: no such account")
+
+
+def hash_password(password: str) -> str:
+    """The Argon2id hash of a new password. Raises InputError(``weak``) unless it has
+    MIN_PASSWORD to MAX_PASSWORD characters."""
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InputError(f"a password has {MIN_PASSWORD}–{MAX_PASSWORD} characters",
+                         reason="weak")
+    return _HASHER.hash(password)
+
+
+def password_matches(stored_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``stored_hash``. With no stored hash (an unknown account)
+    a dummy hash is verified, so the time taken tells nothing apart; so is an oversized
+    password's."""
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD:
+        password = ""
+    try:
+        _HASHER.verify(stored_hash if stored_hash is not None else _DUMMY, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return stored_hash is not None
 
 
 class AgentPasswords:
@@ -32,9 +58,7 @@ class AgentPasswords:
     def set(self, agent_id: str, password: str, *, now: datetime | None = None) -> None:
         """Set or replace an agent's password. Raises NotFound / InputError."""
         at = self.dep.now(now)
-        if len(password) < MIN_PASSWORD or len(password) > 1024:
-            raise InputError(f"a password has {MIN_PASSWORD}–1024 characters", reason="weak")
-        hashed = _HASHER.hash(password)
+        hashed = hash_password(password)
         a, c = schema.agents, schema.agent_credentials
         with self.dep.store.write() as conn:
             if conn.execute(select(a.c.agent_id).where(a.c.issuer_id == self.dep.issuer_id,
@@ -55,8 +79,5 @@ class AgentPasswords:
                 select(c.c.password_hash, a.c.enabled).join(
                     a, (a.c.issuer_id == c.c.issuer_id) & (a.c.agent_id == c.c.agent_id))
                 .where(c.c.issuer_id == self.dep.issuer_id, c.c.agent_id == agent_id)).first()
-        try:
-            _HASHER.verify(row.password_hash if row else _DUMMY, password)
-        except (VerificationError, InvalidHashError):
-            return False
-        return bool(row is not None and row.enabled)
+        return password_matches(row.password_hash if row else None, password) and \
+            bool(row is not None and row.enabled)

@@ -14,22 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
 from . import events
 from .admin import check_id, check_text
+from .agent_auth import hash_password, password_matches
 from .clock import to_epoch
 from .deployment import Deployment
 from .errors import InputError, NotFound
 from .store import schema
-
-MIN_PASSWORD = 12
-MAX_PASSWORD = 1024
-_HASHER = PasswordHasher()
-# Checked against for an unknown id, so a wrong id costs as long as a wrong password.
-_DUMMY = _HASHER.hash("callproof: no such desk user")
 
 
 @dataclass(frozen=True)
@@ -37,13 +30,6 @@ class DeskUser:
     user_id: str
     name: str
     enabled: bool
-
-
-def _check_password(password: str) -> str:
-    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InputError(f"a password has {MIN_PASSWORD}–{MAX_PASSWORD} characters",
-                         reason="weak")
-    return password
 
 
 class DeskUsers:
@@ -59,7 +45,7 @@ class DeskUsers:
         ``exists``."""
         at = self.dep.now(now)
         user = DeskUser(check_id(user_id, "the user id"), check_text(name, "the name"), True)
-        hashed = _HASHER.hash(_check_password(password))
+        hashed = hash_password(password)
         with self.dep.store.write() as conn:
             if not self.dep.store.insert_if_absent(conn, schema.desk_users, {
                     "issuer_id": self.dep.issuer_id, "user_id": user.user_id,
@@ -72,7 +58,7 @@ class DeskUsers:
     def set_password(self, user_id: str, password: str, *, now: datetime | None = None) -> None:
         """Replace a user's password. Raises NotFound, InputError(``weak``)."""
         at = self.dep.now(now)
-        hashed = _HASHER.hash(_check_password(password))
+        hashed = hash_password(password)
         self._update(user_id, events.DESK_PASSWORD_SET, at, password_hash=hashed)
 
     def set_enabled(self, user_id: str, enabled: bool, *, now: datetime | None = None) -> None:
@@ -100,11 +86,7 @@ class DeskUsers:
             with self.dep.store.read() as conn:
                 row = conn.execute(select(t).where(t.c.issuer_id == self.dep.issuer_id,
                                                    t.c.user_id == user_id)).first()
-        if not isinstance(password, str) or len(password) > MAX_PASSWORD:
-            password = ""  # still verified below, so the cost does not tell anything apart
-        try:
-            _HASHER.verify(row.password_hash if row is not None else _DUMMY, password)
-        except (VerificationError, InvalidHashError):
+        if not password_matches(row.password_hash if row is not None else None, password):
             return None
         if row is None or not row.enabled:
             return None

@@ -38,6 +38,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, func, select, update
 
 from . import events
+from ._files import write_atomic
 from .canonical import canonical_json
 from .clock import from_epoch, to_epoch
 from .deployment import Deployment
@@ -164,18 +165,7 @@ class AlertWebhook:
         if not rotate and self.secret() is not None:
             return None
         value = new_secret()
-        path = self._secret_file
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(value + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(self._secret_file, (value + "\n").encode("ascii"), mode=0o600)
         at = self.dep.now(now)
         with self.dep.store.write() as conn:
             self.dep.record(conn, events.WEBHOOK_SECRET_SET, at, rotated=rotate)

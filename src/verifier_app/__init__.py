@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response
@@ -100,73 +101,65 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _housekeeping(app: Flask) -> None:
-    """Every 30 s or so, after a response: sign a checkpoint when one is due (every 1000 events
-    or 5 minutes), push it to the witnesses, and log the failed-lookup counts of finished
-    minutes. Never fails a request. (A server with no traffic signs at its next request.)"""
+    """Every 30 s or so: sign a checkpoint when one is due (every 1000 events or 5 minutes),
+    push it to the witnesses, and log the failed-lookup counts of finished minutes. (A server
+    with no traffic signs at its next request.)"""
     from callproof.audit.log import AuditLog
 
-    last = [time.monotonic()]
-    log = logging.getLogger("callproof.web")
+    def housekeeping(found: Services) -> None:
+        found.flow.flush_failed_lookups()
+        AuditLog(found.deployment).checkpoint_if_due(push=True)  # to the witnesses too
 
-    def run(found: Services) -> None:
-        try:
-            found.flow.flush_failed_lookups()
-            AuditLog(found.deployment).checkpoint_if_due(push=True)  # to the witnesses too
-        except CallproofError as e:
-            log.warning("housekeeping could not run: %s", e.__class__.__name__)
-
-    @app.after_request
-    def housekeeping(response: Response) -> Response:
-        if time.monotonic() - last[0] < app.config["HOUSEKEEPING_SECONDS"]:
-            return response
-        last[0] = time.monotonic()
-        found = services()
-        if app.config.get("TESTING"):
-            run(found)  # deterministic in tests
-        else:  # off the request: pushing to a slow witness must not delay a customer
-            threading.Thread(target=run, args=(found,), daemon=True).start()
-        return response
+    _after_responses(app, "HOUSEKEEPING_SECONDS", housekeeping)
 
 
 def _alert_push(app: Flask) -> None:
-    """Every few seconds (ALERT_PUSH_SECONDS), after a response, when a webhook is configured:
-    push the fraud desk's new alerts and retry the due deliveries. Off the request in a thread
-    (a slow receiver must not delay anyone), one push at a time; in place when TESTING.
-    Never fails a request. (A server with no traffic pushes at its next request.)"""
+    """Every few seconds (ALERT_PUSH_SECONDS), when a webhook is configured: push the fraud
+    desk's new alerts and retry the due deliveries. (A server with no traffic pushes at its next
+    request.)"""
+    log = logging.getLogger("callproof.web")
+
+    def alert_push(found: Services) -> None:
+        if not found.webhook.configured:
+            return
+        result = found.webhook.push_due()
+        if result.failed:
+            log.warning("alert push: %d deliveries failed, %d pending", result.failed,
+                        result.pending)
+
+    _after_responses(app, "ALERT_PUSH_SECONDS", alert_push)
+
+
+def _after_responses(app: Flask, interval: str, job: Callable[[Services], None]) -> None:
+    """Run ``job`` after a response at most every ``app.config[interval]`` seconds: off the
+    request in a thread (a slow witness or receiver must not delay a customer), in place when
+    TESTING (deterministic), one run at a time. Never fails a request."""
     last = [time.monotonic()]
     busy = threading.Lock()
     log = logging.getLogger("callproof.web")
 
     def run(found: Services) -> None:
         try:
-            result = found.webhook.push_due()
+            job(found)
         except CallproofError as e:
-            log.warning("alert push could not run: %s", e.__class__.__name__)
-        else:
-            if result.failed:
-                log.warning("alert push: %d deliveries failed, %d pending",
-                            result.failed, result.pending)
+            log.warning("%s could not run: %s", job.__name__, e.__class__.__name__)
         finally:
             busy.release()
 
-    @app.after_request
-    def push_alerts(response: Response) -> Response:
-        if time.monotonic() - last[0] < app.config["ALERT_PUSH_SECONDS"]:
+    def after(response: Response) -> Response:
+        if time.monotonic() - last[0] < app.config[interval]:
             return response
         last[0] = time.monotonic()
+        if not busy.acquire(blocking=False):
+            return response  # the last run is still going
         found = services()
-        try:
-            configured = found.webhook.configured
-        except CallproofError as e:  # a malformed secret: say so, never fail the request
-            log.warning("alert push cannot run: %s", e.__class__.__name__)
-            return response
-        if not configured or not busy.acquire(blocking=False):
-            return response  # nothing to push to, or the last push is still running
         if app.config.get("TESTING"):
-            run(found)  # deterministic in tests
+            run(found)
         else:
             threading.Thread(target=run, args=(found,), daemon=True).start()
         return response
+
+    app.after_request(after)
 
 
 __all__ = ["create_app", "services"]
