@@ -26,11 +26,9 @@ from flask import (
     current_app,
     g,
     make_response,
-    redirect,
     render_template,
     request,
     session,
-    url_for,
 )
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
@@ -42,7 +40,7 @@ from callproof.issuer import TicketStatus, normalise_phone
 from callproof.words import LANGUAGES as WORD_LANGUAGES
 
 from .extensions import limiter, services
-from .i18n import LANGUAGES, NATIVE_NAMES, current_language
+from .i18n import NATIVE_NAMES, current_language, redirect_keeping_language
 from .security import client_key
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -90,17 +88,6 @@ def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
     company = services().deployment.config.company
     return make_response(render_template(template, company=company, here=here, **context),
                          status)
-
-
-def _lang_values() -> dict[str, str]:
-    """Keep an explicitly chosen language across redirects."""
-    asked = request.values.get("lang", "")
-    return {"lang": asked} if asked in LANGUAGES else {}
-
-
-def _redirect(endpoint: str, **values: Any) -> Response:
-    target: dict[str, Any] = {**values, **_lang_values()}
-    return make_response(redirect(url_for(endpoint, **target), 303))
 
 
 def _now() -> int:
@@ -233,7 +220,7 @@ def _sign_in_page(error: str | None = None, status: int = 200, *,
 @bp.get("/sign-in")
 def sign_in() -> Response:
     if _signed_in() is not None:
-        return _redirect("console.home")
+        return redirect_keeping_language("console.home")
     notice = _("You are signed out.") if request.args.get("signed_out") else None
     return _sign_in_page(notice=notice)
 
@@ -260,13 +247,13 @@ def sign_in_post() -> Response:
     session["agent_id"] = agent_id
     session["signed_in_at"] = _now()
     log.info("console sign-in: %s", agent_id)
-    return _redirect("console.home")
+    return redirect_keeping_language("console.home")
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
     session.clear()
-    return _redirect("console.sign_in", signed_out=1)
+    return redirect_keeping_language("console.sign_in", signed_out=1)
 
 
 # --- starting a call -----------------------------------------------------------------------
@@ -283,7 +270,7 @@ def _home(agent: Agent, status: int = 200, *, errors: dict[str, str] | None = No
 def home() -> Response:
     agent = _signed_in()
     if agent is None:
-        return _redirect("console.sign_in")
+        return redirect_keeping_language("console.sign_in")
     return _home(agent)
 
 
@@ -291,7 +278,7 @@ def home() -> Response:
 def issue() -> Response:
     agent = _signed_in()
     if agent is None:
-        return _redirect("console.sign_in")
+        return redirect_keeping_language("console.sign_in")
     reason = request.form.get("reason", "")[:64]
     phone = request.form.get("phone", "").strip()[:32]
     form = {"reason": reason, "phone": phone}
@@ -317,7 +304,7 @@ def issue() -> Response:
             "Calls cannot be started right now. Tell your administrator.")}, form=form)
     _remember_call(call.ticket_id, call.code_display, reason)
     log.info("console issued %s for %s", call.ticket_id, agent.agent_id)
-    return _redirect("console.ticket", ticket_id=call.ticket_id)
+    return redirect_keeping_language("console.ticket", ticket_id=call.ticket_id)
 
 
 # --- the call ------------------------------------------------------------------------------
@@ -326,7 +313,7 @@ def issue() -> Response:
 def ticket(ticket_id: str) -> Response:
     agent = _signed_in()
     if agent is None:
-        return _redirect("console.sign_in")
+        return redirect_keeping_language("console.sign_in")
     status = _own_status(ticket_id, agent)
     if status is None:
         return _not_found(agent)
@@ -353,7 +340,7 @@ def status_json(ticket_id: str) -> Response:
 def close(ticket_id: str) -> Response:
     agent = _signed_in()
     if agent is None:
-        return _redirect("console.sign_in")
+        return redirect_keeping_language("console.sign_in")
     if _own_status(ticket_id, agent) is None:
         return _not_found(agent)
     try:
@@ -361,7 +348,7 @@ def close(ticket_id: str) -> Response:
     except TransitionRefused:
         pass  # already closed: the page shows it
     _forget_call(ticket_id)
-    return _redirect("console.ticket", ticket_id=ticket_id)
+    return redirect_keeping_language("console.ticket", ticket_id=ticket_id)
 
 
 def _not_found(agent: Agent) -> Response:

@@ -30,11 +30,9 @@ from flask import (
     current_app,
     g,
     make_response,
-    redirect,
     render_template,
     request,
     session,
-    url_for,
 )
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
@@ -46,7 +44,7 @@ from callproof.fraud import WINDOWS, Alert, HourCount
 from callproof.webhook import WebhookStatus
 
 from .extensions import limiter, services
-from .i18n import LANGUAGES, current_language
+from .i18n import current_language, redirect_keeping_language
 from .security import client_key
 
 bp = Blueprint("fraud", __name__, url_prefix="/fraud")
@@ -236,17 +234,6 @@ def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
     return _no_store(response)
 
 
-def _lang_values() -> dict[str, str]:
-    """Keep an explicitly chosen language across redirects."""
-    asked = request.values.get("lang", "")
-    return {"lang": asked} if asked in LANGUAGES else {}
-
-
-def _redirect(endpoint: str, **values: Any) -> Response:
-    target: dict[str, Any] = {**values, **_lang_values()}
-    return _no_store(make_response(redirect(url_for(endpoint, **target), 303)))
-
-
 def _now() -> int:
     return to_epoch(services().deployment.now())
 
@@ -284,7 +271,7 @@ def _user_and_window(endpoint: str) -> tuple[DeskUser, int] | Response:
     not one the desk offers."""
     user = _signed_in()
     if user is None:
-        return _redirect("fraud.sign_in")
+        return redirect_keeping_language("fraud.sign_in")
     days = _days()
     if days is None:
         return _bad_window(user, endpoint)
@@ -314,7 +301,7 @@ def _sign_in_page(error: str | None = None, status: int = 200, *,
 @bp.get("/sign-in")
 def sign_in() -> Response:
     if _signed_in() is not None:
-        return _redirect("fraud.home")
+        return redirect_keeping_language("fraud.home")
     notice = _("You are signed out.") if request.args.get("signed_out") else None
     return _sign_in_page(notice=notice)
 
@@ -341,13 +328,13 @@ def sign_in_post() -> Response:
     session[USER_KEY] = user.user_id
     session[SINCE_KEY] = _now()
     log.info("fraud desk sign-in: %s", user.user_id)
-    return _redirect("fraud.home")
+    return redirect_keeping_language("fraud.home")
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
     session.clear()
-    return _redirect("fraud.sign_in", signed_out=1)
+    return redirect_keeping_language("fraud.sign_in", signed_out=1)
 
 
 # --- the live desk -------------------------------------------------------------------------
@@ -356,7 +343,7 @@ def sign_out() -> Response:
 def home() -> Response:
     user = _signed_in()
     if user is None:
-        return _redirect("fraud.sign_in")
+        return redirect_keeping_language("fraud.sign_in")
     desk = services().desk
     reasons = _reason_texts()
     alerts = [alert_view(a, reasons) for a in desk.alerts(limit=SHOWN_ALERTS)]

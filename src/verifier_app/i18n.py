@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request, url_for
+from flask import Flask, Response, make_response, redirect, request, url_for
 from flask_babel import get_locale, lazy_gettext
 from werkzeug.exceptions import HTTPException
 
@@ -17,6 +17,13 @@ LANGUAGES = {"en": "en", "zh-Hant": "zh_Hant", "zh-Hans": "zh_Hans"}
 #: Each language named in itself, for the switch.
 NATIVE_NAMES = {"en": "English", "zh-Hant": "繁體中文", "zh-Hans": "简体中文"}
 _TRADITIONAL_REGIONS = ("tw", "hk", "mo", "hant")
+
+
+def redirect_keeping_language(endpoint: str, **values: Any) -> Response:
+    """A 303 to ``endpoint`` that keeps a language the visitor chose explicitly (``lang``)."""
+    asked = request.values.get("lang", "")
+    target: dict[str, Any] = {**values, **({"lang": asked} if asked in LANGUAGES else {})}
+    return make_response(redirect(url_for(endpoint, **target), 303))
 
 
 def _from_accept_language() -> str:
