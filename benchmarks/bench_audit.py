@@ -49,14 +49,14 @@ import cryptography
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from callproof import CallTicket, SigningKey, encode_ticket
-from callproof.audit import merkle, note
-from callproof.audit.bundle import verify_bundle
-from callproof.canonical import canonical_json, parse_json_strict
-from callproof.clock import from_epoch
-from callproof.jws import b64url_decode, b64url_encode
-from callproof.keys import KeySet, TicketKey
-from callproof.privacy import new_ticket_id
-from callproof.ticket import verify_ticket
+from callproof.auditor.bundle import verify_bundle
+from callproof.protocol.canonical import canonical_json, parse_json_strict
+from callproof.protocol.clock import from_epoch
+from callproof.protocol.jws import b64url_decode, b64url_encode
+from callproof.protocol.keys import KeySet, TicketKey
+from callproof.protocol.privacy import new_ticket_id
+from callproof.protocol.ticket import verify_ticket
+from callproof.tlog import merkle, note
 
 ISSUER = "shop.example"
 ORIGIN = f"{ISSUER}/callproof-log"

@@ -57,9 +57,9 @@ from callproof import (
     init_data_dir,
     verify_ticket,
 )
-from callproof.clock import to_epoch
-from callproof.jws import b64url_encode
-from callproof.privacy import new_ticket_id
+from callproof.protocol.clock import to_epoch
+from callproof.protocol.jws import b64url_encode
+from callproof.protocol.privacy import new_ticket_id
 
 #: Measurement budget in seconds (setup and warm-up come on top: about a second).
 FULL_SECONDS = 57.0

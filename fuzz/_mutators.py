@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from callproof.jws import b64url_decode, b64url_encode, sign_compact
+from callproof.protocol.jws import b64url_decode, b64url_encode, sign_compact
 
 from . import _targets as T
 

@@ -29,13 +29,14 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from callproof.audit import bundle, merkle, note
-from callproof.canonical import parse_json_strict
-from callproof.codes import CODE_DIGITS, damm_valid, display_code, normalise_code
+from callproof.auditor import bundle
 from callproof.errors import BadClaims, CodeError, TicketError
-from callproof.jws import b64url_decode, split_compact
-from callproof.keys import KeySet, SigningKey, TicketKey
-from callproof.ticket import CallTicket, _read_header, encode_ticket, verify_ticket
+from callproof.protocol.canonical import parse_json_strict
+from callproof.protocol.codes import CODE_DIGITS, damm_valid, display_code, normalise_code
+from callproof.protocol.jws import b64url_decode, split_compact
+from callproof.protocol.keys import KeySet, SigningKey, TicketKey
+from callproof.protocol.ticket import CallTicket, _read_header, encode_ticket, verify_ticket
+from callproof.tlog import merkle, note
 
 __all__ = ["TARGETS", "check_bundle", "check_code", "check_note", "check_ticket"]
 

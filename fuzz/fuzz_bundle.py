@@ -1,4 +1,4 @@
-"""Fuzz export bundle reading and verification (callproof.audit.bundle).
+"""Fuzz export bundle reading and verification (callproof.auditor.bundle).
 
 The property is :func:`fuzz._targets.check_bundle`; see fuzz/README.md.
 """

@@ -1,4 +1,4 @@
-"""Fuzz call code normalisation (callproof.codes).
+"""Fuzz call code normalisation (callproof.protocol.codes).
 
 The property is :func:`fuzz._targets.check_code`; see fuzz/README.md.
 """

@@ -1,4 +1,4 @@
-"""Fuzz signed notes, checkpoints, cosignatures and tlog-proofs (callproof.audit.note).
+"""Fuzz signed notes, checkpoints, cosignatures and tlog-proofs (callproof.tlog.note).
 
 The property is :func:`fuzz._targets.check_note`; see fuzz/README.md.
 """

@@ -1,4 +1,4 @@
-"""Fuzz ticket parsing and verification (callproof.ticket, callproof.jws).
+"""Fuzz ticket parsing and verification (callproof.protocol.ticket, callproof.protocol.jws).
 
 The property is :func:`fuzz._targets.check_ticket`; see fuzz/README.md.
 """

@@ -24,15 +24,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from callproof import CheckFlow, FixedClock, Issuer, init_data_dir, new_client_token  # noqa: E402
-from callproof.audit import merkle, note  # noqa: E402
 from callproof.audit.log import AuditLog, format_tlog_proof  # noqa: E402
-from callproof.canonical import canonical_json  # noqa: E402
-from callproof.clock import to_epoch  # noqa: E402
-from callproof.codes import display_code, new_code  # noqa: E402
 from callproof.deployment import Deployment  # noqa: E402
 from callproof.errors import CheckFailed  # noqa: E402
-from callproof.jws import b64url_encode, sign_compact  # noqa: E402
-from callproof.ticket import CallTicket, encode_ticket  # noqa: E402
+from callproof.protocol.canonical import canonical_json  # noqa: E402
+from callproof.protocol.clock import to_epoch  # noqa: E402
+from callproof.protocol.codes import display_code, new_code  # noqa: E402
+from callproof.protocol.jws import b64url_encode, sign_compact  # noqa: E402
+from callproof.protocol.ticket import CallTicket, encode_ticket  # noqa: E402
+from callproof.tlog import merkle, note  # noqa: E402
 from fuzz import _targets as T  # noqa: E402
 
 CORPUS = ROOT / "fuzz" / "corpus"

@@ -3,7 +3,7 @@
     python scripts/update_translations.py          # extract, merge into the .po files, compile
     python scripts/update_translations.py --check  # exit 1 if a message lacks a translation
 
-Translate new messages by editing src/verifier_app/translations/<locale>/LC_MESSAGES/messages.po
+Translate new messages by editing verifier_app/translations/<locale>/LC_MESSAGES/messages.po
 (zh_Hant for Taiwan, zh_Hans for the mainland: different words, not only different characters —
 see ../shared/GLOSSARY.md), then run this again to compile the .mo files.
 """
@@ -19,7 +19,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOGUES = ROOT / "src/verifier_app/translations"
+CATALOGUES = ROOT / "verifier_app/translations"
 LOCALES = ("zh_Hant", "zh_Hans")
 
 

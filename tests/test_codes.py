@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callproof.codes import damm_digit, damm_valid, display_code, new_code, normalise_code
 from callproof.errors import CodeFormatError, CodeTypo
+from callproof.protocol.codes import damm_digit, damm_valid, display_code, new_code, normalise_code
 
 GOOD = "482917360"  # 48291736 + its Damm digit 0
 

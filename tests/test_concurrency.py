@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import func, select
 
 from callproof import CheckFailed, Issuer, SystemClock, new_client_token
-from callproof.audit import merkle
 from callproof.audit.log import AuditLog
+from callproof.checkflow import CheckFlow
 from callproof.store import schema
-from callproof.verifier import CheckFlow
+from callproof.tlog import merkle
 
 from .conftest import World
 

@@ -12,7 +12,7 @@ import pytest
 
 from callproof import CheckFailed, CheckFlow, DeskUsers, Issuer, new_client_token
 from callproof.deployment import Deployment
-from callproof.reports import Reports
+from callproof.scam_reports import Reports
 
 from ._cli_helpers import Run, callproof_over, ok, refused
 from .test_webhook import Receiver, _serve

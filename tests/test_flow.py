@@ -10,16 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from callproof import (
-    CheckFailed,
-    CodeTypo,
-    IssuedTicket,
-    TransitionRefused,
-    new_client_token,
-    states,
-)
-from callproof import events as ev
-from callproof.events import read_events
+from callproof import CheckFailed, CodeTypo, IssuedTicket, TransitionRefused, new_client_token
+from callproof.protocol import events as ev
+from callproof.protocol import states
+from callproof.store.events import read_events
 
 from .conftest import World
 

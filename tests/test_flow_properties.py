@@ -23,11 +23,11 @@ from callproof import (
     init_data_dir,
     new_client_token,
 )
+from callproof.checkflow import CheckFlow
 from callproof.deployment import Deployment
-from callproof.events import read_events
 from callproof.issuer import Issuer
 from callproof.store import schema
-from callproof.verifier import CheckFlow
+from callproof.store.events import read_events
 
 from .conftest import T0
 

@@ -39,13 +39,13 @@ from callproof import (
     init_data_dir,
     new_client_token,
 )
-from callproof.codes import new_code
 from callproof.deployment import Deployment
 from callproof.enrollment import EnrolledProofs
-from callproof.events import read_events
 from callproof.fraud import ALERT_KINDS, POLICE_CSV_HEADER, csv_cell
-from callproof.reports import SCRIPTS, Reports
+from callproof.protocol.codes import new_code
+from callproof.scam_reports import SCRIPTS, Reports
 from callproof.store import schema
+from callproof.store.events import read_events
 
 from .conftest import World
 

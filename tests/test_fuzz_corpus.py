@@ -13,16 +13,17 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from callproof.audit.log import format_tlog_proof
+from callproof.auditor import bundle
+from callproof.errors import MalformedTicket
+from callproof.protocol.canonical import canonical_json
+from callproof.protocol.codes import normalise_code
+from callproof.protocol.jws import b64url_encode
+from callproof.protocol.ticket import verify_ticket
+from callproof.tlog import merkle, note
 from fuzz import _targets as T
 from fuzz.run import MAX_LEN
-
-from callproof.audit import bundle, merkle, note
-from callproof.audit.log import format_tlog_proof
-from callproof.canonical import canonical_json
-from callproof.codes import normalise_code
-from callproof.errors import MalformedTicket
-from callproof.jws import b64url_encode
-from callproof.ticket import verify_ticket
 
 CORPUS = Path(__file__).resolve().parent.parent / "fuzz" / "corpus"
 

@@ -23,11 +23,11 @@ from click.testing import CliRunner, Result
 from callproof import notice as notice_mod
 from callproof._cli import cli
 from callproof.config import DEMO_CONFIG, Company
+from callproof.errors import NoticeError
 from callproof.notice import (
     LANGUAGES,
     TEXTS,
     Card,
-    NoticeError,
     Text,
     card_for,
     estimate,
@@ -297,7 +297,7 @@ def test_the_hotline_is_the_company_countrys(country: str, number: str,
 def test_the_hotline_names_match_the_check_pages_catalogue(locale: str) -> None:
     from babel.messages.pofile import read_po
 
-    po = Path(__file__).parents[1] / "src/verifier_app/translations" / locale / \
+    po = Path(__file__).parents[1] / "verifier_app/translations" / locale / \
         "LC_MESSAGES/messages.po"
     with po.open("rb") as f:
         catalog = read_po(f)

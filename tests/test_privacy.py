@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, text
 
 from callproof import Admin, new_client_token
-from callproof.events import read_events
 from callproof.store import schema
+from callproof.store.events import read_events
 
 from .conftest import World
 

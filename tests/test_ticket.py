@@ -14,8 +14,8 @@ from joserfc.jwk import OKPKey
 
 from callproof import CallTicket, KeySet, SigningKey, TicketError, TicketKey, encode_ticket
 from callproof import verify_ticket as verify
-from callproof.clock import to_epoch
-from callproof.jws import b64url_decode, b64url_encode
+from callproof.protocol.clock import to_epoch
+from callproof.protocol.jws import b64url_decode, b64url_encode
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 KEY = SigningKey.generate()

@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from callproof import KeySet, TicketError, verify_ticket
-from callproof.jws import b64url_decode, b64url_encode, sign_compact
-from callproof.keys import SigningKey, jwk_thumbprint
+from callproof.protocol.jws import b64url_decode, b64url_encode, sign_compact
+from callproof.protocol.keys import SigningKey, jwk_thumbprint
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = json.loads((ROOT / "spec/vectors/tickets.json").read_text("utf-8"))

@@ -14,9 +14,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from callproof.canonical import canonical_json
-from callproof.jws import b64url_decode, b64url_encode, sign_compact
-from callproof.keys import SigningKey
+from callproof.protocol.canonical import canonical_json
+from callproof.protocol.jws import b64url_decode, b64url_encode, sign_compact
+from callproof.protocol.keys import SigningKey
 
 D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
 NOW = 1795427400  # 2026-11-23T09:30:00Z

@@ -13,15 +13,14 @@ The public surface integrators use::
 
 from __future__ import annotations
 
-from .admin import Admin, Agent, Reason
-from .bootstrap import init_data_dir
-from .clock import Clock, FixedClock, SystemClock
-from .codes import display_code, normalise_code
-from .config import Company, Config, DataDir, Limits
-from .deployment import Deployment
-from .desk_users import DeskUser, DeskUsers
-from .enrollment import EnrolledProofs
-from .errors import (
+from callproof.admin import Admin, Agent, Reason
+from callproof.bootstrap import init_data_dir
+from callproof.checkflow import CheckFlow, CheckStep, CodeReport, new_client_token
+from callproof.config import Company, Config, DataDir, Limits
+from callproof.deployment import Deployment
+from callproof.desk_users import DeskUser, DeskUsers
+from callproof.enrollment import EnrolledProofs
+from callproof.errors import (
     BadAlgorithm,
     BadClaims,
     BadHeader,
@@ -48,13 +47,14 @@ from .errors import (
     UnknownKey,
     WrongIssuer,
 )
-from .fraud import FraudDesk
-from .issuer import IssuedTicket, Issuer, TicketStatus
-from .keys import KeySet, SigningKey, TicketKey
-from .ticket import CallTicket, encode_ticket, verify_ticket
-from .verifier import CheckFlow, CheckStep, CodeReport, new_client_token
-from .webhook import AlertWebhook
-from .words import WORDS, CheckWord
+from callproof.fraud import FraudDesk
+from callproof.issuer import IssuedTicket, Issuer, TicketStatus
+from callproof.protocol.clock import Clock, FixedClock, SystemClock
+from callproof.protocol.codes import display_code, normalise_code
+from callproof.protocol.keys import KeySet, SigningKey, TicketKey
+from callproof.protocol.ticket import CallTicket, encode_ticket, verify_ticket
+from callproof.protocol.words import WORDS, CheckWord
+from callproof.webhook import AlertWebhook
 
 __version__ = "0.1.0"
 #: The protocol version this library speaks (spec/callproof-v1.md).

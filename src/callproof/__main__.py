@@ -1,5 +1,5 @@
 """`python -m callproof` runs the command line."""
 
-from ._cli import main
+from callproof._cli import main
 
 main()

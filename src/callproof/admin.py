@@ -17,15 +17,15 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from . import events
-from .clock import to_epoch
-from .config import passphrase
-from .deployment import Deployment
-from .errors import InputError, NotFound
-from .keys import ACTIVE, RETIRED, REVOKED, SigningKey, TicketKey
-from .proofs import forget_handle
-from .store import schema
-from .ticket import MAX_LIFETIME
+from callproof.config import passphrase
+from callproof.deployment import Deployment
+from callproof.errors import InputError, NotFound
+from callproof.proofs import forget_handle
+from callproof.protocol import events
+from callproof.protocol.clock import to_epoch
+from callproof.protocol.keys import ACTIVE, RETIRED, REVOKED, SigningKey, TicketKey
+from callproof.protocol.ticket import MAX_LIFETIME
+from callproof.store import schema
 
 _ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 LANGS = ("en", "zh-Hant", "zh-Hans")
@@ -226,7 +226,7 @@ def reason_from_row(row: Any) -> Reason:
 
 def handle_for(dep: Deployment, conn: Connection, customer_ref: str, now: datetime) -> str:
     """The customer's handle, made on first use (inside the caller's write transaction)."""
-    from .privacy import new_handle
+    from callproof.protocol.privacy import new_handle
 
     ref_hash = customer_ref_hash(dep, customer_ref)
     t = schema.customers

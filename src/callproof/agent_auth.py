@@ -16,11 +16,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
-from . import events
-from .clock import to_epoch
-from .deployment import Deployment
-from .errors import InputError, NotFound
-from .store import schema
+from callproof.deployment import Deployment
+from callproof.errors import InputError, NotFound
+from callproof.protocol import events
+from callproof.protocol.clock import to_epoch
+from callproof.store import schema
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024

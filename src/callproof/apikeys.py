@@ -21,24 +21,16 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from . import events
-from .admin import check_text
-from .clock import from_epoch, to_epoch
-from .deployment import Deployment
-from .errors import CallproofError, InputError, NotFound
-from .store import schema
+from callproof.admin import check_text
+from callproof.deployment import Deployment
+from callproof.errors import AuthError, InputError, NotFound
+from callproof.protocol import events
+from callproof.protocol.clock import from_epoch, to_epoch
+from callproof.store import schema
 
 SCOPES = ("issue", "status", "enrol", "reveal")
 DEFAULT_SCOPES = frozenset({"issue", "status"})
 _PREFIX = "cpk_"
-
-
-class AuthError(CallproofError):
-    """No key, an unknown or revoked key (``status`` 401), or a key without the scope (403)."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .admin import Admin
-from .audit.log import create_log_key
-from .config import DEMO_CONFIG, DataDir, passphrase
-from .deployment import Deployment
-from .sealing import create_demo_seal_key
+from callproof.admin import Admin
+from callproof.audit.log import create_log_key
+from callproof.config import DEMO_CONFIG, DataDir, passphrase
+from callproof.deployment import Deployment
+from callproof.sealing import create_demo_seal_key
 
 DEMO_COMPANY = {
     "issuer_id": "shop.example",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from callproof.errors import ConfigError
 
 DEFAULT_DATA_DIR = "./callproof-data"
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from . import events
-from .audit.log import attach_checkpoint_file
-from .clock import Clock, SystemClock, from_epoch, require_aware
-from .config import Config, DataDir
-from .keys import KeySet, TicketKey
-from .privacy import HashKeys
-from .store import Store, schema
+from callproof.audit.log import attach_checkpoint_file
+from callproof.config import Config, DataDir
+from callproof.protocol.clock import Clock, SystemClock, from_epoch, require_aware
+from callproof.protocol.keys import KeySet, TicketKey
+from callproof.protocol.privacy import HashKeys
+from callproof.store import Store, schema
+from callproof.store import events as event_record
 
 
 class Deployment:
@@ -58,7 +58,7 @@ class Deployment:
     def record(self, conn: Connection, type: str, at: datetime, *, ticket_id: str | None = None,
                **data: Any) -> int:
         """Append an event for this issuer inside the caller's write transaction."""
-        return events.append(self.store, conn, issuer=self.issuer_id, type=type, at=at,
+        return event_record.append(self.store, conn, issuer=self.issuer_id, type=type, at=at,
                              ticket_id=ticket_id, **data)
 
     def keyset(self, conn: Connection) -> KeySet:

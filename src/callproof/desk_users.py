@@ -16,13 +16,13 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from . import events
-from .admin import check_id, check_text
-from .agent_auth import hash_password, password_matches
-from .clock import to_epoch
-from .deployment import Deployment
-from .errors import InputError, NotFound
-from .store import schema
+from callproof.admin import check_id, check_text
+from callproof.agent_auth import hash_password, password_matches
+from callproof.deployment import Deployment
+from callproof.errors import InputError, NotFound
+from callproof.protocol import events
+from callproof.protocol.clock import to_epoch
+from callproof.store import schema
 
 
 @dataclass(frozen=True)

@@ -33,18 +33,18 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, distinct, func, insert, select, update
 
-from . import events, states
-from .admin import LANGS, customer_ref_hash, handle_for
-from .clock import Clock, from_epoch, iso, to_epoch
-from .config import DataDir
-from .deployment import Deployment
-from .errors import InputError, NotFound
-from .privacy import equal
-from .proofs import KINDS, PHRASE, TOTP
-from .proofs import totp as otp
-from .proofs.phrase import normalise_phrase
-from .sealing import Sealer
-from .store import schema
+from callproof.admin import LANGS, customer_ref_hash, handle_for
+from callproof.config import DataDir
+from callproof.deployment import Deployment
+from callproof.errors import EnrollmentError, InputError, NotFound, RevealRefused
+from callproof.proofs import KINDS, PHRASE, TOTP
+from callproof.proofs import totp as otp
+from callproof.proofs.phrase import normalise_phrase
+from callproof.protocol import events, states
+from callproof.protocol.clock import Clock, from_epoch, iso, to_epoch
+from callproof.protocol.privacy import equal
+from callproof.sealing import Sealer
+from callproof.store import schema
 
 #: How long an enrolment token opens the enrolment page (once).
 TOKEN_TTL_SECONDS = 15 * 60
@@ -53,18 +53,6 @@ MAX_CONFIRM_FAILURES = 5
 #: The window of the hourly reveal caps.
 CAP_WINDOW_SECONDS = 3600
 _TOKEN_PREFIX = "enr_"  # noqa: S105 - a prefix, not a secret
-
-
-class EnrollmentError(InputError):
-    """An enrolment step was refused. ``reason`` is one of ``token_unknown``, ``token_used``,
-    ``token_expired``, ``not_enrolled``, ``wrong_code``, ``code_replayed``,
-    ``too_many_failures``, ``forgotten``, ``bad_customer``."""
-
-
-class RevealRefused(InputError):
-    """A reveal was refused. ``reason`` is one of ``not_connected``, ``agent_cap``,
-    ``customer_cap``, ``forgotten``, ``not_enrolled``, ``no_customer``, ``not_live``,
-    ``not_your_ticket``."""
 
 
 @dataclass(frozen=True)

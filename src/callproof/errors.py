@@ -199,3 +199,64 @@ class LogBehindCheckpoint(LogError):
 
 class LogForked(LogError):
     """The database's tree does not extend the last signed checkpoint (its root differs)."""
+
+
+# --- enrolled proofs, API keys, sealing and the notice card --------------------------------------
+
+
+class AuthError(CallproofError):
+    """No key, an unknown or revoked key (``status`` 401), or a key without the scope (403)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SealError(ConfigError):
+    """The seal key is missing or malformed, or a sealed blob does not open under it."""
+
+
+class PhraseRefused(InputError):
+    """The phrase breaks a rule; ``reason`` names which (the message says how to fix it)."""
+
+
+class EnrollmentError(InputError):
+    """An enrolment step was refused. ``reason`` is one of ``token_unknown``, ``token_used``,
+    ``token_expired``, ``not_enrolled``, ``wrong_code``, ``code_replayed``,
+    ``too_many_failures``, ``forgotten``, ``bad_customer``."""
+
+
+class RevealRefused(InputError):
+    """A reveal was refused. ``reason`` is one of ``not_connected``, ``agent_cap``,
+    ``customer_cap``, ``forgotten``, ``not_enrolled``, ``no_customer``, ``not_live``,
+    ``not_your_ticket``."""
+
+
+class NoticeError(CallproofError):
+    """The notice cannot be rendered (unknown language or format, no font)."""
+
+
+# --- the log's formats and its witnesses (RFC 6962, C2SP) ----------------------------------------
+# ProofError and NoteError are also ValueErrors, so callers that caught ValueError keep working.
+
+
+class ProofError(CallproofError, ValueError):
+    """A Merkle proof, hash or tree size was refused; the message says exactly why."""
+
+
+class NoteError(CallproofError, ValueError):
+    """A signed note, key, checkpoint or cosignature was refused; the message says why."""
+
+
+class WitnessError(CallproofError):
+    """An add-checkpoint request refused with HTTP ``status``; ``size`` is set for a 409."""
+
+    def __init__(self, status: int, message: str, *, size: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.size = size
+
+
+class PushError(CallproofError):
+    """A witness could not be reached or answered nonsense (never fatal to the log)."""

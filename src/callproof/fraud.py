@@ -24,13 +24,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from . import events
-from .canonical import parse_json_strict
-from .clock import from_epoch, iso, to_epoch
-from .deployment import Deployment
-from .errors import InputError
-from .reports import SCRIPTS
-from .store import schema
+from callproof.deployment import Deployment
+from callproof.errors import InputError
+from callproof.protocol import events
+from callproof.protocol.canonical import parse_json_strict
+from callproof.protocol.clock import from_epoch, iso, to_epoch
+from callproof.scam_reports import SCRIPTS
+from callproof.store import schema
 
 ALERT_KINDS: tuple[str, ...] = ("number_denied", "word_wrong", "claimed_elsewhere",
                                 "budget_tripped", "reveal_unconnected", "reveal_capped",

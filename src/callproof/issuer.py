@@ -33,19 +33,27 @@ from sqlalchemy import (
     update,
 )
 
-from . import events, states
-from .admin import handle_for
-from .clock import Clock, from_epoch, iso, to_epoch
-from .codes import display_code, new_code
-from .config import DataDir, passphrase
-from .deployment import Deployment
-from .errors import BadClaims, ConfigError, InputError, NotFound, StoreError, TransitionRefused
-from .keys import ACTIVE, SigningKey
-from .privacy import new_ticket_id
-from .proofs import offered_methods
-from .store import schema
-from .ticket import CallTicket, encode_ticket
-from .words import WORDS, CheckWord, pick_words
+from callproof.admin import handle_for
+from callproof.config import DataDir, passphrase
+from callproof.deployment import Deployment
+from callproof.errors import (
+    BadClaims,
+    ConfigError,
+    InputError,
+    NotFound,
+    StoreError,
+    TransitionRefused,
+)
+from callproof.proofs import offered_methods
+from callproof.protocol import events, states
+from callproof.protocol.clock import Clock, from_epoch, iso, to_epoch
+from callproof.protocol.codes import display_code, new_code
+from callproof.protocol.keys import ACTIVE, SigningKey
+from callproof.protocol.privacy import new_ticket_id
+from callproof.protocol.ticket import CallTicket, encode_ticket
+from callproof.protocol.words import WORDS, CheckWord, pick_words
+from callproof.store import schema
+from callproof.store.events import read_events
 
 
 @dataclass(frozen=True)
@@ -278,7 +286,7 @@ class Issuer:
             row = self._ticket(conn, ticket_id)
             alerts = [
                 {"type": e.data.get("cause", e.type), "at": iso(from_epoch(e.at))}
-                for e in events.read_events(conn, self.dep.issuer_id, ticket_id=ticket_id)
+                for e in read_events(conn, self.dep.issuer_id, ticket_id=ticket_id)
                 if e.type in (events.TICKET_FAILED, events.TAMPERED)
             ]
         state = states.effective_state(row.state, row.expires_at, at)

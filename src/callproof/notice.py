@@ -31,9 +31,9 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .config import Company
-from .errors import CallproofError
-from .qr import qr_image, qr_matrix, qr_svg
+from callproof.config import Company
+from callproof.errors import NoticeError
+from callproof.qr import qr_image, qr_matrix, qr_svg
 
 if TYPE_CHECKING:
     from PIL import ImageFont
@@ -44,10 +44,6 @@ Format = Literal["png", "svg", "html"]
 
 #: The QR code's error correction: Q (25 %) survives smudged receipts and creased slips.
 QR_ERROR_CORRECTION: Literal["Q"] = "Q"
-
-
-class NoticeError(CallproofError):
-    """The notice cannot be rendered (unknown language or format, no font)."""
 
 
 # The national anti-fraud hotline by country, worded as on the check page (verifier_app/i18n.py

@@ -22,17 +22,13 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .config import DataDir, passphrase
-from .errors import ConfigError
+from callproof.config import DataDir, passphrase
+from callproof.errors import SealError
 
 ENV = "CALLPROOF_SEAL_KEY"
 _VERSION = b"\x01"
 _NONCE = 12  # 96 bits, the GCM nonce size; random per blob
 _AD_PREFIX = b"callproof-v1 seal"
-
-
-class SealError(ConfigError):
-    """The seal key is missing or malformed, or a sealed blob does not open under it."""
 
 
 def seal_key_file(data_dir: DataDir) -> Path:

@@ -37,14 +37,14 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, func, select, update
 
-from . import events
-from ._files import write_atomic
-from .canonical import canonical_json
-from .clock import from_epoch, to_epoch
-from .deployment import Deployment
-from .errors import ConfigError, StoreError
-from .fraud import ALERT_EVENTS, Alert, alerts_between
-from .store import schema
+from callproof._files import write_atomic
+from callproof.deployment import Deployment
+from callproof.errors import ConfigError, StoreError
+from callproof.fraud import ALERT_EVENTS, Alert, alerts_between
+from callproof.protocol import events
+from callproof.protocol.canonical import canonical_json
+from callproof.protocol.clock import from_epoch, to_epoch
+from callproof.store import schema
 
 log = logging.getLogger("callproof.webhook")
 

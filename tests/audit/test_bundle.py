@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.conftest import World
 
 from callproof import new_client_token
 from callproof._cli import cli
-from callproof.audit import note
-from callproof.audit.bundle import verify_bundle
 from callproof.audit.log import AuditLog
+from callproof.auditor.bundle import verify_bundle
+from callproof.tlog import note
+from tests.conftest import World
 
 
 def _traffic(w: World, calls: int = 4) -> None:
@@ -85,7 +85,7 @@ def test_an_edited_ticket_is_detected_on_its_line(bundle: tuple[Path, str]) -> N
     event = json.loads(lines[i])
     head, payload, sig = event["data"]["ticket"].split(".")
     event["data"]["ticket"] = f"{head}.{payload}.{sig[:-4]}AAAA"
-    from callproof.canonical import canonical_json
+    from callproof.protocol.canonical import canonical_json
 
     lines[i] = canonical_json(event) + b"\n"
     _write(path, lines)

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
-from tests.conftest import World
 
-from callproof import Issuer, events, new_client_token
-from callproof.audit import merkle, note
-from callproof.audit.bundle import verify_tlog_proof
+from callproof import Issuer, new_client_token
 from callproof.audit.log import AuditLog, append_leaf, log_origin, root_at, tree_size
+from callproof.auditor.bundle import verify_tlog_proof
 from callproof.deployment import Deployment
 from callproof.errors import InputError, LogBehindCheckpoint, LogForked
+from callproof.protocol import events
+from callproof.store import events as event_record
 from callproof.store import schema
+from callproof.tlog import merkle, note
+from tests.conftest import World
 
 
 def _bodies(dep: Deployment) -> list[bytes]:
@@ -196,7 +198,7 @@ def test_a_tampered_tree_refuses_to_append_and_to_sign(world: World) -> None:
     # Remove the file: the database's own last checkpoint still stops a forked signature.
     log.checkpoint_file.unlink()
     with world.deployment.store.write() as conn:
-        events.append(world.deployment.store, conn, issuer=world.deployment.issuer_id,
+        event_record.append(world.deployment.store, conn, issuer=world.deployment.issuer_id,
                       type=events.AGENT_ENABLED, at=world.clock.now(), agent_id="a-001")
     with pytest.raises(LogForked, match="refusing to sign"):
         AuditLog(world.deployment).checkpoint()

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callproof.audit import merkle
-from callproof.audit.merkle import (
+from callproof.errors import ProofError
+from callproof.tlog import merkle
+from callproof.tlog.merkle import (
     EMPTY_ROOT,
     CompactRange,
-    ProofError,
     consistency_proof,
     inclusion_proof,
     leaf_hash,

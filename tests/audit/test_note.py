@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callproof.audit.note import (
+from callproof.errors import NoteError
+from callproof.tlog.note import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
     Checkpoint,
-    NoteError,
     Signature,
     Signer,
     Verifier,

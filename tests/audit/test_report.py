@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tests.audit.traffic import Month, Plan, make_month
 
-from callproof import events
 from callproof._cli import cli
-from callproof.audit.report import LANGS, STRINGS, ReportOptions, read_facts, render_report
+from callproof.auditor.report import LANGS, STRINGS, ReportOptions, read_facts, render_report
+from callproof.protocol import events
+from tests.audit.traffic import Month, Plan, make_month
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 AXE = Path(os.environ.get("CALLPROOF_AXE_JS", ROOT / ".cache/axe-core/axe.min.js"))

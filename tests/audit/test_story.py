@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from tests.conftest import World
 
 from callproof import new_client_token
 from callproof._cli import cli
-from callproof.audit import bundle as B
-from callproof.audit import merkle, note
-from callproof.audit.bundle import verify_bundle
 from callproof.audit.log import AuditLog
-from callproof.events import Event
+from callproof.auditor import bundle as B
+from callproof.auditor.bundle import verify_bundle
+from callproof.protocol.events import Event
 from callproof.store import schema
+from callproof.tlog import merkle, note
+from tests.conftest import World
 
 PHONE = "+886912345678"
 
@@ -233,7 +233,7 @@ def test_a_claim_after_expiry(calls: Calls) -> None:
     lines = _lines(calls.path)
     issued = _find(lines, "ticket.issued", calls.waiting)
     token = json.loads(lines[issued])["data"]["ticket"]
-    from callproof.jws import b64url_decode
+    from callproof.protocol.jws import b64url_decode
 
     exp = json.loads(b64url_decode(token.split(".")[1]))["exp"]
     lines.append(_event(lines, issued, "ticket.claimed", at=exp))
@@ -336,7 +336,7 @@ def test_the_block_wise_tree_gives_the_compact_range_roots() -> None:
     {"empty": {}, "list": [], "nested": [[{"b": 1, "a": 2}]]},
 ])
 def test_the_fast_canonical_check_agrees_with_rfc8785(value: dict[str, object]) -> None:
-    from callproof.canonical import canonical_json, parse_json_strict
+    from callproof.protocol.canonical import canonical_json, parse_json_strict
 
     body = canonical_json(value)
     assert B._is_canonical(parse_json_strict(body), body)

@@ -17,26 +17,25 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select
-from tests.conftest import World
 from werkzeug.serving import make_server
 
 from callproof import new_client_token
 from callproof._cli import cli
-from callproof.audit import merkle, note
-from callproof.audit.bundle import check_quorum, verify_bundle
 from callproof.audit.log import AuditLog
-from callproof.audit.witness import (
+from callproof.auditor.bundle import check_quorum, verify_bundle
+from callproof.errors import ConfigError, WitnessError
+from callproof.store import schema
+from callproof.tlog import merkle, note
+from callproof.witness.server import (
     SIZE_CONTENT_TYPE,
     Witness,
     WitnessEndpoint,
-    WitnessError,
     create_app,
     init_witness,
     load_witnesses,
     request_body,
 )
-from callproof.errors import ConfigError
-from callproof.store import schema
+from tests.conftest import World
 
 ORIGIN = "shop.example/callproof-log"
 NOW = 1_790_000_000

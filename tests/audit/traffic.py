@@ -31,10 +31,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from callproof import Admin, CheckFlow, FixedClock, Issuer, init_data_dir, new_client_token
-from callproof.codes import new_code
 from callproof.deployment import Deployment
 from callproof.errors import CheckFailed
-from callproof.reports import SCRIPTS, Reports
+from callproof.protocol.codes import new_code
+from callproof.scam_reports import SCRIPTS, Reports
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import logging
 import pytest
 
 from callproof.enrollment import EnrolledProofs
-from callproof.events import read_events
 from callproof.proofs import totp as otp
+from callproof.store.events import read_events
 
 from ..conftest import World
 from ..test_privacy import _dump_database, _forms

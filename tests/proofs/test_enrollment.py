@@ -8,18 +8,12 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from callproof import events
-from callproof.enrollment import (
-    MAX_CONFIRM_FAILURES,
-    EnrolledProofs,
-    EnrollmentError,
-    RevealRefused,
-)
-from callproof.errors import NotFound
+from callproof.enrollment import MAX_CONFIRM_FAILURES, EnrolledProofs
+from callproof.errors import EnrollmentError, NotFound, PhraseRefused, RevealRefused, SealError
 from callproof.proofs import totp as otp
-from callproof.proofs.phrase import PhraseRefused
-from callproof.sealing import SealError
+from callproof.protocol import events
 from callproof.store import schema
+from callproof.store.events import read_events
 
 from ..conftest import World
 from .otp_by_hand import key_of
@@ -41,7 +35,7 @@ def _enrol_app(w: World, p: EnrolledProofs, ref: str = REF) -> str:
 
 def _events(w: World, type_: str) -> list[events.Event]:
     with w.deployment.store.read() as conn:
-        return [e for e in events.read_events(conn, w.deployment.issuer_id) if e.type == type_]
+        return [e for e in read_events(conn, w.deployment.issuer_id) if e.type == type_]
 
 
 def _limits(w: World, **changes: int) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callproof.proofs.phrase import PhraseRefused, luhn_ok, normalise_phrase
+from callproof.errors import PhraseRefused
+from callproof.proofs.phrase import luhn_ok, normalise_phrase
 
 
 @pytest.mark.parametrize(("typed", "stored"), [

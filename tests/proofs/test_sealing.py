@@ -11,7 +11,8 @@ import pytest
 
 from callproof import init_data_dir
 from callproof.config import DataDir
-from callproof.sealing import Sealer, SealError, create_demo_seal_key, seal_key_file
+from callproof.errors import SealError
+from callproof.sealing import Sealer, create_demo_seal_key, seal_key_file
 
 KEY = bytes(range(32))
 

@@ -34,8 +34,9 @@ from flask import Flask
 from flask_babel import gettext
 
 from callproof import FixedClock, init_data_dir
-from callproof.codes import damm_digit
-from callproof.events import Event, read_events
+from callproof.protocol.codes import damm_digit
+from callproof.protocol.events import Event
+from callproof.store.events import read_events
 from verifier_app import create_app, services
 
 #: A weekday morning in the company's working hours (Asia/Taipei is UTC+8): 10:00 local.

@@ -54,11 +54,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import func, select
 
-from callproof.codes import damm_digit, normalise_code
 from callproof.errors import CodeError
-from callproof.events import read_events
-from callproof.reports import MAX_TEXT
+from callproof.protocol.codes import damm_digit, normalise_code
+from callproof.scam_reports import MAX_TEXT
 from callproof.store import schema as tables
+from callproof.store.events import read_events
 
 from .conftest import Customer, Instance
 

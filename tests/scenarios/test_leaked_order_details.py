@@ -8,7 +8,7 @@ is no code the page can confirm: whatever digits he makes up, the customer gets 
 
 from __future__ import annotations
 
-from callproof.codes import damm_digit
+from callproof.protocol.codes import damm_digit
 
 from .conftest import Instance
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from callproof.codes import damm_digit
 from callproof.fraud import FraudDesk
-from callproof.words import WORDS
+from callproof.protocol.codes import damm_digit
+from callproof.protocol.words import WORDS
 
 from .conftest import Customer, Dialer, Instance, said
 

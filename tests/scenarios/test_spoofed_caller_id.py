@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import pytest
 
-from callproof.codes import damm_digit
 from callproof.fraud import FraudDesk
-from callproof.reports import normalise_caller_number
+from callproof.protocol.codes import damm_digit
+from callproof.scam_reports import normalise_caller_number
 
 from .conftest import Instance, said
 

@@ -35,11 +35,11 @@ from click.testing import CliRunner, Result
 
 from callproof import KeySet
 from callproof._cli import cli
-from callproof.clock import iso, to_epoch
-from callproof.codes import damm_digit
 from callproof.errors import TicketError
-from callproof.keys import SigningKey
-from callproof.ticket import CallTicket, encode_ticket, verify_ticket
+from callproof.protocol.clock import iso, to_epoch
+from callproof.protocol.codes import damm_digit
+from callproof.protocol.keys import SigningKey
+from callproof.protocol.ticket import CallTicket, encode_ticket, verify_ticket
 
 from .conftest import Customer, Dialer, Instance
 

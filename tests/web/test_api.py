@@ -21,8 +21,8 @@ from werkzeug.test import TestResponse
 
 from callproof import CheckFailed, new_client_token, verify_ticket
 from callproof._cli import cli
-from callproof.events import read_events
 from callproof.store import schema as tables
+from callproof.store.events import read_events
 from verifier_app import services
 
 from ..conftest import T0

@@ -14,7 +14,7 @@ import pytest
 from werkzeug.test import TestResponse
 
 from callproof import FixedClock
-from callproof.clock import to_epoch
+from callproof.protocol.clock import to_epoch
 from verifier_app import services
 
 from ..conftest import T0

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from callproof import WORDS, events, states
+from callproof import WORDS
+from callproof.protocol import events, states
+from callproof.store.events import read_events
 from verifier_app import services
 
 from .conftest import Web
@@ -108,7 +110,7 @@ def ticket_events(web: Web, type_: str) -> int:
     with web.app.app_context():
         d = services().deployment
         with d.store.read() as conn:
-            return sum(1 for e in events.read_events(conn, d.issuer_id) if e.type == type_)
+            return sum(1 for e in read_events(conn, d.issuer_id) if e.type == type_)
 
 
 # --- sign-in ---------------------------------------------------------------------------------

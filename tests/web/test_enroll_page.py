@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from callproof import FixedClock
-from callproof.clock import to_epoch
+from callproof.protocol.clock import to_epoch
 from verifier_app import services
 
 from ..conftest import T0

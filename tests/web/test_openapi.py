@@ -34,8 +34,8 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from callproof import FixedClock, init_data_dir
-from callproof.events import read_events
 from callproof.store import schema as tables
+from callproof.store.events import read_events
 from verifier_app import create_app, services
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"

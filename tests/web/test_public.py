@@ -280,8 +280,8 @@ def test_a_report_is_stored_and_logged_without_what_was_typed(web: Web) -> None:
     assert status == 200 and "Thank you for telling us." in html
     from sqlalchemy import select
 
-    from callproof.events import read_events
     from callproof.store import schema
+    from callproof.store.events import read_events
 
     with web.app.app_context():
         dep = services().deployment
@@ -345,8 +345,8 @@ def test_limits_are_shared_through_redis_by_several_instances(
 
 def test_the_server_signs_checkpoints_and_publishes_the_latest(
         web: Web, make_app: Callable[..., Flask]) -> None:
-    from callproof.audit import note
     from callproof.audit.log import AuditLog
+    from callproof.tlog import note
 
     app = make_app(HOUSEKEEPING_SECONDS=0)
     client = app.test_client()

@@ -1,10 +1,6 @@
-"""The audit log's format layer: RFC 9162 Merkle trees, signed notes, checkpoints, cosignatures.
+"""The running audit log: checkpoints signed with the log key, witnesses asked to cosign them,
+inclusion and consistency proofs, and the export bundle auditors verify offline.
 
-Pure functions and small value types, no storage and no clock: ``merkle`` hashes leaves, keeps
-the incremental tree state and builds and verifies proofs; ``note`` signs and opens C2SP signed
-notes (Ed25519), reads and writes tlog checkpoints and makes and checks witness cosignatures.
-
-    >>> from callproof.audit import merkle
-    >>> merkle.root_hash([merkle.leaf_hash(b"event")]).hex()[:16]
-    'c9c2788297f9c86e'
+The per-event append lives in ``callproof.store.log_tree``; the formats in ``callproof.tlog``;
+the offline verification in ``callproof.auditor``.
 """

@@ -1,6 +1,6 @@
 """The live audit log: each issuer's events as the leaves of an RFC 6962 tree, and its checkpoints.
 
-Every event :func:`callproof.events.append` writes becomes leaf ``idx`` of its issuer's tree in
+Every event :func:`callproof.store.events.append` writes becomes leaf ``idx`` of its issuer's tree in
 the same transaction (:func:`append_leaf`): the leaf is the event body, and every complete node
 (``log_nodes``: level, index → hash) is stored as soon as it exists, so an append reads at most
 O(log n) rows (none for an even index) and roots and proofs read O(log n) rows too.
@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, func, insert, select, union_all
 
-from .._files import write_atomic
-from ..clock import to_epoch
-from ..errors import (
+from callproof._files import write_atomic
+from callproof.errors import (
     ConfigError,
     InputError,
     LogBehindCheckpoint,
@@ -45,12 +44,14 @@ from ..errors import (
     NotFound,
     StoreError,
 )
-from ..keys import ed25519_from_pem, write_private_pem
-from ..store import Store, schema
-from . import merkle, note, witness
+from callproof.protocol.clock import to_epoch
+from callproof.protocol.keys import ed25519_from_pem, write_private_pem
+from callproof.store import Store, schema
+from callproof.tlog import merkle, note
+from callproof.witness import server as witness
 
 if TYPE_CHECKING:
-    from ..deployment import Deployment
+    from callproof.deployment import Deployment
 
 __all__ = [
     "ORIGIN_SUFFIX",
@@ -105,7 +106,7 @@ def _sql(dialect: str, kind: str, count: int) -> str:
 def append_leaf(store: Store, conn: Connection, issuer: str, idx: int, body: bytes) -> None:
     """Make ``body`` leaf ``idx`` of ``issuer``'s tree, inside the caller's write transaction.
 
-    Called by :func:`callproof.events.append` for every event, right after it took ``idx``.
+    Called by :func:`callproof.store.events.append` for every event, right after it took ``idx``.
     Stores the leaf hash and every subtree it completes; reads only their left siblings (none
     when ``idx`` is even). Raises :class:`LogBehindCheckpoint` / :class:`LogForked` when the
     database is behind or not consistent with the checkpoint file, :class:`LogError` when the
@@ -367,7 +368,7 @@ class AuditLog:
     def signer(self) -> note.Signer:
         """The log's note signer (loads ``keys/log.key`` once)."""
         if self._signer is None:
-            from ..config import passphrase
+            from callproof.config import passphrase
 
             key = load_log_key(self.dep.data_dir.log_key_file, passphrase())
             try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, bindparam, delete, select, true, update
 
-from ..store import schema
+from callproof.store import schema
 
 TOTP = "totp"
 PHRASE = "phrase"

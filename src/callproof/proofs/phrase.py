@@ -15,15 +15,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ..errors import InputError
+from callproof.errors import PhraseRefused
 
 MIN_LENGTH = 4
 MAX_LENGTH = 64
 _DIGIT_RUN = re.compile(r"\d(?:[ \-]*\d)*")
-
-
-class PhraseRefused(InputError):
-    """The phrase breaks a rule; ``reason`` names which (the message says how to fix it)."""
 
 
 def luhn_ok(digits: str) -> bool:

@@ -22,10 +22,10 @@ from urllib.parse import quote
 
 import pyotp
 
-from .. import qr as qr_codes
-from ..clock import to_epoch
-from ..errors import InputError
-from ..privacy import equal
+from callproof import qr as qr_codes
+from callproof.errors import InputError
+from callproof.protocol.clock import to_epoch
+from callproof.protocol.privacy import equal
 
 ALGORITHM = "SHA1"
 DIGITS = 6

@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import StoreError
-from . import schema
+from callproof.errors import StoreError
+from callproof.store import schema
 
 __all__ = ["Store", "schema"]
 

@@ -1,0 +1,75 @@
+"""`callproof api-keys`: the bearer keys call-center software uses on the issuer API.
+
+A key with the ``issue`` scope mints genuine tickets: it is printed once, stored only hashed,
+and revoking it stops every running server from its next request on. Errors reach the root
+group in ``_cli``, which prints them as one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from callproof.apikeys import SCOPES, ApiKeys
+from callproof.config import DataDir
+from callproof.deployment import Deployment
+from callproof.protocol.clock import iso
+
+
+def _keys(ctx: click.Context) -> ApiKeys:
+    dep = Deployment.open(DataDir(ctx.obj["data_dir"]))
+    ctx.call_on_close(dep.store.close)
+    return ApiKeys(dep)
+
+
+@click.group("api-keys")
+def api_keys() -> None:
+    """Issuer API keys: create (shown once), list, revoke."""
+
+
+@api_keys.command("create")
+@click.argument("name")
+@click.option("--scope", "scope", metavar="SCOPES",
+              help=f"Comma-separated, from {','.join(SCOPES)} (default: issue,status).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def create(ctx: click.Context, name: str, scope: str | None, as_json: bool) -> None:
+    """Make a key called NAME and print it: this is the only time it is shown."""
+    scopes = None if scope is None else {s.strip() for s in scope.split(",") if s.strip()}
+    key, record = _keys(ctx).create(name, scopes=scopes)
+    if as_json:
+        click.echo(json.dumps({"key": key, "key_id": record.key_id,
+                               "scopes": sorted(record.scopes)}, indent=2))
+    else:
+        click.echo(f"API key {record.key_id} ({record.name}), scopes "
+                   f"{','.join(sorted(record.scopes))}:\n{key}")
+    click.secho("This is the only time the key is shown. Whoever holds it can act as your "
+                "company: keep it like the signing key.", fg="yellow", err=True)
+
+
+@api_keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_keys(ctx: click.Context, as_json: bool) -> None:
+    """Every key with its scopes and times (never the key itself)."""
+    records = _keys(ctx).list()
+    if as_json:
+        click.echo(json.dumps([k.to_json() for k in records], indent=2, ensure_ascii=False))
+        return
+    table = Table("key id", "name", "scopes", "created", "revoked")
+    for k in records:
+        table.add_row(k.key_id, k.name, ",".join(sorted(k.scopes)), iso(k.created_at),
+                      iso(k.revoked_at) if k.revoked_at else "")
+    Console().print(table)
+
+
+@api_keys.command("revoke")
+@click.argument("key_id")
+@click.pass_context
+def revoke(ctx: click.Context, key_id: str) -> None:
+    """Revoke KEY_ID: every server refuses it from its next request on."""
+    _keys(ctx).revoke(key_id)
+    click.echo(f"revoked API key {key_id}")

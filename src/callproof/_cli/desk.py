@@ -1,0 +1,249 @@
+"""`callproof desk`: the fraud desk from the shell — its users, the alert webhook, and what the
+desk's pages show (alerts, reports, the police facts as CSV or printable text).
+
+Nothing printed identifies a customer: alerts name tickets and agents, reports the number that
+called and the scripts, never a report's free text. The webhook secret is printed once, when it
+is made. Errors reach the root group in ``_cli``, which prints them as one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from callproof._cli.password import new_password
+from callproof.config import DataDir
+from callproof.deployment import Deployment
+from callproof.desk_users import DeskUsers
+from callproof.errors import ConfigError, NotFound
+from callproof.fraud import MAX_POLICE_DAYS, WINDOWS, FraudDesk, PoliceFacts
+from callproof.protocol.clock import iso
+from callproof.webhook import AlertWebhook
+
+
+def _dep(ctx: click.Context) -> Deployment:
+    dep = Deployment.open(DataDir(ctx.obj["data_dir"]))
+    ctx.call_on_close(dep.store.close)
+    return dep
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _print(*tables: Table) -> None:
+    for table in tables:
+        for column in table.columns:
+            column.overflow = "fold"  # never cut an id, a number or a time short
+    Console().print(*tables)
+
+
+@click.group("desk")
+def desk() -> None:
+    """The fraud desk: its users, the alert webhook, alerts, reports, police facts."""
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+@desk.command("add")
+@click.argument("user_id")
+@click.option("--name", required=True, help="Who this is (shown on the desk).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.pass_context
+def add(ctx: click.Context, user_id: str, name: str, password_stdin: bool) -> None:
+    """Add USER_ID to the fraud desk (password: hidden prompt, twice, or --password-stdin)."""
+    users = DeskUsers(_dep(ctx))
+    user = users.add(user_id, name, new_password(password_stdin))
+    click.echo(f"added desk user {user.user_id} ({user.name})")
+
+
+@desk.command("password")
+@click.argument("user_id")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.pass_context
+def password(ctx: click.Context, user_id: str, password_stdin: bool) -> None:
+    """Set a new password for USER_ID."""
+    users = DeskUsers(_dep(ctx))
+    if users.get(user_id) is None:  # say so before asking for a password twice
+        raise NotFound(f"no desk user {user_id!r}")
+    users.set_password(user_id, new_password(password_stdin))
+    click.echo(f"password set for desk user {user_id}")
+
+
+@desk.command("disable")
+@click.argument("user_id")
+@click.pass_context
+def disable(ctx: click.Context, user_id: str) -> None:
+    """Stop USER_ID from signing in to the desk."""
+    DeskUsers(_dep(ctx)).set_enabled(user_id, False)
+    click.echo(f"disabled desk user {user_id}")
+
+
+@desk.command("enable")
+@click.argument("user_id")
+@click.pass_context
+def enable(ctx: click.Context, user_id: str) -> None:
+    """Let USER_ID sign in to the desk again."""
+    DeskUsers(_dep(ctx)).set_enabled(user_id, True)
+    click.echo(f"enabled desk user {user_id}")
+
+
+@desk.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_users(ctx: click.Context, as_json: bool) -> None:
+    """Every desk user, enabled or not."""
+    users = DeskUsers(_dep(ctx)).list()
+    if as_json:
+        _emit([{"user_id": u.user_id, "name": u.name, "enabled": u.enabled} for u in users])
+        return
+    table = Table("user id", "name", "enabled")
+    for u in users:
+        table.add_row(u.user_id, u.name, "yes" if u.enabled else "no")
+    _print(table)
+
+
+# --- the webhook ----------------------------------------------------------------------------
+
+
+@desk.command("webhook-secret")
+@click.option("--rotate", is_flag=True, help="Replace the secret (the receiver needs the new one).")
+@click.pass_context
+def webhook_secret(ctx: click.Context, rotate: bool) -> None:
+    """Make the webhook's signing secret and print it once, for the receiver's configuration."""
+    hook = AlertWebhook(_dep(ctx))
+    secret = hook.create_secret(rotate=rotate)
+    if secret is None:
+        click.echo("a webhook secret exists already; it is not shown again. "
+                   "`callproof desk webhook-secret --rotate` replaces it.")
+        return
+    click.echo(secret)
+    click.secho("This is the only time the secret is shown: give it to the receiver, which "
+                "checks every alert's webhook-signature with it (Standard Webhooks).",
+                fg="yellow", err=True)
+    if not hook.dep.config.alerts.webhook_url:
+        click.secho("No [alerts] webhook_url in config.toml yet: nothing is pushed until one "
+                    "is set.", fg="yellow", err=True)
+
+
+@desk.command("push")
+@click.pass_context
+def push(ctx: click.Context) -> None:
+    """Push due alerts to the webhook once (for cron; the server does it every few seconds)."""
+    hook = AlertWebhook(_dep(ctx))
+    if not hook.dep.config.alerts.webhook_url:
+        raise ConfigError("no webhook: set [alerts] webhook_url in config.toml")
+    if hook.secret() is None:
+        raise ConfigError("no webhook secret: run `callproof desk webhook-secret` and give it "
+                          "to the receiver")
+    result = hook.push_due()
+    status = hook.status()
+    click.echo(f"webhook {status.url_host}: delivered {result.delivered}, failed "
+               f"{result.failed}, pending {result.pending}, gave up {status.gave_up}")
+
+
+# --- what the desk shows --------------------------------------------------------------------
+
+
+@desk.command("alerts")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def alerts(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The newest alerts: a "No", a wrong word, a second device, a tripped budget, a reveal
+    without a call, a capped reveal, a tampered ticket."""
+    found = FraudDesk(_dep(ctx)).alerts(limit=limit)
+    if as_json:
+        _emit([a.to_json() for a in found])
+        return
+    table = Table("#", "time (UTC)", "alert", "ticket", "agent", "reason", "details")
+    for a in found:
+        table.add_row(str(a.idx), iso(a.at), a.kind, a.ticket_id or "", a.agent_id or "",
+                      a.reason or "", ", ".join(f"{k}={v}" for k, v in a.details.items()))
+    _print(table)
+
+
+@desk.command("reports")
+@click.option("--days", required=True, type=click.Choice([str(d) for d in WINDOWS]),
+              help="The last 1, 7 or 30 days.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def reports(ctx: click.Context, days: str, as_json: bool) -> None:
+    """Scam reports of the last DAYS days, by reported number and by script."""
+    s = FraudDesk(_dep(ctx)).reports(days=int(days))
+    if as_json:
+        _emit({"days": s.days, "since": iso(s.since), "until": iso(s.until), "total": s.total,
+               "without_number": s.without_number,
+               "by_number": [{"number": n.number, "reports": n.reports,
+                              "first_at": iso(n.first_at), "last_at": iso(n.last_at),
+                              "scripts": dict(n.scripts)} for n in s.by_number],
+               "by_script": {x.script: x.reports for x in s.by_script}})
+        return
+    Console().print(f"{s.total} report(s) from {iso(s.since)} to {iso(s.until)}, "
+                  f"{s.without_number} without a number", highlight=False)
+    numbers = Table("reported number", "reports", "first", "last", "scripts",
+                    title="By reported number")
+    for n in s.by_number:
+        numbers.add_row(n.number, str(n.reports), iso(n.first_at), iso(n.last_at),
+                        ", ".join(f"{k} {v}" for k, v in n.scripts.items()))
+    scripts = Table("script", "reports", title="By script")
+    for x in s.by_script:
+        scripts.add_row(x.script, str(x.reports))
+    _print(numbers, scripts)
+
+
+@desk.command("police")
+@click.option("--days", required=True, type=click.IntRange(1, MAX_POLICE_DAYS),
+              help="The last N days.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "text"]), default="csv",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of stdout.")
+@click.pass_context
+def police(ctx: click.Context, days: int, fmt: str, out: Path | None) -> None:
+    """The facts a police report needs: every scam report of the last N days (time, the number
+    that called, the scripts), counts by number and script, alerts, failed lookups."""
+    fraud = FraudDesk(_dep(ctx))
+    text = fraud.police_csv(days=days) if fmt == "csv" else \
+        police_text(fraud.police_facts(days=days))
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with out.open("w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {out}: {e.strerror}") from e
+    click.echo(f"wrote {out}", err=True)
+
+
+def police_text(facts: PoliceFacts) -> str:
+    """The police facts as plain text, to print or attach."""
+    s = facts.summary
+    lines = [
+        f"Scam reports to {facts.company} ({facts.issuer})",
+        f"Period: {iso(facts.since)} to {iso(facts.until)} (UTC), {facts.days} day(s)",
+        f"Generated: {iso(facts.generated_at)}",
+        "",
+        f"Reports filed: {s.total} ({s.without_number} without the caller's number)",
+        f"Failed code lookups on the check page: {facts.failed_lookups}",
+        "Alerts: " + ", ".join(f"{k} {v}" for k, v in facts.alerts_by_kind.items()),
+        "",
+        "By reported number (the number that called the customer):",
+    ]
+    lines += [f"  {n.number}: {n.reports} report(s), {iso(n.first_at)} to {iso(n.last_at)}; "
+              + ", ".join(f"{k} {v}" for k, v in n.scripts.items()) for n in s.by_number] \
+        or ["  (none)"]
+    lines += ["", "By script (what the caller asked for):"]
+    lines += [f"  {x.script}: {x.reports}" for x in s.by_script]
+    lines += ["", "Every report (UTC time, number that called, scripts):"]
+    lines += [f"  {iso(r.at)}  {r.caller_number or '(no number)'}  {', '.join(r.scripts)}"
+              for r in facts.reports] or ["  (none)"]
+    lines += ["", "Reports hold no name, address or number of the customer who filed them."]
+    return "\n".join(lines) + "\n"

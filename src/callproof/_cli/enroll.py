@@ -1,0 +1,149 @@
+"""`callproof enroll`, `reveal`, `call-status` and `coverage`: enrolled proofs from the shell.
+
+Enrolment belongs inside the company's logged-in site; these commands are for operators,
+demos and tests. Errors reach the root group in ``_cli``, which prints them as one line and
+exits 1. Secrets are printed only where asked for (the otpauth URI of a new enrolment, a reveal).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from callproof.config import DataDir
+from callproof.deployment import Deployment
+from callproof.enrollment import EnrolledProofs
+from callproof.proofs import KINDS, PHRASE, TOTP
+from callproof.proofs import totp as otp
+
+
+def _proofs(ctx: click.Context) -> EnrolledProofs:
+    dep = Deployment.open(DataDir(ctx.obj["data_dir"]))
+    ctx.call_on_close(dep.store.close)
+    return EnrolledProofs(dep)
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group("enroll")
+def enroll() -> None:
+    """Enrol a customer's authenticator app or phrase (normally done in the logged-in site)."""
+
+
+@enroll.command("totp")
+@click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
+@click.option("--qr", "qr_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the QR code to FILE.png or FILE.svg.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with otpauth_uri).")
+@click.pass_context
+def enroll_totp(ctx: click.Context, customer_ref: str, qr_file: Path | None,
+                as_json: bool) -> None:
+    """Start an app enrolment: print the otpauth URI and draw its QR code.
+
+    The enrolment stays pending until `callproof enroll confirm` gets one current code.
+    Any earlier app enrolment of the customer is replaced.
+    """
+    if qr_file is not None and qr_file.suffix.lower() not in (".png", ".svg"):
+        raise click.BadParameter("the QR file must end in .png or .svg", param_hint="--qr")
+    enrolment = _proofs(ctx).enroll_totp(customer_ref=customer_ref)
+    if qr_file is not None:
+        enrolment.write_qr(qr_file)
+    if as_json:
+        _emit({**enrolment.to_json(), **({"qr_file": str(qr_file)} if qr_file else {})})
+        return
+    click.echo(enrolment.qr_terminal())
+    click.echo(enrolment.otpauth_uri)
+    click.echo(f"\nScan it with an authenticator app ({otp.ALGORITHM}, {otp.DIGITS} digits, "
+               f"{otp.PERIOD} s), then confirm with one code:\n"
+               f"  callproof enroll confirm --customer REF CODE")
+    if qr_file is not None:
+        click.echo(f"QR code written to {qr_file}")
+
+
+@enroll.command("confirm")
+@click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
+@click.argument("code")
+@click.pass_context
+def enroll_confirm(ctx: click.Context, customer_ref: str, code: str) -> None:
+    """Complete the app enrolment with CODE, the 6 digits the app shows now."""
+    _proofs(ctx).confirm_totp(code, customer_ref=customer_ref)
+    click.echo("app enrolment confirmed: calls to this customer now offer an app code")
+
+
+@enroll.command("phrase")
+@click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
+@click.pass_context
+def enroll_phrase(ctx: click.Context, customer_ref: str) -> None:
+    """Set or change the customer's phrase: read from stdin, or a hidden prompt on a terminal.
+
+    The phrase is for this company's calls only: use it nowhere else.
+    """
+    if sys.stdin.isatty():
+        phrase = click.prompt("Phrase (used nowhere else)", hide_input=True,
+                              confirmation_prompt=True)
+    else:
+        phrase = sys.stdin.readline().rstrip("\r\n")
+    _proofs(ctx).set_phrase(phrase, customer_ref=customer_ref)
+    click.echo("phrase set: agents can reveal it during a connected call")
+
+
+@enroll.command("remove")
+@click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
+@click.option("--totp", "totp", is_flag=True, help="Remove the app enrolment.")
+@click.option("--phrase", "phrase", is_flag=True, help="Remove the phrase.")
+@click.pass_context
+def enroll_remove(ctx: click.Context, customer_ref: str, totp: bool, phrase: bool) -> None:
+    """Delete the app enrolment and/or the phrase (both when neither flag is given)."""
+    kinds = [k for k, chosen in ((TOTP, totp), (PHRASE, phrase)) if chosen] or list(KINDS)
+    gone = _proofs(ctx).remove(customer_ref=customer_ref, kinds=kinds)
+    if not gone:
+        click.echo("nothing enrolled to remove", err=True)
+        sys.exit(1)
+    click.echo("removed: " + ", ".join("app enrolment" if k == TOTP else "phrase"
+                                       for k in gone))
+
+
+@click.command("reveal")
+@click.argument("ticket_id")
+@click.option("--allow-unconnected", is_flag=True,
+              help="Reveal even before the dialer reported the call connected (tests only; "
+                   "raises an alert).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def reveal(ctx: click.Context, ticket_id: str, allow_unconnected: bool, as_json: bool) -> None:
+    """Show the customer's current app code and/or phrase for TICKET_ID's connected call."""
+    shown = _proofs(ctx).reveal(ticket_id, allow_unconnected=allow_unconnected).to_json()
+    if as_json:
+        _emit(shown)
+        return
+    if "app_code" in shown:
+        click.echo(f"app code {shown['app_code']}  (for {shown['app_code_valid_for']} s more)")
+    if "phrase" in shown:
+        click.echo(f"phrase   {shown['phrase']}")
+
+
+@click.command("call-status")
+@click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
+@click.option("--lang", type=click.Choice(["en", "zh-Hant", "zh-Hans"]), default="en")
+@click.pass_context
+def call_status(ctx: click.Context, customer_ref: str, lang: str) -> None:
+    """What the company's app shows: is the company calling this customer now?"""
+    _emit(_proofs(ctx).call_status(customer_ref, lang=lang))
+
+
+@click.command("coverage")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="The UTC day (default: today).")
+@click.pass_context
+def coverage(ctx: click.Context, day: Any) -> None:
+    """Tickets per department on a day: every team that calls must issue tickets."""
+    proofs = _proofs(ctx)
+    _emit(proofs.coverage(day.date() if day is not None else proofs.dep.now().date()))
+
+
+COMMANDS = (enroll, reveal, call_status, coverage)

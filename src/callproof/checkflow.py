@@ -1,0 +1,433 @@
+"""The customer's check flow (spec/callproof-v1.md §6), as the web page and other shells use it.
+
+Every step takes the client token — the value of the claim cookie the page sets — and ``now``.
+A step that cannot confirm the call raises :class:`~callproof.errors.CheckFailed` whose
+``outcome`` the logs keep; the customer is shown one "we cannot confirm this call" page for all.
+
+    >>> flow = CheckFlow.open("callproof-data")
+    >>> client = new_client_token()                      # the claim cookie's value
+    >>> step = flow.lookup("482 917 360", client, client_address="203.0.113.0")
+    >>> step.dst                                          # "Does your phone end in 4712?"
+    >>> step = flow.answer_number(step.ticket_id, client, yes=True)
+    >>> step = flow.choose_word(step.ticket_id, client, "watermelon")
+    >>> step.step
+    'verified'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+
+from sqlalchemy import Connection, bindparam, delete, func, select, update
+
+from callproof.admin import Reason, reason_from_row
+from callproof.config import DataDir
+from callproof.deployment import Deployment
+from callproof.errors import CheckFailed, CodeError, Expired, NotYetValid, RevokedKey, TicketError
+from callproof.protocol import events, states
+from callproof.protocol.clock import Clock, from_epoch, to_epoch
+from callproof.protocol.codes import normalise_code
+from callproof.protocol.privacy import equal
+from callproof.protocol.ticket import CallTicket, verify_ticket
+from callproof.protocol.words import WORDS, CheckWord
+from callproof.store import schema
+
+NUMBER, WORD, VERIFIED = "number", "word", "verified"
+
+
+def new_client_token() -> str:
+    """A fresh claim-cookie value: 256 random bits."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class CheckStep:
+    """Where the customer is: the next question and what the page needs to ask it."""
+
+    ticket_id: str
+    step: str  # "number", "word" or "verified"
+    ticket: CallTicket
+    reason: Reason | None
+    choices: tuple[CheckWord, ...]
+
+    @property
+    def dst(self) -> str | None:
+        return self.ticket.dst
+
+
+@dataclass(frozen=True)
+class CodeReport:
+    """The operator's read-only look at a code (``callproof check-code``)."""
+
+    outcome: str
+    state: str | None = None
+    ticket: CallTicket | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"outcome": self.outcome}
+        if self.ticket is not None:
+            t = self.ticket
+            out.update(state=self.state, ticket_id=t.jti, agent={"id": t.agent_id,
+                       "name": t.agent_name, "department": t.department}, reason=t.reason,
+                       hint=t.dst, expires_at=from_epoch(t.exp).isoformat())
+        return out
+
+
+class _Refused(Exception):
+    """Carries a CheckFailed out of a transaction that must still commit its records."""
+
+    def __init__(self, failure: CheckFailed) -> None:
+        self.failure = failure
+
+
+class CheckFlow:
+    """The customer-side steps: lookup (claim), the phone question, the check word."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.dep = deployment
+
+    @classmethod
+    def open(cls, data_dir: str | os.PathLike[str] | DataDir | None = None, *,
+             clock: Clock | None = None) -> CheckFlow:
+        return cls(Deployment.open(data_dir, clock=clock))
+
+    def __repr__(self) -> str:
+        return f"CheckFlow({self.dep.issuer_id!r})"
+
+    # --- step 1: the code ------------------------------------------------------------------
+
+    def lookup(self, code_text: str, client_token: str, *, client_address: str | None = None,
+               now: datetime | None = None) -> CheckStep:
+        """Find the ticket for a typed code and claim it for this client.
+
+        Raises :class:`~callproof.errors.CodeError` (format, typo) before any lookup — those are
+        not failed lookups — and :class:`CheckFailed` with outcome ``rate_limited``,
+        ``too_many_tries``, ``not_found``, ``expired``, ``closed``, ``revoked``, ``failed``,
+        ``claimed_elsewhere`` or ``tampered``.
+        """
+        code = normalise_code(code_text)
+        _check_client_token(client_token)
+        at = self.dep.now(now)
+        client = self.dep.hash_keys.client_hash(client_token)
+        address = self.dep.hash_keys.client_hash("addr:" + client_address) \
+            if client_address else None
+        return self._run(lambda conn: self._lookup(conn, code, client, address, at))
+
+    def _run(self, step: Callable[[Connection], CheckStep]) -> CheckStep:
+        """Run one step in a write transaction. A refusal still commits what it recorded (the
+        failed-lookup count, the failed state, the alert) before it is raised."""
+        failure: CheckFailed | None = None
+        with self.dep.store.write() as conn:
+            try:
+                result = step(conn)
+            except _Refused as refused:
+                failure = refused.failure
+        if failure is not None:
+            raise failure
+        return result
+
+    def _lookup(self, conn: Connection, code: str, client: str, address: str | None,
+                at: datetime) -> CheckStep:
+        now = to_epoch(at)
+        limits = self.dep.config.limits
+        # Step 1: the global breaker, then this client's failures.
+        open_until = conn.execute(_BREAKER).scalar()
+        if open_until is not None and now < open_until:
+            raise CheckFailed("rate_limited", "lookups are paused after too many failures")
+        if address is not None and self._client_failures(conn, address, now) >= \
+                limits.client_failure_limit:
+            raise CheckFailed("too_many_tries", "too many failed lookups from this client")
+        # Step 2: the live code.
+        code_hash = self.dep.hash_keys.code_hash(code)
+        link = conn.execute(_LIVE_CODE, {"h": code_hash}).first()
+        row = self._row(conn, link.ticket_id) if link else None
+        if row is None:
+            self._fail_lookup(conn, at, address, "not_found", None)
+        # Step 3: a ticket that is over refuses without further checks.
+        state = states.effective_state(row.state, row.expires_at, now)
+        if state not in states.LIVE:
+            self._fail_lookup(conn, at, address, state, row.ticket_id)
+        # Step 4: the ticket verifies now, and its cdh binds it to exactly this code.
+        ticket = self._verified(conn, row, code, at, address)
+        if ticket is None:
+            self._fail_lookup(conn, at, address, "revoked", row.ticket_id)
+        if row.claimed_by is not None:
+            if equal(row.claimed_by, client):
+                return self._step(conn, row, ticket)  # the same device again: where it is
+            # Step 5: another device has this code: the call is being relayed. End it.
+            self._end(conn, row, at, states.CAUSE_CLAIMED_ELSEWHERE, alert=True)
+            self._fail_lookup(conn, at, address, "claimed_elsewhere", row.ticket_id)
+        if now >= row.code_until:
+            self._fail_lookup(conn, at, address, "expired", row.ticket_id)
+        # Step 6: claim it for this client.
+        conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == row.ticket_id)
+                     .values(state=states.CLAIMED, claimed_by=client, updated_at=now))
+        self.dep.record(conn, events.TICKET_CLAIMED, at, ticket_id=row.ticket_id)
+        return self._step(conn, self._row(conn, row.ticket_id), ticket)
+
+    def _verified(self, conn: Connection, row: Any, code: str, at: datetime,
+                  address: str | None) -> CallTicket | None:
+        """The stored ticket, verified against today's keys; None if its key is revoked.
+
+        Refuses (``tampered``, with an alert event) a ticket that does not verify or whose
+        ``cdh`` does not bind it to the typed code: the database was changed behind our back.
+        """
+        try:
+            ticket = verify_ticket(row.token, self.dep.keyset(conn), now=at,
+                                   issuer=self.dep.issuer_id, skew=self.dep.config.limits.skew)
+        except RevokedKey:
+            return None
+        except (Expired, NotYetValid) as e:
+            # A matter of clocks (servers more than the skew apart), not of tampering.
+            self._fail_lookup(conn, at, address, e.outcome, row.ticket_id)
+        except TicketError as e:
+            self._tampered(conn, at, row.ticket_id, e.outcome)
+        expected = self.dep.hash_keys.cdh(ticket.iss, ticket.jti, code)
+        if ticket.jti != row.ticket_id or not equal(ticket.cdh, expected):
+            self._tampered(conn, at, row.ticket_id, "cdh_mismatch")
+        return ticket
+
+    def _tampered(self, conn: Connection, at: datetime, ticket_id: str, why: str) -> NoReturn:
+        self.dep.record(conn, events.TAMPERED, at, ticket_id=ticket_id, check=why)
+        raise _Refused(CheckFailed("tampered", "the stored ticket does not match the code",
+                                   ticket_id=ticket_id))
+
+    def current_step(self, ticket_id: str, client_token: str, *,
+                     now: datetime | None = None) -> CheckStep:
+        """Where this client is in the check of a ticket it claimed (read-only; for a page shown
+        again, e.g. in another language). Raises :class:`CheckFailed` like the steps do."""
+        at = self.dep.now(now)
+        client = self.dep.hash_keys.client_hash(client_token)
+        with self.dep.store.read() as conn:
+            row, ticket = self._claimed(conn, ticket_id, client, at, record=False)
+            return self._step(conn, row, ticket)
+
+    # --- step 2: the phone question --------------------------------------------------------
+
+    def answer_number(self, ticket_id: str, client_token: str, *, yes: bool,
+                      now: datetime | None = None) -> CheckStep:
+        """"Does the phone in your hand end in 4712?" — "No" ends the ticket and alerts."""
+        at = self.dep.now(now)
+        client = self.dep.hash_keys.client_hash(client_token)
+
+        def step(conn: Connection) -> CheckStep:
+            row, ticket = self._claimed(conn, ticket_id, client, at)
+            if row.state != states.CLAIMED or ticket.dst is None:
+                raise CheckFailed("wrong_step", "the phone question is not the next step",
+                                  ticket_id=ticket_id)
+            if not yes:
+                self.dep.record(conn, events.NUMBER_DENIED, at, ticket_id=ticket_id)
+                self._end(conn, row, at, states.CAUSE_NUMBER_DENIED, alert=False)
+                raise _Refused(CheckFailed("number_denied", "the customer's phone is another",
+                                           ticket_id=ticket_id))
+            self._move(conn, ticket_id, states.NUMBER_CONFIRMED, at)
+            self.dep.record(conn, events.NUMBER_CONFIRMED, at, ticket_id=ticket_id)
+            return self._step(conn, self._row(conn, ticket_id), ticket)
+
+        return self._run(step)
+
+    # --- step 3: the check word ------------------------------------------------------------
+
+    def choose_word(self, ticket_id: str, client_token: str, word_id: str, *,
+                    now: datetime | None = None) -> CheckStep:
+        """The customer taps the word the agent said: right → verified; wrong → failed."""
+        at = self.dep.now(now)
+        client = self.dep.hash_keys.client_hash(client_token)
+
+        def step(conn: Connection) -> CheckStep:
+            row, ticket = self._claimed(conn, ticket_id, client, at)
+            due = row.state == states.NUMBER_CONFIRMED or \
+                (row.state == states.CLAIMED and ticket.dst is None)
+            if not due:
+                raise CheckFailed("wrong_step", "the check word is not the next step",
+                                  ticket_id=ticket_id)
+            if not isinstance(word_id, str) or not equal(word_id, row.word_id):
+                self.dep.record(conn, events.WORD_WRONG, at, ticket_id=ticket_id)
+                self._end(conn, row, at, states.CAUSE_WRONG_WORD, alert=False)
+                raise _Refused(CheckFailed("wrong_answer", "not the agent's check word",
+                                           ticket_id=ticket_id))
+            self._move(conn, ticket_id, states.VERIFIED, at)
+            self.dep.record(conn, events.TICKET_VERIFIED, at, ticket_id=ticket_id)
+            return self._step(conn, self._row(conn, ticket_id), ticket)
+
+        return self._run(step)
+
+    # --- shared steps ----------------------------------------------------------------------
+
+    def _claimed(self, conn: Connection, ticket_id: str, client: str,
+                 at: datetime, *, record: bool = True) -> tuple[Any, CallTicket]:
+        """The ticket this client claimed, still live and still verifying; else CheckFailed."""
+        row = self._row(conn, ticket_id) if isinstance(ticket_id, str) else None
+        if row is None or row.claimed_by is None or not equal(row.claimed_by, client):
+            raise CheckFailed("not_claimed", "this device has not checked this code")
+        state = states.effective_state(row.state, row.expires_at, to_epoch(at))
+        if state not in states.LIVE:
+            raise CheckFailed(state, f"the call check has {state}", ticket_id=ticket_id)
+        try:
+            ticket = verify_ticket(row.token, self.dep.keyset(conn), now=at,
+                                   issuer=self.dep.issuer_id, skew=self.dep.config.limits.skew)
+        except RevokedKey as e:
+            raise CheckFailed("revoked", "the signing key was revoked",
+                              ticket_id=ticket_id) from e
+        except (Expired, NotYetValid) as e:
+            raise CheckFailed(e.outcome, str(e), ticket_id=ticket_id) from e
+        except TicketError as e:
+            if not record:
+                raise CheckFailed("tampered", "the stored ticket does not verify",
+                                  ticket_id=ticket_id) from e
+            self._tampered(conn, at, ticket_id, e.outcome)
+        return row, ticket
+
+    def _row(self, conn: Connection, ticket_id: str) -> Any:
+        return conn.execute(_TICKET, {"t": ticket_id}).first()
+
+    def _move(self, conn: Connection, ticket_id: str, state: str, at: datetime) -> None:
+        conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == ticket_id)
+                     .values(state=state, updated_at=to_epoch(at)))
+
+    def _end(self, conn: Connection, row: Any, at: datetime, cause: str, *, alert: bool) -> None:
+        conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == row.ticket_id)
+                     .values(state=states.FAILED, cause=cause, updated_at=to_epoch(at)))
+        if alert:
+            self.dep.record(conn, events.CLAIMED_ELSEWHERE, at, ticket_id=row.ticket_id)
+        self.dep.record(conn, events.TICKET_FAILED, at, ticket_id=row.ticket_id, cause=cause)
+
+    def _step(self, conn: Connection, row: Any, ticket: CallTicket) -> CheckStep:
+        if row.state == states.VERIFIED:
+            step = VERIFIED
+        elif row.state == states.CLAIMED and ticket.dst is not None:
+            step = NUMBER
+        else:
+            step = WORD
+        reason_row = conn.execute(_REASON, {"issuer": row.issuer_id, "code": row.reason}).first()
+        choices = tuple(WORDS[w] for w in json.loads(row.word_choices)) if step == WORD else ()
+        return CheckStep(ticket_id=row.ticket_id, step=step, ticket=ticket,
+                         reason=reason_from_row(reason_row) if reason_row else None,
+                         choices=choices)
+
+    # --- failed lookups: per client, per minute, and the breaker ---------------------------
+
+    def _client_failures(self, conn: Connection, address: str, now: int) -> int:
+        t = schema.client_failures
+        since = now - self.dep.config.limits.client_window_seconds
+        total = conn.execute(select(func.coalesce(func.sum(t.c.count), 0)).where(
+            t.c.client_hash == address, t.c.minute >= since - since % 60)).scalar_one()
+        return int(total)
+
+    def _fail_lookup(self, conn: Connection, at: datetime, address: str | None, outcome: str,
+                     ticket_id: str | None) -> NoReturn:
+        """Count a failed lookup, maybe trip the breaker, and refuse with ``outcome``."""
+        self._count_failure(conn, at, address)
+        raise _Refused(CheckFailed(outcome, f"cannot confirm: {outcome}", ticket_id=ticket_id))
+
+    def _count_failure(self, conn: Connection, at: datetime, address: str | None) -> None:
+        now = to_epoch(at)
+        minute = now - now % 60
+        store, limits = self.dep.store, self.dep.config.limits
+        t = schema.failed_lookups
+        if not store.insert_if_absent(conn, t, {"minute": minute, "count": 1, "logged": False}):
+            conn.execute(update(t).where(t.c.minute == minute).values(count=t.c.count + 1))
+        self._log_finished_minutes(conn, at, minute)
+        if address is not None:
+            c = schema.client_failures
+            if not store.insert_if_absent(conn, c, {"client_hash": address, "minute": minute,
+                                                    "count": 1}):
+                conn.execute(update(c).where(c.c.client_hash == address, c.c.minute == minute)
+                             .values(count=c.c.count + 1))
+            conn.execute(delete(c).where(c.c.client_hash == address, c.c.minute <
+                                         minute - limits.client_window_seconds - 60))
+        count = conn.execute(select(t.c.count).where(t.c.minute == minute)).scalar_one()
+        b = schema.breaker
+        open_until = conn.execute(select(b.c.open_until).where(b.c.id == 1)).scalar()
+        if count > limits.global_failure_budget and (open_until is None or open_until <= now):
+            until = now + limits.breaker_cooldown_seconds
+            if not store.insert_if_absent(conn, b, {"id": 1, "open_until": until,
+                                                    "tripped_at": now}):
+                conn.execute(update(b).where(b.c.id == 1).values(open_until=until,
+                                                                 tripped_at=now))
+            self.dep.record(conn, events.BUDGET_TRIPPED, at, minute=minute, count=count,
+                            budget=limits.global_failure_budget, open_until=until)
+
+    def _log_finished_minutes(self, conn: Connection, at: datetime, current: int) -> None:
+        t = schema.failed_lookups
+        done = conn.execute(select(t.c.minute, t.c.count).where(
+            t.c.logged.is_(False), t.c.minute < current).order_by(t.c.minute)).all()
+        for minute, count in done:
+            self.dep.record(conn, events.LOOKUPS_FAILED, at, minute=minute, count=count)
+        if done:
+            conn.execute(update(t).where(t.c.logged.is_(False), t.c.minute < current)
+                         .values(logged=True))
+
+    def flush_failed_lookups(self, *, now: datetime | None = None) -> None:
+        """Log the failed-lookup counts of every finished minute (a server runs this often)."""
+        at = self.dep.now(now)
+        epoch = to_epoch(at)
+        with self.dep.store.write() as conn:
+            self._log_finished_minutes(conn, at, epoch - epoch % 60)
+
+    # --- the operator's read-only look -----------------------------------------------------
+
+    def inspect_code(self, code_text: str, *, now: datetime | None = None) -> CodeReport:
+        """What a code stands for, without claiming or counting anything."""
+        try:
+            code = normalise_code(code_text)
+        except CodeError as e:
+            return CodeReport(outcome="typo" if e.reason == "typo" else "malformed")
+        at = self.dep.now(now)
+        with self.dep.store.read() as conn:
+            link = conn.execute(select(schema.live_codes.c.ticket_id).where(
+                schema.live_codes.c.code_hash == self.dep.hash_keys.code_hash(code))).first()
+            row = self._row(conn, link.ticket_id) if link else None
+            if row is None:
+                return CodeReport(outcome="not_found")
+            keys = self.dep.keyset(conn)
+        ticket = CallTicket.from_claims(_claims_of(row.token))
+        if ticket.jti != row.ticket_id or \
+                not equal(ticket.cdh, self.dep.hash_keys.cdh(ticket.iss, ticket.jti, code)):
+            return CodeReport(outcome="tampered")
+        state = states.effective_state(row.state, row.expires_at, to_epoch(at))
+        if state in states.LIVE:
+            try:
+                verify_ticket(row.token, keys, now=at, skew=self.dep.config.limits.skew)
+            except RevokedKey:
+                state = states.REVOKED
+            except TicketError:
+                return CodeReport(outcome="tampered")
+        if state in states.UNCLAIMED:
+            outcome = "valid" if to_epoch(at) < row.code_until else "expired"
+        elif state in states.LIVE:
+            outcome = "claimed"
+        else:
+            outcome = state
+        return CodeReport(outcome=outcome, state=state, ticket=ticket)
+
+
+# Statements built once (building them costs more than running them; lookups are hot).
+_BREAKER = select(schema.breaker.c.open_until).where(schema.breaker.c.id == 1)
+_LIVE_CODE = select(schema.live_codes.c.ticket_id).where(
+    schema.live_codes.c.code_hash == bindparam("h"))
+_TICKET = select(schema.tickets).where(schema.tickets.c.ticket_id == bindparam("t"))
+_REASON = select(schema.reasons).where(schema.reasons.c.issuer_id == bindparam("issuer"),
+                                       schema.reasons.c.code == bindparam("code"))
+
+
+def _check_client_token(token: str) -> None:
+    from callproof.errors import InputError
+
+    if not isinstance(token, str) or not 16 <= len(token) <= 128:
+        raise InputError("the client token must be 16–128 characters", reason="bad_client")
+
+
+def _claims_of(token: str) -> dict[str, Any]:
+    from callproof.protocol.jws import b64url_decode
+
+    claims: dict[str, Any] = json.loads(b64url_decode(token.split(".")[1]))
+    return claims
+
+

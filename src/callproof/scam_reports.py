@@ -1,0 +1,69 @@
+"""Scam reports from customers who could not confirm a call.
+
+Nothing identifies the reporter: the report holds what the caller asked for (a fixed list of
+scripts), the number that called (the caller's, not the customer's; optional, normalised) and an
+optional short text the page warns not to fill with personal data.
+
+    >>> report_id = Reports(dep).file(scripts=["refund", "card"], caller_number="+886 2 2345 6789")
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+
+import phonenumbers
+from sqlalchemy import insert
+
+from callproof.deployment import Deployment
+from callproof.errors import InputError
+from callproof.protocol import events
+from callproof.protocol.clock import to_epoch
+from callproof.store import schema
+
+#: What a scam caller asked for, as the report form lists it (spec: the scam scripts).
+SCRIPTS = ("refund", "verification_code", "card_or_bank", "screen_sharing", "transfer_or_loan",
+           "install_app", "open_link")
+MAX_TEXT = 500
+
+
+def normalise_caller_number(text: str, country: str) -> str:
+    """The caller's number in E.164, read as a local number of ``country`` when not +-prefixed.
+
+    Raises :class:`InputError` when it is not a possible phone number.
+    """
+    try:
+        number = phonenumbers.parse(text, country)
+    except phonenumbers.NumberParseException as e:
+        raise InputError("not a phone number", reason="bad_phone") from e
+    if not phonenumbers.is_possible_number(number):
+        raise InputError("not a phone number", reason="bad_phone")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+class Reports:
+    def __init__(self, deployment: Deployment) -> None:
+        self.dep = deployment
+
+    def file(self, *, scripts: Iterable[str], caller_number: str | None = None,
+             text: str | None = None, now: datetime | None = None) -> str:
+        """Store a report and log that one was filed (the event holds no number or text)."""
+        at = self.dep.now(now)
+        chosen = sorted(set(scripts))
+        unknown = [s for s in chosen if s not in SCRIPTS]
+        if unknown:
+            raise InputError(f"unknown script(s): {', '.join(unknown)}", reason="bad_script")
+        number = normalise_caller_number(caller_number, self.dep.config.company.country) \
+            if caller_number and caller_number.strip() else None
+        body = (text or "").strip()
+        if len(body) > MAX_TEXT:
+            raise InputError(f"at most {MAX_TEXT} characters", reason="too_long")
+        report_id = "r_" + secrets.token_urlsafe(12)
+        with self.dep.store.write() as conn:
+            conn.execute(insert(schema.scam_reports).values(
+                report_id=report_id, issuer_id=self.dep.issuer_id, at=to_epoch(at),
+                caller_number=number, scripts=",".join(chosen), text=body or None))
+            self.dep.record(conn, events.REPORT_FILED, at, report_id=report_id, scripts=chosen,
+                            with_number=number is not None)
+        return report_id

@@ -1,0 +1,600 @@
+"""Witnesses: a C2SP tlog-witness (v1.0.0) server, and the log's side of talking to one.
+
+A witness is run by someone other than the company — an auditor, a regulator. It knows the logs
+it witnesses (origin → the log's verifier key), keeps the last checkpoint it cosigned for each,
+and cosigns a new checkpoint (a C2SP tlog-cosignature v1.0.1, type 0x04) only when it is signed
+by the log's key and a consistency proof shows it extends that last one. It never goes back, and
+it persists its new state (temporary file, fsync, rename) before it answers. Because auditors
+accept only checkpoints with enough cosignatures, the log cannot show two histories.
+
+The witness's state dir (spec/audit-log.md §7)::
+
+    witness.toml       name = "<the witness's key name>"
+    witness.key        its Ed25519 key (PKCS#8 PEM, 0600, encrypted with CALLPROOF_KEY_PASSPHRASE)
+    logs.toml          [[log]] vkey = "<a log's verifier key>" (origin = … when not the key name)
+    state/<sha256>.json  per origin: the last checkpoint it cosigned, with that cosignature
+
+Serving (``callproof witness serve``)::
+
+    >>> witness = Witness.open("witness-data")
+    >>> app = create_app(witness)            # a WSGI app: POST /add-checkpoint
+    >>> witness.add_checkpoint(b"old 0\\n\\n" + signed_checkpoint)   # the cosignature line(s)
+
+The log's side (:class:`~callproof.audit.log.AuditLog` ``push_to_witnesses``) reads
+``<data dir>/witnesses.toml`` (:func:`load_witnesses`), builds requests with
+:func:`request_body`, sends them with :func:`post_checkpoint` and checks the answer with
+:func:`read_cosignature`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import threading
+import time
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from callproof._files import write_atomic
+from callproof.errors import ConfigError, PushError, WitnessError
+from callproof.protocol.keys import ed25519_from_pem, write_private_pem
+from callproof.tlog import merkle, note
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+__all__ = [
+    "MAX_PROOF_LINES",
+    "MAX_REQUEST_BYTES",
+    "SIZE_CONTENT_TYPE",
+    "WITNESSES_FILE",
+    "PushError",
+    "Witness",
+    "WitnessEndpoint",
+    "WitnessError",
+    "WitnessState",
+    "add_log",
+    "create_app",
+    "init_witness",
+    "load_witnesses",
+    "parse_size",
+    "post_checkpoint",
+    "read_cosignature",
+    "request_body",
+]
+
+CONFIG_FILE = "witness.toml"
+KEY_FILE = "witness.key"
+LOGS_FILE = "logs.toml"
+STATE_DIR = "state"
+LOCK_FILE = ".lock"
+#: The log's list of witnesses, in its data dir.
+WITNESSES_FILE = "witnesses.toml"
+
+SIZE_CONTENT_TYPE = "text/x.tlog.size"
+MAX_PROOF_LINES = 63
+#: The largest add-checkpoint body accepted: a 63-hash proof and a checkpoint with a few
+#: signatures take about 4 KiB; 64 KiB leaves room for many cosignatures.
+MAX_REQUEST_BYTES = 64 * 1024
+_MAX_RESPONSE_BYTES = 64 * 1024
+
+_OLD = re.compile(r"old (0|[1-9][0-9]{0,19})")
+_SIZE = re.compile(r"(0|[1-9][0-9]{0,19})\n?")
+
+
+# --- the witness --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WitnessState:
+    """The last checkpoint a witness cosigned for one log."""
+
+    origin: str
+    size: int
+    root: bytes
+    note: str  # the signed checkpoint as received, with this witness's cosignature appended
+    cosigned_at: int
+
+    def to_json(self) -> bytes:
+        return (json.dumps({"origin": self.origin, "size": self.size,
+                            "root": base64.b64encode(self.root).decode("ascii"),
+                            "note": self.note, "cosigned_at": self.cosigned_at},
+                           indent=2) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> WitnessState:
+        data = json.loads(raw)
+        state = cls(str(data["origin"]), int(data["size"]), base64.b64decode(data["root"]),
+                    str(data["note"]), int(data["cosigned_at"]))
+        if len(state.root) != merkle.HASH_SIZE or state.size < 0:
+            raise ValueError("bad size or root")
+        return state
+
+
+def _parse_request(body: bytes) -> tuple[int, list[bytes], str]:
+    """Split an add-checkpoint body into (old size, consistency proof, signed checkpoint)."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise WitnessError(413, f"the request is longer than {MAX_REQUEST_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WitnessError(400, "the request is not UTF-8") from e
+    head, sep, signed = text.partition("\n\n")
+    if not sep:
+        raise WitnessError(400, "the request has no blank line before the checkpoint")
+    lines = head.split("\n")
+    found = _OLD.fullmatch(lines[0])
+    if found is None:
+        raise WitnessError(400, "the first line must be `old <size>` (a plain decimal)")
+    hashes = lines[1:]
+    if len(hashes) > MAX_PROOF_LINES:
+        raise WitnessError(400, f"the consistency proof has {len(hashes)} lines, more than "
+                                f"{MAX_PROOF_LINES}")
+    proof = []
+    for i, line in enumerate(hashes, 1):
+        try:
+            raw = base64.b64decode(line.encode("ascii"), validate=True)
+        except (UnicodeEncodeError, binascii.Error) as e:
+            raise WitnessError(400, f"consistency proof line {i} is not base64") from e
+        if len(raw) != merkle.HASH_SIZE:
+            raise WitnessError(400, f"consistency proof line {i} is not a 32-byte hash")
+        proof.append(raw)
+    return int(found.group(1)), proof, signed
+
+
+class Witness:
+    """A witness: its name and key, the logs it trusts, and its state dir.
+
+    ``logs`` maps each origin to the log's Ed25519 verifier keys; when None they are read
+    from ``<state dir>/logs.toml`` (and read again whenever that file changes). ``clock``
+    gives the POSIX time put into cosignatures.
+    """
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey, state_dir: str | os.PathLike[str],
+                 *, logs: Mapping[str, Sequence[note.Verifier]] | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
+        self.name = name
+        self._key = private_key
+        self.state_dir = Path(state_dir)
+        self._verifier = note.Verifier.from_public_key(name, private_key.public_key(),
+                                                       note.ALG_COSIGNATURE_V1)
+        self._fixed_logs = None if logs is None else {o: tuple(v) for o, v in logs.items()}
+        self._logs_stamp: tuple[int, int, int] | None = None
+        self._file_logs: dict[str, tuple[note.Verifier, ...]] = {}
+        self.clock = clock or (lambda: int(time.time()))
+        self._lock = threading.Lock()
+        (self.state_dir / STATE_DIR).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"Witness({self.name!r}, {str(self.state_dir)!r})"
+
+    @classmethod
+    def open(cls, state_dir: str | os.PathLike[str], *, passphrase: bytes | None = None,
+             clock: Callable[[], int] | None = None) -> Witness:
+        """The witness of a state dir made by :func:`init_witness`. Raises ConfigError."""
+        path = Path(state_dir)
+        name = _read_name(path)
+        return cls(name, _load_key(path / KEY_FILE, passphrase), path, clock=clock)
+
+    def verifier(self) -> note.Verifier:
+        """The witness's cosignature (type 0x04) verifier key."""
+        return self._verifier
+
+    def vkey(self) -> str:
+        return self._verifier.to_vkey()
+
+    def logs(self) -> dict[str, tuple[note.Verifier, ...]]:
+        """Origin → the log keys this witness trusts."""
+        if self._fixed_logs is not None:
+            return self._fixed_logs
+        path = self.state_dir / LOGS_FILE
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self._logs_stamp:
+            self._file_logs, self._logs_stamp = read_logs(path), stamp
+        return self._file_logs
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _state_file(self, origin: str) -> Path:
+        digest = hashlib.sha256(origin.encode("utf-8")).hexdigest()
+        return self.state_dir / STATE_DIR / f"{digest}.json"
+
+    def state(self, origin: str) -> WitnessState | None:
+        """The last checkpoint cosigned for ``origin``, or None."""
+        path = self._state_file(origin)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            state = WitnessState.from_json(raw)
+        except (ValueError, KeyError, TypeError) as e:
+            raise WitnessError(500, f"the witness's state {path.name} is unreadable") from e
+        if state.origin != origin:
+            raise WitnessError(500, f"the witness's state {path.name} is of another log")
+        return state
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One add-checkpoint at a time: across threads (a lock), across processes (flock)."""
+        with self._lock:
+            fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
+    # --- add-checkpoint ---------------------------------------------------------------------
+
+    def add_checkpoint(self, body: bytes) -> str:
+        """Handle one tlog-witness add-checkpoint request body; return the cosignature line(s).
+
+        Raises :class:`WitnessError` with the HTTP status of the refusal: 400 malformed,
+        403 no valid signature by a trusted key, 404 unknown log, 409 the old size is not the
+        witness's (``size`` says what it is) or a different checkpoint of the same size,
+        422 the consistency proof does not verify, 413 too long. Nothing changes then.
+        """
+        old, proof, signed = _parse_request(body)
+        try:
+            text, signatures = note.split_note(signed)
+            checkpoint = note.Checkpoint.from_text(text)
+        except note.NoteError as e:
+            raise WitnessError(400, f"the checkpoint is malformed: {e}") from e
+        trusted = self.logs().get(checkpoint.origin)
+        if not trusted:
+            raise WitnessError(404, f"this witness does not witness the log "
+                                    f"{checkpoint.origin!r}")
+        if not _signed_by(text, signatures, trusted):
+            raise WitnessError(403, f"the checkpoint is not signed by a key of "
+                                    f"{checkpoint.origin!r} this witness trusts")
+        if old > checkpoint.size:
+            raise WitnessError(400, f"the old size {old} exceeds the checkpoint's "
+                                    f"{checkpoint.size}")
+        with self._locked():
+            state = self.state(checkpoint.origin)
+            current = 0 if state is None else state.size
+            if old != current:
+                raise WitnessError(409, f"the witness's last cosigned size is {current}, not {old}",
+                                   size=current)
+            self._check_consistent(state, old, proof, checkpoint)
+            timestamp = self.clock()
+            if state is not None:  # cosignature times never go backwards
+                timestamp = max(timestamp, state.cosigned_at)
+            cosignature = note.cosign(text, self.name, self._key, timestamp)
+            ours = (cosignature.name, cosignature.key_id)
+            kept = [s for s in signatures if (s.name, s.key_id) != ours]
+            evidence = text + "\n" + "".join(s.to_line() + "\n" for s in (*kept, cosignature))
+            new = WitnessState(checkpoint.origin, checkpoint.size, checkpoint.root, evidence,
+                               timestamp)
+            # Persisted before answering: a cosignature is never given for an unsaved state.
+            write_atomic(self._state_file(checkpoint.origin), new.to_json(), 0o600)
+        return cosignature.to_line() + "\n"
+
+    @staticmethod
+    def _check_consistent(state: WitnessState | None, old: int, proof: list[bytes],
+                          checkpoint: note.Checkpoint) -> None:
+        if old == checkpoint.size:
+            if proof:
+                raise WitnessError(422, "the sizes are equal but the consistency proof is not "
+                                        "empty")
+            expected = merkle.EMPTY_ROOT if state is None else state.root
+            if checkpoint.root != expected:
+                if state is None:
+                    raise WitnessError(422, "a checkpoint of size 0 must have the empty root")
+                raise WitnessError(409, f"the witness cosigned a different checkpoint of size "
+                                        f"{old} (another root): the log forked", size=old)
+            return
+        if old == 0:
+            if proof:
+                raise WitnessError(400, "the consistency proof must be empty when the old "
+                                        "size is 0")
+            return  # the first checkpoint this witness sees of this log
+        assert state is not None  # noqa: S101 - old == state.size > 0
+        try:
+            merkle.verify_consistency(old, checkpoint.size, state.root, checkpoint.root, proof)
+        except merkle.ProofError as e:
+            raise WitnessError(422, f"the consistency proof from {old} to {checkpoint.size} "
+                                    f"does not verify: {e}") from e
+
+
+def _signed_by(text: str, signatures: Iterable[note.Signature],
+               trusted: Iterable[note.Verifier]) -> bool:
+    """True when a signature verifies against a trusted key (others are ignored)."""
+    keys = {(v.name, v.key_id): v for v in trusted}
+    for s in signatures:
+        v = keys.get((s.name, s.key_id))
+        if v is None:
+            continue
+        try:
+            v.verify(text, s)
+        except note.NoteError:
+            continue
+        return True
+    return False
+
+
+# --- the witness's state dir -------------------------------------------------------------------
+
+
+def _read_name(path: Path) -> str:
+    try:
+        raw = tomllib.loads((path / CONFIG_FILE).read_text("utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"no witness at {path}: run `callproof witness init NAME`") from e
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path / CONFIG_FILE}: {e}") from e
+    name = raw.get("name")
+    if not isinstance(name, str):
+        raise ConfigError(f"{path / CONFIG_FILE}: `name` must be a string")
+    return name
+
+
+def _load_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
+    try:
+        pem = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"the witness key {path} is missing: run `callproof witness init`") from e
+    return ed25519_from_pem(pem, passphrase, what="the witness key")
+
+
+def read_logs(path: Path) -> dict[str, tuple[note.Verifier, ...]]:
+    """``logs.toml``: ``[[log]]`` tables with ``vkey`` and optionally ``origin``."""
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from e
+    entries = raw.get("log", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: `log` must be an array of tables ([[log]])")
+    logs: dict[str, tuple[note.Verifier, ...]] = {}
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("vkey"), str):
+            raise ConfigError(f"{path}: log {i} needs a `vkey` string")
+        try:
+            verifier = note.Verifier.parse(entry["vkey"].strip())
+        except note.NoteError as e:
+            raise ConfigError(f"{path}: log {i}: {e}") from e
+        if verifier.algorithm != note.ALG_ED25519:
+            raise ConfigError(f"{path}: log {i}: not an Ed25519 (type 0x01) log key")
+        origin = entry.get("origin", verifier.name)
+        if not isinstance(origin, str) or not origin:
+            raise ConfigError(f"{path}: log {i}: `origin` must be a string")
+        logs[origin] = (*logs.get(origin, ()), verifier)
+    return logs
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def init_witness(state_dir: str | os.PathLike[str], name: str, *,
+                 passphrase: bytes | None = None, logs: Iterable[str] = ()) -> Witness:
+    """Create a witness state dir: its name, a new key (0600) and the logs it witnesses.
+
+    Refuses (ConfigError) when the dir already holds a witness key.
+    """
+    path = Path(state_dir)
+    try:
+        note.Verifier.from_public_key(name, bytes(32), note.ALG_COSIGNATURE_V1)
+    except note.NoteError as e:
+        raise ConfigError(f"the witness name is refused: {e}") from e
+    if (path / KEY_FILE).exists():
+        raise ConfigError(f"{path} already holds a witness key; nothing changed")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    write_private_pem(path / KEY_FILE, key, passphrase)
+    (path / CONFIG_FILE).write_text(f"# callproof witness\nname = {_toml_string(name)}\n", "utf-8")
+    if not (path / LOGS_FILE).exists():
+        (path / LOGS_FILE).write_text(
+            "# The logs this witness cosigns: one [[log]] table each, with the log's verifier\n"
+            "# key (`callproof audit vkey` on the log's side) and, when it is not the key's\n"
+            "# name, its checkpoint origin.\n", "utf-8")
+    for vkey in logs:
+        add_log(path, vkey)
+    return Witness(name, key, path)
+
+
+def add_log(state_dir: str | os.PathLike[str], vkey: str, origin: str | None = None) -> str:
+    """Add a log (its verifier key) to ``logs.toml``; return its origin."""
+    path = Path(state_dir) / LOGS_FILE
+    try:
+        verifier = note.Verifier.parse(vkey.strip())
+    except note.NoteError as e:
+        raise ConfigError(f"the log key is refused: {e}") from e
+    if verifier.algorithm != note.ALG_ED25519:
+        raise ConfigError("the log key is not an Ed25519 (type 0x01) note key")
+    origin = origin or verifier.name
+    known = read_logs(path) if path.exists() else {}
+    if verifier in known.get(origin, ()):
+        return origin
+    entry = f"\n[[log]]\nvkey = {_toml_string(verifier.to_vkey())}\n"
+    if origin != verifier.name:
+        entry += f"origin = {_toml_string(origin)}\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(entry)
+    return origin
+
+
+# --- serving ------------------------------------------------------------------------------------
+
+
+def create_app(witness: Witness) -> Flask:
+    """The witness as a WSGI app: ``POST /add-checkpoint`` (C2SP tlog-witness) and ``GET /``."""
+    from flask import Flask, Response, request
+    from werkzeug.exceptions import HTTPException
+
+    app = Flask("callproof.witness")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+
+    def text(body: str, status: int = 200, content_type: str = "text/plain; charset=utf-8"
+             ) -> Response:
+        return Response(body, status, content_type=content_type)
+
+    @app.post("/add-checkpoint")
+    def add_checkpoint() -> Response:
+        body = request.get_data(cache=False)
+        try:
+            return text(witness.add_checkpoint(body))
+        except WitnessError as e:
+            if e.size is not None:
+                response = text(f"{e.size}\n", e.status, SIZE_CONTENT_TYPE)
+                response.headers["X-Callproof-Reason"] = e.message
+                return response
+            return text(e.message + "\n", e.status)
+
+    @app.get("/")
+    def index() -> Response:
+        logs = "".join(f"  {origin}\n" for origin in sorted(witness.logs()))
+        return text(f"callproof witness (C2SP tlog-witness v1.0.0)\nkey: {witness.vkey()}\n"
+                    f"POST /add-checkpoint\nlogs witnessed:\n{logs}")
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response:
+        return text(f"{e.name}\n", e.code or 500)
+
+    return app
+
+
+# --- the log's side -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    """A witness the log pushes to: a label, its submission prefix and its cosigning key."""
+
+    name: str
+    url: str
+    verifier: note.Verifier
+
+
+def load_witnesses(path: Path) -> list[WitnessEndpoint]:
+    """``<data dir>/witnesses.toml``: ``[[witness]]`` tables with ``url``, ``vkey`` and an
+    optional ``name`` (a label; default: the key's name). No file: no witnesses."""
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: {e}") from e
+    entries = raw.get("witness", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: `witness` must be an array of tables ([[witness]])")
+    found: list[WitnessEndpoint] = []
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: witness {i} must be a table")
+        unknown = set(entry) - {"name", "url", "vkey"}
+        if unknown:
+            raise ConfigError(f"{path}: witness {i}: unknown setting(s) {sorted(unknown)}")
+        url, vkey = entry.get("url"), entry.get("vkey")
+        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigError(f"{path}: witness {i} needs an http(s) `url`")
+        if not isinstance(vkey, str):
+            raise ConfigError(f"{path}: witness {i} needs a `vkey` string")
+        try:
+            verifier = note.Verifier.parse(vkey.strip())
+        except note.NoteError as e:
+            raise ConfigError(f"{path}: witness {i}: {e}") from e
+        if verifier.algorithm != note.ALG_COSIGNATURE_V1:
+            raise ConfigError(f"{path}: witness {i}: not a cosignature (type 0x04) key")
+        name = entry.get("name", verifier.name)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{path}: witness {i}: `name` must be a string")
+        if any(w.verifier == verifier for w in found):
+            raise ConfigError(f"{path}: witness {i}: the key of {name!r} is listed twice")
+        found.append(WitnessEndpoint(name, url, verifier))
+    return found
+
+
+def request_body(old_size: int, proof: Sequence[bytes], signed_note: str) -> bytes:
+    """An add-checkpoint body: ``old N``, the proof hashes, a blank line, the checkpoint."""
+    lines = [f"old {old_size}", *(base64.b64encode(h).decode("ascii") for h in proof)]
+    return ("\n".join(lines) + "\n\n" + signed_note).encode("utf-8")
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def post_checkpoint(url: str, body: bytes, *, timeout: float = 5.0) -> tuple[int, str, str]:
+    """POST ``body`` to ``<url>/add-checkpoint``; return (status, content type, text).
+
+    Raises :class:`PushError` on a network error, a timeout or an over-long answer.
+    """
+    target = url.rstrip("/") + "/add-checkpoint"
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme not in ("http", "https"):
+        raise PushError(f"{url}: only http and https witnesses are supported")
+    req = urllib.request.Request(target, data=body, method="POST",  # noqa: S310 - scheme checked
+                                 headers={"Content-Type": "text/plain; charset=utf-8"})
+    handlers: list[Any] = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) \
+        else []
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(req, timeout=timeout) as response:
+            status, ctype, raw = response.status, response.headers.get("Content-Type", ""), \
+                response.read(_MAX_RESPONSE_BYTES + 1)
+    except urllib.error.HTTPError as e:
+        status, ctype = e.code, e.headers.get("Content-Type", "") if e.headers else ""
+        try:
+            raw = e.read(_MAX_RESPONSE_BYTES + 1)
+        except OSError:
+            raw = b""
+        finally:
+            e.close()
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise PushError(f"cannot reach {target}: {reason}") from e
+    if len(raw) > _MAX_RESPONSE_BYTES:
+        raise PushError(f"{target} answered more than {_MAX_RESPONSE_BYTES} bytes")
+    return int(status), ctype, raw.decode("utf-8", "replace")
+
+
+def parse_size(content_type: str, text: str) -> int | None:
+    """The tree size of a 409 answer (``text/x.tlog.size``), or None when it is not one."""
+    if content_type.split(";")[0].strip().lower() != SIZE_CONTENT_TYPE:
+        return None
+    found = _SIZE.fullmatch(text)
+    return int(found.group(1)) if found else None
+
+
+def read_cosignature(response: str, checkpoint_text: str,
+                     verifier: note.Verifier) -> tuple[note.Signature, int]:
+    """The cosignature by ``verifier`` among the signature lines of a 200 answer, verified.
+
+    Lines by other keys are ignored. Raises :class:`~callproof.tlog.note.NoteError` when
+    there is none or it does not verify.
+    """
+    if len(response) > _MAX_RESPONSE_BYTES or not response.endswith("\n"):
+        raise note.NoteError("the answer is not newline-terminated signature lines")
+    for line in response[:-1].split("\n"):
+        signature = note.Signature.from_line(line)
+        if (signature.name, signature.key_id) == (verifier.name, verifier.key_id):
+            return signature, note.verify_cosignature(checkpoint_text, signature, verifier)
+    raise note.NoteError(f"the answer holds no cosignature by {verifier.name!r} "
+                         f"({verifier.key_id:08x})")

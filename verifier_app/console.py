@@ -1,0 +1,385 @@
+"""The agent console (issue #3): agents sign in, start a call, read the call code, say the
+check word when the customer's page asks for it, and close the call.
+
+GET  /console/sign-in                        the sign-in form (agent id + password)
+POST /console/sign-in                        failed sign-ins are limited per client and agent id
+POST /console/sign-out
+GET  /console/                               start a call: the reason, the number dialled
+POST /console/tickets                        issues a ticket → the call page
+GET  /console/tickets/<id>                   the call code, the state, the check word, alerts
+GET  /console/tickets/<id>/status.json       the same for console.js, polled every 2 s
+POST /console/tickets/<id>/close             the agent hangs up
+
+An agent sees only the tickets they issued (any other id is a 404). The call code is kept only in
+the agent's signed session cookie (the library stores just its hash), for the last few calls, so
+the call page can show it again on a refresh; it is shown until the customer has typed it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    render_template,
+    request,
+    session,
+)
+from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
+
+from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused
+from callproof.admin import Agent
+from callproof.issuer import TicketStatus, normalise_phone
+from callproof.protocol import states
+from callproof.protocol.clock import to_epoch
+from callproof.protocol.words import LANGUAGES as WORD_LANGUAGES
+
+from .extensions import limiter, services
+from .i18n import NATIVE_NAMES, current_language, redirect_keeping_language
+from .security import client_key
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+log = logging.getLogger("callproof.console")
+
+#: How long a sign-in lasts (a long shift); then the agent signs in again.
+SIGN_IN_SECONDS = 12 * 3600
+#: How many calls' codes the session keeps (newest first).
+KEPT_CALLS = 5
+#: States after which the page stops polling: nothing more can happen to the ticket.
+FINAL = frozenset({states.FAILED, states.CLOSED, states.EXPIRED, states.REVOKED})
+
+
+def _(message: str, **values: Any) -> str:
+    """gettext, typed (the catalogue extracts ``_("…")`` calls)."""
+    return str(gettext(message, **values))
+
+
+# --- limits on failed sign-ins ---------------------------------------------------------------
+
+def _agent_limit() -> str:
+    """Failed sign-ins per client address *and* agent id: one agent's typos do not lock out
+    the rest of a call center behind the same NAT address."""
+    return str(current_app.config.get("CONSOLE_SIGNIN_LIMIT", "10 per 15 minutes"))
+
+
+def _client_limit() -> str:
+    """Failed sign-ins per client address, whatever the agent id (bounds password spraying)."""
+    return str(current_app.config.get("CONSOLE_SIGNIN_CLIENT_LIMIT", "50 per 15 minutes"))
+
+
+def _client_and_agent() -> str:
+    return f"{client_key()}|{request.form.get('agent_id', '').strip()[:64]}"
+
+
+def _sign_in_failed(_response: Response) -> bool:
+    return bool(g.get("failed_sign_in"))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
+          **context: Any) -> Response:
+    """A console page in the page's language (base.html needs ``company`` and ``here``)."""
+    company = services().deployment.config.company
+    return make_response(render_template(template, company=company, here=here, **context),
+                         status)
+
+
+def _now() -> int:
+    return to_epoch(services().deployment.now())
+
+
+def _signed_in() -> Agent | None:
+    """The signed-in agent, if the sign-in is recent and the agent still exists and is enabled.
+
+    Anything else clears the session (a disabled agent is signed out on their next request).
+    """
+    agent_id = session.get("agent_id")
+    since = session.get("signed_in_at")
+    if not isinstance(agent_id, str) or not isinstance(since, int):
+        return None
+    if not 0 <= _now() - since <= SIGN_IN_SECONDS:
+        session.clear()
+        return None
+    agent = next((a for a in services().admin.agents() if a.agent_id == agent_id), None)
+    if agent is None or not agent.enabled:
+        session.clear()
+        return None
+    return agent
+
+
+def _calls() -> list[list[str]]:
+    """[ticket_id, code_display, reason] of the calls started in this browser, newest first."""
+    kept = session.get("calls")
+    if not isinstance(kept, list):
+        return []
+    return [c for c in kept
+            if isinstance(c, list) and len(c) == 3 and all(isinstance(x, str) for x in c)]
+
+
+def _remember_call(ticket_id: str, code_display: str, reason: str) -> None:
+    session["calls"] = [[ticket_id, code_display, reason], *_calls()][:KEPT_CALLS]
+
+
+def _forget_call(ticket_id: str) -> None:
+    session["calls"] = [c for c in _calls() if c[0] != ticket_id]
+
+
+def _reason_texts() -> dict[str, str]:
+    lang = current_language()
+    return {r.code: r.text.get(lang, r.text["en"]) for r in services().admin.reasons()
+            if r.enabled}
+
+
+def _own_status(ticket_id: str, agent: Agent) -> TicketStatus | None:
+    """The ticket's status if this agent issued it; None for any other (or unknown) ticket."""
+    if len(ticket_id) > 64:
+        return None
+    try:
+        status = services().issuer.status(ticket_id)
+    except NotFound:
+        return None
+    return status if status.agent_id == agent.agent_id else None
+
+
+# --- what the agent reads ------------------------------------------------------------------
+
+def state_message(status: TicketStatus) -> str:
+    """One or two short sentences: where the call is and what the agent does next."""
+    s = status.state
+    if s == states.ISSUED:
+        return _("Read the call code to the customer. This page changes when they type it.")
+    if s == states.CONNECTED:
+        return _("The customer picked up. Read the call code to them.")
+    if s == states.CLAIMED and status.has_number:
+        return _("The customer has typed the code. They are checking the phone number.")
+    if s == states.CLAIMED:
+        return _("The customer has typed the code.")
+    if s == states.NUMBER_CONFIRMED:
+        return _("The customer has confirmed the phone number.")
+    if s == states.VERIFIED:
+        return _("The customer confirmed this call. You can go on.")
+    if s == states.FAILED:
+        return _("The check failed. The customer was told to hang up and call us on the "
+                 "official number.")
+    if s == states.CLOSED:
+        return _("This call is closed.")
+    if s == states.EXPIRED:
+        return _("This call code has expired. Start a new call to get a new code.")
+    if s == states.REVOKED:
+        return _("This call code was withdrawn. Start a new call to get a new code.")
+    return s  # pragma: no cover - every state is named above
+
+
+def alert_text(alert_type: str) -> str:
+    if alert_type == states.CAUSE_NUMBER_DENIED:
+        return _("The customer said the phone is not theirs.")
+    if alert_type == states.CAUSE_WRONG_WORD:
+        return _("The customer tapped a different word.")
+    if alert_type == states.CAUSE_CLAIMED_ELSEWHERE:
+        return _("The code was entered on a second device.")
+    if alert_type == "alert.tampered":
+        return _("The stored call record does not match. Tell the fraud desk.")
+    return _("Alert: %(type)s", type=alert_type)
+
+
+def _view(status: TicketStatus) -> dict[str, Any]:
+    """What the call page and status.json show, in the page's language."""
+    lang = current_language()
+    word = status.check_word
+    return {
+        "ticket_id": status.ticket_id,
+        "state": status.state,
+        "message": state_message(status),
+        "show_code": status.state in states.UNCLAIMED,
+        "final": status.state in FINAL,
+        "can_close": status.state != states.CLOSED,
+        "check_word": None if word is None else {
+            **word.to_dict(lang),
+            "others": [f"{word.text(other)} ({NATIVE_NAMES[other]})"
+                       for other in WORD_LANGUAGES if word.text(other) != word.text(lang)],
+        },
+        "alerts": [{"type": a["type"], "at": a["at"], "text": alert_text(str(a["type"]))}
+                   for a in status.alerts],
+    }
+
+
+# --- sign-in and sign-out ------------------------------------------------------------------
+
+def _sign_in_page(error: str | None = None, status: int = 200, *,
+                  agent_id: str = "", notice: str | None = None) -> Response:
+    return _page("console/sign_in.html", ("console.sign_in", {}), status, error=error,
+                 agent_id=agent_id, notice=notice)
+
+
+@bp.get("/sign-in")
+def sign_in() -> Response:
+    if _signed_in() is not None:
+        return redirect_keeping_language("console.home")
+    notice = _("You are signed out.") if request.args.get("signed_out") else None
+    return _sign_in_page(notice=notice)
+
+
+@bp.post("/sign-in")
+@limiter.limit(_agent_limit, key_func=_client_and_agent, deduct_when=_sign_in_failed,
+               scope="console-sign-in-agent")
+@limiter.limit(_client_limit, key_func=None, deduct_when=_sign_in_failed,
+               scope="console-sign-in-client")
+def sign_in_post() -> Response:
+    agent_id = request.form.get("agent_id", "").strip()
+    password = request.form.get("password", "")
+    if not agent_id or not password:
+        return _sign_in_page(_("Type your agent id and your password."), 400,
+                             agent_id=agent_id[:64])
+    ok = len(agent_id) <= 64 and len(password) <= 1024 and \
+        services().passwords.check(agent_id, password)
+    if not ok:
+        g.failed_sign_in = True
+        log.info("console sign-in failed for %r", agent_id[:64])
+        return _sign_in_page(_("The agent id or the password is not right."), 400,
+                             agent_id=agent_id[:64])
+    session.clear()  # a fresh session (and CSRF token) for the signed-in agent
+    session["agent_id"] = agent_id
+    session["signed_in_at"] = _now()
+    log.info("console sign-in: %s", agent_id)
+    return redirect_keeping_language("console.home")
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    session.clear()
+    return redirect_keeping_language("console.sign_in", signed_out=1)
+
+
+# --- starting a call -----------------------------------------------------------------------
+
+def _home(agent: Agent, status: int = 200, *, errors: dict[str, str] | None = None,
+          form: dict[str, str] | None = None) -> Response:
+    reasons = _reason_texts()
+    calls = [{"ticket_id": c[0], "reason": reasons.get(c[2], c[2])} for c in _calls()]
+    return _page("console/home.html", ("console.home", {}), status, agent=agent,
+                 reasons=reasons, calls=calls, errors=errors or {}, form=form or {})
+
+
+@bp.get("/")
+def home() -> Response:
+    agent = _signed_in()
+    if agent is None:
+        return redirect_keeping_language("console.sign_in")
+    return _home(agent)
+
+
+@bp.post("/tickets")
+def issue() -> Response:
+    agent = _signed_in()
+    if agent is None:
+        return redirect_keeping_language("console.sign_in")
+    reason = request.form.get("reason", "")[:64]
+    phone = request.form.get("phone", "").strip()[:32]
+    form = {"reason": reason, "phone": phone}
+    errors = {}
+    if reason not in _reason_texts():
+        errors["reason"] = _("Choose the reason for the call.")
+    if phone:
+        try:
+            normalise_phone(phone)
+        except InputError:
+            errors["phone"] = _("Type the number in international form, like +886912345678.")
+    if errors:
+        return _home(agent, 400, errors=errors, form=form)
+    try:
+        call = services().issuer.issue(agent_id=agent.agent_id, reason=reason,
+                                       phone=phone or None)
+    except InputError:  # disabled in the meantime
+        return _home(agent, 400, errors={"reason": _("Choose the reason for the call.")},
+                     form=form)
+    except ConfigError:
+        log.exception("cannot issue a ticket")
+        return _home(agent, 503, errors={"issue": _(
+            "Calls cannot be started right now. Tell your administrator.")}, form=form)
+    _remember_call(call.ticket_id, call.code_display, reason)
+    log.info("console issued %s for %s", call.ticket_id, agent.agent_id)
+    return redirect_keeping_language("console.ticket", ticket_id=call.ticket_id)
+
+
+# --- the call ------------------------------------------------------------------------------
+
+@bp.get("/tickets/<ticket_id>")
+def ticket(ticket_id: str) -> Response:
+    agent = _signed_in()
+    if agent is None:
+        return redirect_keeping_language("console.sign_in")
+    status = _own_status(ticket_id, agent)
+    if status is None:
+        return _not_found(agent)
+    kept = next((c for c in _calls() if c[0] == ticket_id), None)
+    reason = _reason_texts().get(kept[2], kept[2]) if kept else None
+    return _page("console/ticket.html", ("console.ticket", {"ticket_id": ticket_id}),
+                 agent=agent, view=_view(status), code=kept[1] if kept else None,
+                 reason=reason)
+
+
+@bp.get("/tickets/<ticket_id>/status.json")
+def status_json(ticket_id: str) -> Response:
+    agent = _signed_in()
+    if agent is None:
+        return make_response({"error": "signed_out",
+                              "message": _("You are signed out. Sign in again.")}, 401)
+    status = _own_status(ticket_id, agent)
+    if status is None:
+        return make_response({"error": "not_found", "message": "no such call"}, 404)
+    return make_response(_view(status), 200)
+
+
+@bp.post("/tickets/<ticket_id>/close")
+def close(ticket_id: str) -> Response:
+    agent = _signed_in()
+    if agent is None:
+        return redirect_keeping_language("console.sign_in")
+    if _own_status(ticket_id, agent) is None:
+        return _not_found(agent)
+    try:
+        services().issuer.close(ticket_id)
+    except TransitionRefused:
+        pass  # already closed: the page shows it
+    _forget_call(ticket_id)
+    return redirect_keeping_language("console.ticket", ticket_id=ticket_id)
+
+
+def _not_found(agent: Agent) -> Response:
+    return _page("console/problem.html", ("console.home", {}), 404, agent=agent,
+                 title=_("Call not found"),
+                 message=_("There is no call with this address among your calls."))
+
+
+# --- errors on console pages ---------------------------------------------------------------
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(_e: CSRFError) -> Response:
+    if request.endpoint == "console.sign_in_post":
+        return _sign_in_page(_("This page was open too long. Sign in again."), 400)
+    return _page("console/problem.html", ("console.home", {}), 400, agent=None,
+                 title=_("This page was open too long"),
+                 message=_("Nothing was changed. Go back to the console and try again."))
+
+
+@bp.errorhandler(429)
+def _too_many(_e: Exception) -> Response:
+    return _sign_in_page(_("Too many failed sign-ins. Wait 15 minutes, then try again."), 429,
+                         agent_id=request.form.get("agent_id", "").strip()[:64])
+
+
+@bp.errorhandler(StoreError)
+def _store_down(_e: StoreError) -> Response:
+    log.error("the database is unavailable")
+    if request.endpoint == "console.status_json":
+        return make_response({"error": "unavailable", "message": "try again shortly"}, 503)
+    return _page("console/problem.html", ("console.home", {}), 503, agent=None,
+                 title=_("The console is not available"),
+                 message=_("Try again in a minute. If it goes on, tell your administrator."))

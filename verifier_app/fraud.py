@@ -1,0 +1,472 @@
+"""The fraud desk (issue #6): the fraud team watches alerts live, reads the scam reports, and takes
+the facts to the police.
+
+GET  /fraud/sign-in                 the desk's own sign-in (desk users, not agents)
+POST /fraud/sign-in                 failed sign-ins are limited per client and per user id
+POST /fraud/sign-out
+GET  /fraud/                        live alerts, failed lookups per hour, the webhook's status
+GET  /fraud/alerts.json?after=IDX   alerts newer than IDX, for fraud.js (polled every 3 s)
+GET  /fraud/reports?days=1|7|30     reports by reported number and by script
+GET  /fraud/police?days=1|7|30      the facts a police report needs, printable
+GET  /fraud/police.csv?days=1|7|30  the same reports as CSV
+
+A desk session and an agent session use different keys: an agent cannot open the desk, and a desk
+user cannot use the console. Nothing here identifies a customer: alerts carry the ticket, the
+agent and the reason; reports carry the caller's number (the scammer's) and the scripts, never
+the free text or anything of the reporter. Every desk response is ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    render_template,
+    request,
+    session,
+)
+from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
+
+from callproof import ConfigError, StoreError
+from callproof.desk_users import DeskUser
+from callproof.fraud import WINDOWS, Alert, HourCount
+from callproof.protocol.clock import from_epoch, to_epoch
+from callproof.webhook import WebhookStatus
+
+from .extensions import limiter, services
+from .i18n import current_language, redirect_keeping_language
+from .security import client_key
+
+bp = Blueprint("fraud", __name__, url_prefix="/fraud")
+log = logging.getLogger("callproof.fraud")
+
+#: How long a desk sign-in lasts; then the desk user signs in again.
+SIGN_IN_SECONDS = 12 * 3600
+#: The session keys of a desk sign-in (the console's are ``agent_id`` / ``signed_in_at``).
+USER_KEY = "desk_user_id"
+SINCE_KEY = "desk_signed_in_at"
+#: Alerts on the desk page (fraud.js adds newer ones as they come).
+SHOWN_ALERTS = 50
+#: How often fraud.js asks for new alerts.
+POLL_MS = 3000
+_DEFAULT_DAYS = 7
+
+
+def _(message: str, **values: Any) -> str:
+    """gettext, typed (the catalogue extracts ``_("…")`` calls)."""
+    return str(gettext(message, **values))
+
+
+# --- limits on failed sign-ins ---------------------------------------------------------------
+
+def _user_limit() -> str:
+    """Failed sign-ins per client address *and* user id."""
+    return str(current_app.config.get("FRAUD_SIGNIN_LIMIT", "10 per 15 minutes"))
+
+
+def _client_limit() -> str:
+    """Failed sign-ins per client address, whatever the user id (bounds password spraying)."""
+    return str(current_app.config.get("FRAUD_SIGNIN_CLIENT_LIMIT", "50 per 15 minutes"))
+
+
+def _client_and_user() -> str:
+    return f"{client_key()}|{request.form.get('user_id', '').strip()[:64]}"
+
+
+def _sign_in_failed(_response: Response) -> bool:
+    return bool(g.get("failed_sign_in"))
+
+
+# --- words for what the desk shows -----------------------------------------------------------
+
+def kind_text(kind: str) -> str:
+    """An alert's kind in words."""
+    texts = {
+        "number_denied": _("A customer said “No”: the phone is not theirs"),
+        "word_wrong": _("A customer tapped a wrong check word"),
+        "claimed_elsewhere": _("A call code was typed on a second device"),
+        "budget_tripped": _("Too many failed lookups: lookups are paused"),
+        "reveal_unconnected": _("An app code or phrase was revealed without a connected call"),
+        "reveal_capped": _("A reveal was refused: the hourly limit was reached"),
+        "tampered": _("A stored call record does not match its signature"),
+    }
+    return texts.get(kind, kind)
+
+
+def script_texts() -> dict[str, str]:
+    """What the caller asked for, as the desk names each script."""
+    return {
+        "refund": _("Refund or double charge"),
+        "verification_code": _("Verification code"),
+        "card_or_bank": _("Card or bank details"),
+        "screen_sharing": _("Screen sharing"),
+        "transfer_or_loan": _("Transfer or loan"),
+        "install_app": _("Installing an app"),
+        "open_link": _("Opening a link"),
+    }
+
+
+def when(at: datetime | None) -> str:
+    """A time as the desk shows it: in UTC, the same in every language, to the minute."""
+    if at is None:
+        return "–"
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def when_iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch_text(value: int | str) -> str:
+    """An epoch value of an alert's details, as a time."""
+    try:
+        return when(from_epoch(int(value)))
+    except (TypeError, ValueError, OverflowError):
+        return str(value)
+
+
+def details_text(alert: Alert) -> str:
+    """An alert's details in words (they never hold customer data)."""
+    d: Mapping[str, int | str] = alert.details
+    if alert.kind == "budget_tripped" and "count" in d and "budget" in d:
+        text = _("%(count)s failed lookups in one minute (the budget is %(budget)s).",
+                 count=d["count"], budget=d["budget"])
+        if "open_until" in d:
+            text += " " + _("Lookups paused until %(time)s.",
+                            time=_epoch_text(d["open_until"]))
+        return text
+    parts = []
+    if alert.kind == "reveal_capped" and "cap" in d:
+        parts.append(_("The agent's hourly limit.") if d["cap"] == "agent_cap" else
+                     _("The customer's hourly limit.") if d["cap"] == "customer_cap" else
+                     str(d["cap"]))
+    if alert.kind == "reveal_unconnected" and "allowed" in d:
+        parts.append(_("Shown anyway: allowed for a test.") if d["allowed"] else
+                     _("Nothing was shown."))
+    if "api_key" in d:
+        parts.append(_("Through API key %(key)s.", key=d["api_key"]))
+    if alert.kind == "tampered" and "check" in d:
+        parts.append(_("Failed check: %(check)s.", check=d["check"]))
+    return " ".join(parts)
+
+
+def _reason_texts() -> dict[str, str]:
+    lang = current_language()
+    return {r.code: r.text.get(lang, r.text["en"]) for r in services().admin.reasons()}
+
+
+def alert_view(alert: Alert, reasons: Mapping[str, str]) -> dict[str, Any]:
+    """What the desk shows of one alert (the page's table row, and alerts.json)."""
+    return {
+        "idx": alert.idx,
+        "kind": alert.kind,
+        "kind_text": kind_text(alert.kind),
+        "at": when_iso(alert.at),
+        "at_text": when(alert.at),
+        "ticket_id": alert.ticket_id,
+        "agent_id": alert.agent_id,
+        "reason": alert.reason,
+        "reason_text": reasons.get(alert.reason, alert.reason) if alert.reason else None,
+        "details_text": details_text(alert),
+    }
+
+
+#: The bar chart's geometry (SVG user units): bars, gaps, plot height, margins.
+_BAR, _GAP, _PLOT_H, _TOP, _AXIS_H, _SIDE = 20, 4, 150, 20, 30, 16
+
+
+def lookup_chart(hours: list[HourCount]) -> dict[str, Any]:
+    """The failed-lookups chart: bars (SVG attributes, no inline styles), labels and a summary."""
+    most = max((h.count for h in hours), default=0)
+    scale = _PLOT_H / most if most else 0.0
+    bars = []
+    for i, h in enumerate(hours):
+        height = round(h.count * scale, 1) if h.count else 0.0
+        if h.count and height < 2:
+            height = 2.0  # a non-zero hour stays visible
+        x = _SIDE + i * (_BAR + _GAP)
+        bars.append({"x": x, "y": _TOP + _PLOT_H - height, "height": height, "width": _BAR,
+                     "count": h.count, "hour": h.hour.strftime("%H:%M"),
+                     "label": _("%(hour)s UTC: %(count)s", hour=h.hour.strftime("%H:%M"),
+                                count=h.count),
+                     "tick": i % 6 == 0, "cx": x + _BAR / 2})
+    total = sum(h.count for h in hours)
+    peak = max(hours, key=lambda h: (h.count, h.hour), default=None)
+    if peak is None or not total:
+        summary = _("No failed lookups in the last 24 hours.")
+    else:
+        summary = _("%(total)s failed lookups in the last 24 hours. The most in one hour: "
+                    "%(most)s, in the hour from %(hour)s.", total=total, most=peak.count,
+                    hour=when(peak.hour))
+    width = 2 * _SIDE + len(hours) * (_BAR + _GAP) - _GAP
+    return {"bars": bars, "total": total, "most": most, "summary": summary,
+            "width": width, "height": _TOP + _PLOT_H + _AXIS_H, "base": _TOP + _PLOT_H,
+            "label_y": _TOP + _PLOT_H + 20, "hours": hours}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
+          **context: Any) -> Response:
+    """A desk page in the page's language (base.html needs ``company`` and ``here``)."""
+    company = services().deployment.config.company
+    context.setdefault("user", None)
+    context.setdefault("section", None)
+    response = make_response(render_template(
+        template, company=company, here=here, when=when, when_iso=when_iso,
+        windows=WINDOWS, **context), status)
+    return _no_store(response)
+
+
+def _now() -> int:
+    return to_epoch(services().deployment.now())
+
+
+def _signed_in() -> DeskUser | None:
+    """The signed-in desk user, if the sign-in is recent and the user still exists and is
+    enabled. Anything else ends the desk sign-in (a disabled user is signed out at once)."""
+    user_id = session.get(USER_KEY)
+    since = session.get(SINCE_KEY)
+    if not isinstance(user_id, str) or not isinstance(since, int):
+        return None
+    if not 0 <= _now() - since <= SIGN_IN_SECONDS:
+        session.clear()
+        return None
+    user = services().desk_users.get(user_id)
+    if user is None or not user.enabled:
+        session.clear()
+        return None
+    return user
+
+
+def _days() -> int | None:
+    """The window asked for (7 days when not asked); None when it is not one the desk offers."""
+    raw = request.args.get("days", "")
+    if raw == "":
+        return _DEFAULT_DAYS
+    if raw.isascii() and raw.isdigit() and int(raw) in WINDOWS:
+        return int(raw)
+    return None
+
+
+def _user_and_window(endpoint: str) -> tuple[DeskUser, int] | Response:
+    """The signed-in desk user and the window asked for, or the response to send instead: the
+    sign-in page when signed out, a 400 that links ``endpoint``'s windows when the window is
+    not one the desk offers."""
+    user = _signed_in()
+    if user is None:
+        return redirect_keeping_language("fraud.sign_in")
+    days = _days()
+    if days is None:
+        return _bad_window(user, endpoint)
+    return user, days
+
+
+def _problem(user: DeskUser | None, title: str, message: str, status: int, *,
+             windows_for: str | None = None) -> Response:
+    return _page("fraud/problem.html", ("fraud.home", {}), status, user=user, title=title,
+                 message=message, windows_for=windows_for)
+
+
+def _bad_window(user: DeskUser, endpoint: str) -> Response:
+    return _problem(user, _("Choose 1, 7 or 30 days"),
+                    _("The desk shows the last 1, 7 or 30 days. Choose one of them."), 400,
+                    windows_for=endpoint)
+
+
+# --- sign-in and sign-out ------------------------------------------------------------------
+
+def _sign_in_page(error: str | None = None, status: int = 200, *,
+                  user_id: str = "", notice: str | None = None) -> Response:
+    return _page("fraud/sign_in.html", ("fraud.sign_in", {}), status, error=error,
+                 user_id=user_id, notice=notice)
+
+
+@bp.get("/sign-in")
+def sign_in() -> Response:
+    if _signed_in() is not None:
+        return redirect_keeping_language("fraud.home")
+    notice = _("You are signed out.") if request.args.get("signed_out") else None
+    return _sign_in_page(notice=notice)
+
+
+@bp.post("/sign-in")
+@limiter.limit(_user_limit, key_func=_client_and_user, deduct_when=_sign_in_failed,
+               scope="fraud-sign-in-user")
+@limiter.limit(_client_limit, key_func=None, deduct_when=_sign_in_failed,
+               scope="fraud-sign-in-client")
+def sign_in_post() -> Response:
+    user_id = request.form.get("user_id", "").strip()
+    password = request.form.get("password", "")
+    if not user_id or not password:
+        return _sign_in_page(_("Type your user id and your password."), 400,
+                             user_id=user_id[:64])
+    user = services().desk_users.check(user_id, password) \
+        if len(user_id) <= 64 and len(password) <= 1024 else None
+    if user is None:
+        g.failed_sign_in = True
+        log.info("fraud desk sign-in failed for %r", user_id[:64])
+        return _sign_in_page(_("The user id or the password is not right."), 400,
+                             user_id=user_id[:64])
+    session.clear()  # a fresh session (and CSRF token); any console sign-in here ends
+    session[USER_KEY] = user.user_id
+    session[SINCE_KEY] = _now()
+    log.info("fraud desk sign-in: %s", user.user_id)
+    return redirect_keeping_language("fraud.home")
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    session.clear()
+    return redirect_keeping_language("fraud.sign_in", signed_out=1)
+
+
+# --- the live desk -------------------------------------------------------------------------
+
+@bp.get("/")
+def home() -> Response:
+    user = _signed_in()
+    if user is None:
+        return redirect_keeping_language("fraud.sign_in")
+    desk = services().desk
+    reasons = _reason_texts()
+    alerts = [alert_view(a, reasons) for a in desk.alerts(limit=SHOWN_ALERTS)]
+    chart = lookup_chart(desk.failed_lookups_per_hour(hours=24))
+    webhook, webhook_broken = _webhook_status()
+    last = max((a["idx"] for a in alerts), default=None)
+    return _page("fraud/home.html", ("fraud.home", {}), user=user, section="home",
+                 alerts=alerts, chart=chart, webhook=webhook,
+                 webhook_broken=webhook_broken, last=last, poll_ms=POLL_MS,
+                 shown=SHOWN_ALERTS)
+
+
+def _webhook_status() -> tuple[WebhookStatus | None, bool]:
+    """The webhook's status when one is configured; (None, True) when its setup is broken."""
+    hook = services().webhook
+    try:
+        return (hook.status() if hook.configured else None), False
+    except ConfigError as e:
+        log.warning("the alert webhook is misconfigured: %s", e.__class__.__name__)
+        return None, True
+
+
+@bp.get("/alerts.json")
+def alerts_json() -> Response:
+    user = _signed_in()
+    if user is None:
+        return _no_store(make_response(
+            {"error": "signed_out", "message": _("You are signed out. Sign in again.")}, 401))
+    raw = request.args.get("after", "")
+    after: int | None = None
+    if raw:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+            return _no_store(make_response(
+                {"error": "bad_after", "message": "after must be an alert's index"}, 400))
+        after = int(raw)
+    reasons = _reason_texts()
+    found = [alert_view(a, reasons) for a in services().desk.alerts(after=after,
+                                                                    limit=SHOWN_ALERTS)]
+    last = max((a["idx"] for a in found), default=after)
+    announcement = ""
+    if found:
+        newest = found[0]
+        announcement = _("New alert: %(kind)s, %(time)s.", kind=newest["kind_text"],
+                         time=newest["at_text"]) if len(found) == 1 else \
+            _("%(n)s new alerts. The newest: %(kind)s, %(time)s.", n=len(found),
+              kind=newest["kind_text"], time=newest["at_text"])
+    return _no_store(make_response({"alerts": found, "last": last,
+                                    "announcement": announcement}, 200))
+
+
+# --- reports and the police ----------------------------------------------------------------
+
+@bp.get("/reports")
+def reports() -> Response:
+    asked = _user_and_window("fraud.reports")
+    if isinstance(asked, Response):
+        return asked
+    user, days = asked
+    summary = services().desk.reports(days=days)
+    return _page("fraud/reports.html", ("fraud.reports", {"days": days}), user=user,
+                 section="reports", days=days, summary=summary, scripts=script_texts())
+
+
+@bp.get("/police")
+def police() -> Response:
+    asked = _user_and_window("fraud.police")
+    if isinstance(asked, Response):
+        return asked
+    user, days = asked
+    facts = services().desk.police_facts(days=days)
+    kinds = [(kind_text(k), n) for k, n in facts.alerts_by_kind.items()]
+    return _page("fraud/police.html", ("fraud.police", {"days": days}), user=user,
+                 section="police", days=days, facts=facts, scripts=script_texts(),
+                 kinds=kinds)
+
+
+@bp.get("/police.csv")
+def police_csv() -> Response:
+    asked = _user_and_window("fraud.police")
+    if isinstance(asked, Response):
+        return asked
+    user, days = asked
+    dep = services().deployment
+    text = services().desk.police_csv(days=days)
+    issuer = re.sub(r"[^A-Za-z0-9._-]+", "-", dep.issuer_id).strip("-.") or "callproof"
+    name = f"scam-reports-{issuer}-{days}d-{dep.now().strftime('%Y%m%d-%H%M')}.csv"
+    response = make_response(text.encode("utf-8"), 200)
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    log.info("fraud desk: %s exported the police CSV for %d days", user.user_id, days)
+    return _no_store(response)
+
+
+# --- errors on desk pages ------------------------------------------------------------------
+
+@bp.route("/<path:_rest>")
+def not_found(_rest: str) -> Response:
+    return _problem(_signed_in(), _("Page not found"),
+                    _("There is no fraud desk page at this address."), 404)
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(_e: CSRFError) -> Response:
+    if request.endpoint == "fraud.sign_in_post":
+        return _sign_in_page(_("This page was open too long. Sign in again."), 400)
+    return _problem(None, _("This page was open too long"),
+                    _("Nothing was changed. Go back to the fraud desk and try again."), 400)
+
+
+@bp.errorhandler(429)
+def _too_many(_e: Exception) -> Response:
+    return _sign_in_page(_("Too many failed sign-ins. Wait 15 minutes, then try again."), 429,
+                         user_id=request.form.get("user_id", "").strip()[:64])
+
+
+@bp.errorhandler(StoreError)
+def _store_down(_e: StoreError) -> Response:
+    log.error("the database is unavailable")
+    if request.endpoint == "fraud.alerts_json":
+        return _no_store(make_response({"error": "unavailable",
+                                        "message": "try again shortly"}, 503))
+    return _problem(None, _("The fraud desk is not available"),
+                    _("Try again in a minute. If it goes on, tell your administrator."), 503)
+
+
+__all__ = ["bp"]
