@@ -36,7 +36,8 @@ from callproof.protocol.codes import CODE_DIGITS, damm_valid, display_code, norm
 from callproof.protocol.jws import b64url_decode, split_compact
 from callproof.protocol.keys import KeySet, SigningKey, TicketKey
 from callproof.protocol.ticket import CallTicket, _read_header, encode_ticket, verify_ticket
-from callproof.tlog import merkle, note
+from callproof.tlog import cosign, merkle, note
+from callproof.tlog import proof as tlog_proof
 
 __all__ = ["TARGETS", "check_bundle", "check_code", "check_note", "check_ticket"]
 
@@ -194,7 +195,7 @@ def check_note(data: bytes) -> None:
     if opened is not None:
         _holds(opened.verified and opened.to_text() == text)
     _refused(_NOTE_ERRORS, note.open_note, data, [LOG_VERIFIER], required=WITNESS_VERIFIERS[:1])
-    quorum = _refused(_NOTE_ERRORS, bundle.check_quorum, data, WITNESS_VERIFIERS, 1)
+    quorum = _refused(_NOTE_ERRORS, cosign.check_quorum, data, WITNESS_VERIFIERS, 1)
     if quorum is not None:
         good, _ = quorum
         _holds(1 <= len(good) <= len(WITNESS_VERIFIERS))
@@ -205,8 +206,8 @@ def check_note(data: bytes) -> None:
         _holds(note.Verifier.parse(vkey.to_vkey()) == vkey)
     _refused(_NOTE_ERRORS, note.Signer.parse, first_line)
     # A tlog-proof wraps a signed checkpoint: the same refusals, and ProofError for the path.
-    _refused(_PROOF_ERRORS, bundle.parse_tlog_proof, data)
-    proof = _refused(_PROOF_ERRORS, bundle.verify_tlog_proof, data, LOG_VERIFIER)
+    _refused(_PROOF_ERRORS, tlog_proof.parse_tlog_proof, data)
+    proof = _refused(_PROOF_ERRORS, tlog_proof.verify_tlog_proof, data, LOG_VERIFIER)
     if proof is not None:
         _holds(0 <= proof.index < proof.checkpoint.size)
 

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from callproof import CheckFlow, FixedClock, Issuer, init_data_dir, new_client_token  # noqa: E402
-from callproof.audit.log import AuditLog, format_tlog_proof  # noqa: E402
+from callproof.audit.log import AuditLog  # noqa: E402
 from callproof.deployment import Deployment  # noqa: E402
 from callproof.errors import CheckFailed  # noqa: E402
 from callproof.protocol.canonical import canonical_json  # noqa: E402
@@ -33,6 +33,7 @@ from callproof.protocol.codes import display_code, new_code  # noqa: E402
 from callproof.protocol.jws import b64url_encode, sign_compact  # noqa: E402
 from callproof.protocol.ticket import CallTicket, encode_ticket  # noqa: E402
 from callproof.tlog import merkle, note  # noqa: E402
+from callproof.tlog.proof import format_tlog_proof  # noqa: E402
 from fuzz import _targets as T  # noqa: E402
 
 CORPUS = ROOT / "fuzz" / "corpus"

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from callproof.audit.log import format_tlog_proof
 from callproof.auditor import bundle
 from callproof.errors import MalformedTicket
 from callproof.protocol.canonical import canonical_json
 from callproof.protocol.codes import normalise_code
 from callproof.protocol.jws import b64url_encode
 from callproof.protocol.ticket import verify_ticket
-from callproof.tlog import merkle, note
+from callproof.tlog import cosign, merkle, note
+from callproof.tlog import proof as tlog_proof
+from callproof.tlog.proof import format_tlog_proof
 from fuzz import _targets as T
 from fuzz.run import MAX_LEN
 
@@ -55,7 +56,7 @@ def test_the_seeds_reach_the_happy_path() -> None:
     assert "４" in typed or "０" in typed
     assert len(normalise_code(typed)) == 9
     cosigned = (CORPUS / "note" / "seed-checkpoint-cosigned").read_bytes()
-    good, problems = bundle.check_quorum(cosigned, T.WITNESS_VERIFIERS)
+    good, problems = cosign.check_quorum(cosigned, T.WITNESS_VERIFIERS)
     assert len(good) == 2 and problems == []
     parts = (CORPUS / "bundle" / "seed-bundle-calls").read_bytes().split(T.SEPARATOR)
     witnesses = [note.Verifier.parse(line) for line in parts[4].decode().splitlines()]
@@ -132,7 +133,7 @@ def test_a_key_time_past_what_a_date_holds_refuses_that_key() -> None:
 def test_a_tlog_proof_of_an_entry_nested_too_deep_still_verifies() -> None:
     """The entry is checked by its hash; that it is not an event must not stop the check."""
     proof = (CORPUS / "note" / "regress-deep-proof-entry").read_bytes()
-    report = bundle.verify_tlog_proof(proof, T.LOG_VERIFIER)
+    report = tlog_proof.verify_tlog_proof(proof, T.LOG_VERIFIER)
     assert report.index == 0 and report.event is None and report.entry.startswith(b"[[[")
 
 
@@ -144,6 +145,6 @@ def test_a_tlog_proof_of_an_entry_with_a_list_for_its_type_still_verifies() -> N
     cp = note.Checkpoint(T.LOG_NAME, 2, merkle.root_hash(hashes))
     proof = format_tlog_proof(0, merkle.inclusion_proof(0, 2, merkle.subtree_hasher(hashes)),
                               note.sign_note(cp.to_text(), [T.LOG_SIGNER]), extra=leaves[0])
-    report = bundle.verify_tlog_proof(proof, T.LOG_VERIFIER)
+    report = tlog_proof.verify_tlog_proof(proof, T.LOG_VERIFIER)
     assert report.entry == leaves[0] and report.event is None
     T.check_note(proof.encode())

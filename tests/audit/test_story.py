@@ -377,7 +377,7 @@ def test_verify_proof_and_report_check_the_witness_quorum(world: World, calls: C
     index = _find(lines, "ticket.issued", calls.happy)
     proof = merkle.inclusion_proof(index, len(lines), merkle.subtree_hasher(
         [merkle.leaf_hash(raw[:-1]) for raw in lines]))
-    from callproof.audit.log import TLOG_PROOF_HEADER
+    from callproof.tlog.proof import TLOG_PROOF_HEADER
 
     text = "\n".join([TLOG_PROOF_HEADER, f"extra {B._b64(lines[index][:-1])}", f"index {index}",
                       *(B._b64(h) for h in proof)]) + "\n\n" + signed

@@ -22,18 +22,17 @@ from werkzeug.serving import make_server
 from callproof import new_client_token
 from callproof._cli import cli
 from callproof.audit.log import AuditLog
-from callproof.auditor.bundle import check_quorum, verify_bundle
+from callproof.auditor.bundle import verify_bundle
 from callproof.errors import ConfigError, WitnessError
 from callproof.store import schema
 from callproof.tlog import merkle, note
+from callproof.tlog.cosign import SIZE_CONTENT_TYPE, check_quorum, request_body
 from callproof.witness.server import (
-    SIZE_CONTENT_TYPE,
     Witness,
     WitnessEndpoint,
     create_app,
     init_witness,
     load_witnesses,
-    request_body,
 )
 from tests.conftest import World
 

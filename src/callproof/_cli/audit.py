@@ -16,16 +16,12 @@ from typing import BinaryIO
 import click
 
 from callproof.audit.log import AuditLog, PushResult, SignedCheckpoint
-from callproof.auditor.bundle import (
-    check_quorum,
-    load_verifier,
-    parse_tlog_proof,
-    verify_bundle,
-    verify_tlog_proof,
-)
+from callproof.auditor.bundle import load_verifier, verify_bundle
 from callproof.config import DataDir
 from callproof.deployment import Deployment
 from callproof.tlog import merkle, note
+from callproof.tlog.cosign import check_quorum
+from callproof.tlog.proof import parse_tlog_proof, verify_tlog_proof
 
 EXIT_FAILED = 1
 

@@ -1,9 +1,9 @@
 """The live audit log: each issuer's events as the leaves of an RFC 6962 tree, and its checkpoints.
 
-Every event :func:`callproof.store.events.append` writes becomes leaf ``idx`` of its issuer's tree in
-the same transaction (:func:`append_leaf`): the leaf is the event body, and every complete node
-(``log_nodes``: level, index → hash) is stored as soon as it exists, so an append reads at most
-O(log n) rows (none for an even index) and roots and proofs read O(log n) rows too.
+Every event :func:`callproof.store.events.append` writes becomes leaf ``idx`` of its issuer's
+tree in the same transaction (:func:`append_leaf`): the leaf is the event body, and every
+complete node (``log_nodes``: level, index → hash) is stored as soon as it exists, so an append
+reads at most O(log n) rows (none for an even index) and roots and proofs read O(log n) rows too.
 
 Checkpoints (C2SP tlog-checkpoint, signed as a C2SP signed note with the log key
 ``<data dir>/keys/log.key``) are kept in ``log_checkpoints`` and the latest one also in
@@ -21,7 +21,6 @@ and export bundles. See spec/audit-log.md.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import weakref
@@ -47,36 +46,24 @@ from callproof.errors import (
 from callproof.protocol.clock import to_epoch
 from callproof.protocol.keys import ed25519_from_pem, write_private_pem
 from callproof.store import Store, schema
-from callproof.tlog import merkle, note
+from callproof.tlog import cosign, merkle, note
+from callproof.tlog.proof import format_tlog_proof, log_origin
 from callproof.witness import server as witness
 
 if TYPE_CHECKING:
     from callproof.deployment import Deployment
 
 __all__ = [
-    "ORIGIN_SUFFIX",
-    "TLOG_PROOF_HEADER",
     "AuditLog",
     "PushResult",
     "SignedCheckpoint",
     "append_leaf",
     "attach_checkpoint_file",
     "create_log_key",
-    "log_origin",
     "root_at",
     "tree_size",
     "write_atomic",
 ]
-
-#: A log's origin (and its key's name) is the issuer id followed by this.
-ORIGIN_SUFFIX = "/callproof-log"
-TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
-
-
-def log_origin(issuer: str) -> str:
-    """The checkpoint origin and note key name of ``issuer``'s log."""
-    return issuer + ORIGIN_SUFFIX
-
 
 # --- appending: the hot path --------------------------------------------------------------------
 
@@ -657,14 +644,14 @@ class AuditLog:
                     if 0 < old < signed.size else []
             except InputError as e:
                 return PushResult(w, signed.size, error=f"no consistency proof from {old}: {e}")
-            body = witness.request_body(old, proof, signed.note)
+            body = cosign.request_body(old, proof, signed.note)
             try:
                 status, ctype, answer = witness.post_checkpoint(w.url, body, timeout=timeout)
             except witness.PushError as e:
                 return PushResult(w, signed.size, error=str(e))
             if status == 200:
                 try:
-                    cosignature, stamp = witness.read_cosignature(answer, text, v)
+                    cosignature, stamp = cosign.read_cosignature(answer, text, v)
                 except note.NoteError as e:
                     return PushResult(w, signed.size,
                                       error=f"its answer holds no valid cosignature: {e}")
@@ -674,7 +661,7 @@ class AuditLog:
                     return PushResult(w, signed.size, error=f"it cosigned, but the cosignature "
                                                             f"could not be stored: {e}")
                 return PushResult(w, signed.size, stamp)
-            size = witness.parse_size(ctype, answer) if status == 409 else None
+            size = cosign.parse_size(ctype, answer) if status == 409 else None
             if size is not None and size == old:
                 return PushResult(w, signed.size, error=(
                     f"it cosigned a different checkpoint of size {old} (HTTP 409): the log "
@@ -772,12 +759,3 @@ class AuditLog:
         return signed
 
 
-def format_tlog_proof(index: int, proof: Iterable[bytes], signed_checkpoint: str, *,
-                      extra: bytes | None = None) -> str:
-    """A C2SP tlog-proof: header, optional extra, index, hashes, blank line, the checkpoint."""
-    lines = [TLOG_PROOF_HEADER]
-    if extra is not None:
-        lines.append("extra " + base64.b64encode(extra).decode("ascii"))
-    lines.append(f"index {index}")
-    lines.extend(base64.b64encode(h).decode("ascii") for h in proof)
-    return "\n".join(lines) + "\n\n" + signed_checkpoint

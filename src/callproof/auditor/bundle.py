@@ -14,7 +14,6 @@ may carry witness cosignatures; given the witnesses' keys, a quorum of them is r
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -29,7 +28,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from callproof.audit.log import ORIGIN_SUFFIX, TLOG_PROOF_HEADER
 from callproof.errors import CallproofError, TicketError
 from callproof.protocol import states as S
 from callproof.protocol.canonical import canonical_json, parse_json_strict
@@ -39,16 +37,14 @@ from callproof.protocol.jws import b64url_decode
 from callproof.protocol.keys import ACTIVE, RETIRED, REVOKED, KeySet, TicketKey
 from callproof.protocol.ticket import CLOCK_SKEW, verify_ticket
 from callproof.tlog import merkle, note
+from callproof.tlog.cosign import check_quorum
+from callproof.tlog.proof import ORIGIN_SUFFIX
 
 __all__ = [
     "Failure",
-    "ProofReport",
     "VerifyReport",
-    "check_quorum",
     "load_verifier",
-    "parse_tlog_proof",
     "verify_bundle",
-    "verify_tlog_proof",
 ]
 
 ENTRIES, CHECKPOINT, JWKS, VKEY = "entries.jsonl", "checkpoint", "jwks.json", "log.vkey"
@@ -767,48 +763,6 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     return report
 
 
-def check_quorum(signed_checkpoint: str | bytes, witnesses: Sequence[note.Verifier],
-                 quorum: int | None = None) -> tuple[list[note.Verifier], list[str]]:
-    """Which of ``witnesses`` validly cosigned the checkpoint note, and what is wrong with the
-    others. Raises :class:`~callproof.tlog.note.NoteError` when the quorum is not met, with a
-    message naming each missing or invalid cosignature. ``quorum`` defaults to all of them.
-    """
-    distinct: dict[tuple[str, int], note.Verifier] = {}
-    for w in witnesses:
-        if w.algorithm != note.ALG_COSIGNATURE_V1:
-            raise note.NoteError(f"the witness key {w.name!r} ({w.key_id:08x}) is not a "
-                                 "cosignature (type 0x04) key")
-        distinct.setdefault((w.name, w.key_id), w)
-    need = len(distinct) if quorum is None else quorum
-    if not 1 <= need <= len(distinct):
-        raise note.NoteError(f"a quorum of {need} cannot be met by the {len(distinct)} distinct "
-                             "witness key(s) given")
-    text, signatures = note.split_note(signed_checkpoint)
-    by_key = {(s.name, s.key_id): s for s in signatures}
-    good: list[note.Verifier] = []
-    problems: list[str] = []
-    for key, w in distinct.items():
-        label = f"{w.name} ({w.key_id:08x})"
-        s = by_key.get(key)
-        if s is None:
-            problems.append(f"{label}: no cosignature")
-            continue
-        try:
-            note.verify_cosignature(text, s, w)
-        except note.NoteError as e:
-            problems.append(f"{label}: the cosignature is invalid ({e}); it was altered or is "
-                            "not over this checkpoint")
-            continue
-        good.append(w)
-    if len(good) < need:
-        raise note.NoteError(
-            f"witness quorum not met: {len(good)} of the {len(distinct)} given witnesses "
-            f"cosigned this checkpoint, {need} required"
-            + (f" (cosigned: {', '.join(w.name for w in good)})" if good else "")
-            + "; " + "; ".join(problems))
-    return good, problems
-
-
 def _quorum(source: Path, checkpoint: note.Checkpoint | None,
             witnesses: Sequence[str | note.Verifier], quorum: int | None,
             report: VerifyReport) -> None:
@@ -938,72 +892,3 @@ def _b64(raw: bytes) -> str:
 # --- one inclusion proof -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ProofReport:
-    """A verified tlog-proof: the checkpoint, the index and the entry (the ``extra`` bytes)."""
-
-    checkpoint: note.Checkpoint
-    index: int
-    entry: bytes
-    event: Event | None
-
-
-def parse_tlog_proof(text: str | bytes) -> tuple[bytes | None, int, list[bytes], str]:
-    """Split a C2SP tlog-proof into ``(extra, index, proof hashes, signed checkpoint)``."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise note.NoteError("the proof is not UTF-8") from e
-    head, sep, signed = text.partition("\n\n")
-    if not sep:
-        raise note.NoteError("the proof has no blank line before its checkpoint")
-    lines = head.split("\n")
-    if lines[0] != TLOG_PROOF_HEADER:
-        raise note.NoteError(f"the proof does not start with {TLOG_PROOF_HEADER}")
-    rest = lines[1:]
-    extra = None
-    if rest and rest[0].startswith("extra "):
-        extra = _unb64(rest.pop(0)[6:], "the extra data")
-    if not rest or not rest[0].startswith("index "):
-        raise note.NoteError("the proof has no index line")
-    index_text = rest.pop(0)[6:]
-    if not index_text.isdigit() or (index_text != "0" and index_text.startswith("0")) or \
-            not index_text.isascii():
-        raise note.NoteError(f"the index {index_text!r} is not a plain decimal")
-    hashes = [_unb64(h, f"proof hash {i + 1}") for i, h in enumerate(rest)]
-    return extra, int(index_text), hashes, signed
-
-
-def _unb64(text: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error) as e:
-        raise note.NoteError(f"{what} is not base64") from e
-    return raw
-
-
-def verify_tlog_proof(text: str | bytes, log_key: note.Verifier, *,
-                      entry: bytes | None = None) -> ProofReport:
-    """Check a tlog-proof offline: the checkpoint's signature and the leaf's inclusion.
-
-    The entry is ``entry`` if given (it must equal the proof's extra data when both exist),
-    else the extra data. Raises :class:`~callproof.tlog.note.NoteError` or
-    :class:`~callproof.tlog.merkle.ProofError` naming what failed.
-    """
-    extra, index, proof, signed = parse_tlog_proof(text)
-    opened = note.open_note(signed, [log_key])
-    cp = note.Checkpoint.from_text(opened.text)
-    if cp.origin != log_key.name:
-        raise note.NoteError(f"the checkpoint is of the log {cp.origin!r}, not {log_key.name!r}")
-    if entry is not None and extra is not None and entry != extra:
-        raise merkle.ProofError("the entry given is not the one the proof carries")
-    leaf = entry if entry is not None else extra
-    if leaf is None:
-        raise merkle.ProofError("the proof carries no entry: give the entry's bytes")
-    merkle.verify_inclusion(merkle.leaf_hash(leaf), index, cp.size, proof, cp.root)
-    try:
-        event: Event | None = Event.from_bytes(leaf)
-    except (ValueError, UnicodeDecodeError):
-        event = None
-    return ProofReport(cp, index, leaf, event)

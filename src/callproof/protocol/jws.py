@@ -5,6 +5,10 @@ this module only splits, joins and base64url-codes the three parts, strictly.
 
     >>> token = sign_compact(header_bytes, payload_bytes, signing_key.sign)
     >>> header_b64, payload_b64, signature = split_compact(token)
+
+Reading a header or payload WITHOUT checking the signature is named so at the call site:
+:func:`peek_unverified_header` and :func:`peek_unverified_claims` (for choosing a key, replaying
+a story whose signatures are checked elsewhere, or reading back a ticket this deployment stored).
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from typing import Any
 
-from callproof.errors import MalformedTicket, TicketTooLarge
+from callproof.errors import CallproofError, MalformedTicket, TicketTooLarge
+from callproof.protocol.canonical import parse_json_strict
 
 #: A ticket larger than this is refused before any parsing (spec §5 step 1).
 MAX_TOKEN_BYTES = 4096
@@ -79,3 +85,30 @@ def split_compact(token: str | bytes) -> tuple[str, str, bytes]:
     if sig_b64[-1] not in "AQgw":
         raise MalformedTicket("the signature is not canonically base64url-encoded")
     return header_b64, payload_b64, signature
+
+
+def _peek_part(token: Any, part: int, parts_needed: int | None) -> dict[str, Any] | None:
+    if not isinstance(token, str):
+        return None
+    parts = token.split(".")
+    if parts_needed is not None and len(parts) != parts_needed:
+        return None
+    try:
+        value = parse_json_strict(b64url_decode(parts[part]))
+    except (ValueError, UnicodeDecodeError, CallproofError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def peek_unverified_header(token: Any) -> dict[str, Any] | None:
+    """The JOSE header of a compact JWS, parsed but NOT verified; None when it cannot be read.
+
+    Only for choosing which key to verify with: nothing read here may be trusted."""
+    return _peek_part(token, 0, None)
+
+
+def peek_unverified_claims(token: Any) -> dict[str, Any] | None:
+    """The payload of a three-part compact JWS as a JSON object, NOT verified; None when it
+    cannot be read. The caller checks the signature elsewhere, or knows where the token came
+    from (a row this deployment wrote)."""
+    return _peek_part(token, 1, 3)

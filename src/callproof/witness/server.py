@@ -22,21 +22,19 @@ Serving (``callproof witness serve``)::
 
 The log's side (:class:`~callproof.audit.log.AuditLog` ``push_to_witnesses``) reads
 ``<data dir>/witnesses.toml`` (:func:`load_witnesses`), builds requests with
-:func:`request_body`, sends them with :func:`post_checkpoint` and checks the answer with
-:func:`read_cosignature`.
+:func:`~callproof.tlog.cosign.request_body`, sends them with :func:`post_checkpoint` and checks
+the answer with :func:`~callproof.tlog.cosign.read_cosignature`.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import fcntl
 import hashlib
 import ipaddress
 import json
 import os
-import re
 import threading
 import time
 import tomllib
@@ -54,14 +52,17 @@ from callproof._files import write_atomic
 from callproof.errors import ConfigError, PushError, WitnessError
 from callproof.protocol.keys import ed25519_from_pem, write_private_pem
 from callproof.tlog import merkle, note
+from callproof.tlog.cosign import (
+    MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
+    SIZE_CONTENT_TYPE,
+    parse_request,
+)
 
 if TYPE_CHECKING:
     from flask import Flask
 
 __all__ = [
-    "MAX_PROOF_LINES",
-    "MAX_REQUEST_BYTES",
-    "SIZE_CONTENT_TYPE",
     "WITNESSES_FILE",
     "PushError",
     "Witness",
@@ -72,10 +73,7 @@ __all__ = [
     "create_app",
     "init_witness",
     "load_witnesses",
-    "parse_size",
     "post_checkpoint",
-    "read_cosignature",
-    "request_body",
 ]
 
 CONFIG_FILE = "witness.toml"
@@ -85,17 +83,6 @@ STATE_DIR = "state"
 LOCK_FILE = ".lock"
 #: The log's list of witnesses, in its data dir.
 WITNESSES_FILE = "witnesses.toml"
-
-SIZE_CONTENT_TYPE = "text/x.tlog.size"
-MAX_PROOF_LINES = 63
-#: The largest add-checkpoint body accepted: a 63-hash proof and a checkpoint with a few
-#: signatures take about 4 KiB; 64 KiB leaves room for many cosignatures.
-MAX_REQUEST_BYTES = 64 * 1024
-_MAX_RESPONSE_BYTES = 64 * 1024
-
-_OLD = re.compile(r"old (0|[1-9][0-9]{0,19})")
-_SIZE = re.compile(r"(0|[1-9][0-9]{0,19})\n?")
-
 
 # --- the witness --------------------------------------------------------------------------------
 
@@ -124,37 +111,6 @@ class WitnessState:
         if len(state.root) != merkle.HASH_SIZE or state.size < 0:
             raise ValueError("bad size or root")
         return state
-
-
-def _parse_request(body: bytes) -> tuple[int, list[bytes], str]:
-    """Split an add-checkpoint body into (old size, consistency proof, signed checkpoint)."""
-    if len(body) > MAX_REQUEST_BYTES:
-        raise WitnessError(413, f"the request is longer than {MAX_REQUEST_BYTES} bytes")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise WitnessError(400, "the request is not UTF-8") from e
-    head, sep, signed = text.partition("\n\n")
-    if not sep:
-        raise WitnessError(400, "the request has no blank line before the checkpoint")
-    lines = head.split("\n")
-    found = _OLD.fullmatch(lines[0])
-    if found is None:
-        raise WitnessError(400, "the first line must be `old <size>` (a plain decimal)")
-    hashes = lines[1:]
-    if len(hashes) > MAX_PROOF_LINES:
-        raise WitnessError(400, f"the consistency proof has {len(hashes)} lines, more than "
-                                f"{MAX_PROOF_LINES}")
-    proof = []
-    for i, line in enumerate(hashes, 1):
-        try:
-            raw = base64.b64decode(line.encode("ascii"), validate=True)
-        except (UnicodeEncodeError, binascii.Error) as e:
-            raise WitnessError(400, f"consistency proof line {i} is not base64") from e
-        if len(raw) != merkle.HASH_SIZE:
-            raise WitnessError(400, f"consistency proof line {i} is not a 32-byte hash")
-        proof.append(raw)
-    return int(found.group(1)), proof, signed
 
 
 class Witness:
@@ -254,7 +210,7 @@ class Witness:
         witness's (``size`` says what it is) or a different checkpoint of the same size,
         422 the consistency proof does not verify, 413 too long. Nothing changes then.
         """
-        old, proof, signed = _parse_request(body)
+        old, proof, signed = parse_request(body)
         try:
             text, signatures = note.split_note(signed)
             checkpoint = note.Checkpoint.from_text(text)
@@ -526,12 +482,6 @@ def load_witnesses(path: Path) -> list[WitnessEndpoint]:
     return found
 
 
-def request_body(old_size: int, proof: Sequence[bytes], signed_note: str) -> bytes:
-    """An add-checkpoint body: ``old N``, the proof hashes, a blank line, the checkpoint."""
-    lines = [f"old {old_size}", *(base64.b64encode(h).decode("ascii") for h in proof)]
-    return ("\n".join(lines) + "\n\n" + signed_note).encode("utf-8")
-
-
 def _is_loopback(host: str | None) -> bool:
     if host == "localhost":
         return True
@@ -558,11 +508,11 @@ def post_checkpoint(url: str, body: bytes, *, timeout: float = 5.0) -> tuple[int
     try:
         with opener.open(req, timeout=timeout) as response:
             status, ctype, raw = response.status, response.headers.get("Content-Type", ""), \
-                response.read(_MAX_RESPONSE_BYTES + 1)
+                response.read(MAX_RESPONSE_BYTES + 1)
     except urllib.error.HTTPError as e:
         status, ctype = e.code, e.headers.get("Content-Type", "") if e.headers else ""
         try:
-            raw = e.read(_MAX_RESPONSE_BYTES + 1)
+            raw = e.read(MAX_RESPONSE_BYTES + 1)
         except OSError:
             raw = b""
         finally:
@@ -570,31 +520,8 @@ def post_checkpoint(url: str, body: bytes, *, timeout: float = 5.0) -> tuple[int
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
         raise PushError(f"cannot reach {target}: {reason}") from e
-    if len(raw) > _MAX_RESPONSE_BYTES:
-        raise PushError(f"{target} answered more than {_MAX_RESPONSE_BYTES} bytes")
+    if len(raw) > MAX_RESPONSE_BYTES:
+        raise PushError(f"{target} answered more than {MAX_RESPONSE_BYTES} bytes")
     return int(status), ctype, raw.decode("utf-8", "replace")
 
 
-def parse_size(content_type: str, text: str) -> int | None:
-    """The tree size of a 409 answer (``text/x.tlog.size``), or None when it is not one."""
-    if content_type.split(";")[0].strip().lower() != SIZE_CONTENT_TYPE:
-        return None
-    found = _SIZE.fullmatch(text)
-    return int(found.group(1)) if found else None
-
-
-def read_cosignature(response: str, checkpoint_text: str,
-                     verifier: note.Verifier) -> tuple[note.Signature, int]:
-    """The cosignature by ``verifier`` among the signature lines of a 200 answer, verified.
-
-    Lines by other keys are ignored. Raises :class:`~callproof.tlog.note.NoteError` when
-    there is none or it does not verify.
-    """
-    if len(response) > _MAX_RESPONSE_BYTES or not response.endswith("\n"):
-        raise note.NoteError("the answer is not newline-terminated signature lines")
-    for line in response[:-1].split("\n"):
-        signature = note.Signature.from_line(line)
-        if (signature.name, signature.key_id) == (verifier.name, verifier.key_id):
-            return signature, note.verify_cosignature(checkpoint_text, signature, verifier)
-    raise note.NoteError(f"the answer holds no cosignature by {verifier.name!r} "
-                         f"({verifier.key_id:08x})")

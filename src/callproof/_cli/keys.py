@@ -1,0 +1,77 @@
+"""`callproof keys`: the ticket signing keys — list, rotate, revoke, export the public JWKS.
+
+A new key signs from now on while the old ones verify their tickets until those expire; a
+revoked key verifies no live ticket any more, on every server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+from rich.table import Table
+
+from callproof._cli._common import deployment, emit, print_tables
+from callproof.admin import Admin
+from callproof.protocol.clock import iso, require_aware
+
+_TIMES = ("created_at", "retired_at", "revoked_at", "compromised_at")
+
+
+@click.group()
+def keys() -> None:
+    """Ticket signing keys: list, rotate, revoke, export the public JWKS."""
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def keys_list(ctx: click.Context, as_json: bool) -> None:
+    """Every key with its status and times."""
+    rows = [{"kid": k.kid, "status": k.status,
+             **{f: iso(v) for f in _TIMES if (v := getattr(k, f)) is not None}}
+            for k in Admin(deployment(ctx)).keys()]
+    if as_json:
+        emit(rows)
+        return
+    table = Table("kid", "status", "created", "retired", "revoked", "compromised")
+    for r in rows:
+        table.add_row(r["kid"], r["status"], *(r.get(f, "") for f in _TIMES))
+    print_tables(table)  # never cut a kid short
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx: click.Context) -> None:
+    """Make a new signing key; the old one verifies its tickets until they expire."""
+    kid = Admin(deployment(ctx)).rotate_key()
+    click.echo(f"new active key {kid}")
+
+
+@keys.command("revoke")
+@click.argument("kid")
+@click.option("--compromised-at", metavar="ISO8601",
+              help="When the key may have been stolen (default: now).")
+@click.pass_context
+def keys_revoke(ctx: click.Context, kid: str, compromised_at: str | None) -> None:
+    """Revoke KID: it verifies no live ticket from now on, on every server.
+
+    A kid may begin with "-": write `callproof keys revoke -- KID`.
+    """
+    at = _parse_time(compromised_at) if compromised_at else None
+    Admin(deployment(ctx)).revoke_key(kid, compromised_at=at)
+    click.echo(f"revoked {kid}")
+
+
+@keys.command("jwks")
+@click.pass_context
+def keys_jwks(ctx: click.Context) -> None:
+    """Print the public JWKS: every key that still verifies."""
+    emit(Admin(deployment(ctx)).jwks())
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return require_aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError as e:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time with a zone") from e
