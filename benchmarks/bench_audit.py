@@ -41,6 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,7 @@ def _ticket_verify_all_cores(key: SigningKey, tokens: list[tuple[str, int]], cor
                             [tokens] * cores))
 
 
-def _best(fn: Any, rounds: int) -> float:
+def _best(fn: Callable[[], float], rounds: int) -> float:
     gc.disable()
     try:
         return min(fn() for _ in range(rounds))

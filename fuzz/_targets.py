@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from callproof.auditor import bundle
+from callproof.auditor import bundle, scan
 from callproof.errors import BadClaims, CodeError, TicketError
 from callproof.protocol.canonical import parse_json_strict
 from callproof.protocol.codes import CODE_DIGITS, damm_valid, display_code, normalise_code
@@ -122,8 +122,8 @@ def check_ticket(data: bytes) -> None:
         if isinstance(claims, dict):
             _refused(BadClaims, CallTicket.from_claims, claims)
     # The audit bundle's unverified peeks at a logged ticket never raise.
-    _holds(bundle._kid_of(text) is None or isinstance(bundle._kid_of(text), str))
-    bundle._peek_claims(text)
+    _holds(scan._kid_of(text) is None or isinstance(scan._kid_of(text), str))
+    scan._peek_claims(text)
 
 
 def _json_b64(text: str) -> Any:

@@ -43,7 +43,8 @@ from callproof.deployment import Deployment
 from callproof.enrollment import EnrolledProofs
 from callproof.fraud import ALERT_KINDS, POLICE_CSV_HEADER, csv_cell
 from callproof.protocol.codes import new_code
-from callproof.scam_reports import SCRIPTS, Reports
+from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
+from callproof.scam_reports import Reports
 from callproof.store import schema
 from callproof.store.events import read_events
 

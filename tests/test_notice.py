@@ -293,27 +293,6 @@ def test_the_hotline_is_the_company_countrys(country: str, number: str,
         assert text in render_html(card_for(company, lang))
 
 
-@pytest.mark.parametrize("locale", ["zh_Hant", "zh_Hans"])
-def test_the_hotline_names_match_the_check_pages_catalogue(locale: str) -> None:
-    from babel.messages.pofile import read_po
-
-    po = Path(__file__).parents[1] / "verifier_app/translations" / locale / \
-        "LC_MESSAGES/messages.po"
-    with po.open("rb") as f:
-        catalog = read_po(f)
-    lang = locale.replace("_", "-")
-    msgids = {"TW": "the %(number)s anti-fraud hotline",
-              "CN": "the %(number)s anti-fraud warning hotline",
-              "HK": "the Anti-Scam Helpline %(number)s",
-              "": "the national anti-fraud hotline %(number)s"}
-    for country, msgid in msgids.items():
-        message = catalog.get(msgid)
-        assert message is not None, msgid
-        assert notice_mod.HOTLINE_NAMES[lang][country] == \
-            str(message.string).replace("%(number)s", "{number}")
-        assert notice_mod.HOTLINE_NAMES["en"][country] == msgid.replace("%(number)s", "{number}")
-
-
 # --- errors: one clear line, exit 1 ---------------------------------------------------------
 
 def test_a_bad_language_is_one_line(run: Callable[..., Result]) -> None:

@@ -17,18 +17,14 @@ to the configured webhook, default 5).
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callproof import Admin, CallproofError, CheckFlow, Deployment, EnrolledProofs, Issuer
+from callproof import Admin, CheckFlow, Deployment, EnrolledProofs, Issuer
 from callproof.agent_auth import AgentPasswords
 from callproof.apikeys import ApiKeys
 from callproof.desk_users import DeskUsers
@@ -36,7 +32,7 @@ from callproof.fraud import FraudDesk
 from callproof.scam_reports import Reports
 from callproof.webhook import AlertWebhook
 
-from . import api, console, enroll, fraud, i18n, public, security, wellknown
+from . import api, console, enroll, errors, fraud, i18n, jobs, public, security, wellknown
 from .extensions import Services, csrf, limiter, services
 
 
@@ -94,72 +90,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(console.bp)
     app.register_blueprint(enroll.bp)
     app.register_blueprint(fraud.bp)
-    _housekeeping(app)
-    _alert_push(app)
+    errors.init_app(app)
+    jobs.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates every request with a bearer key, no cookies
     return app
-
-
-def _housekeeping(app: Flask) -> None:
-    """Every 30 s or so: sign a checkpoint when one is due (every 1000 events or 5 minutes),
-    push it to the witnesses, and log the failed-lookup counts of finished minutes. (A server
-    with no traffic signs at its next request.)"""
-    from callproof.audit.log import AuditLog
-
-    def housekeeping(found: Services) -> None:
-        found.flow.flush_failed_lookups()
-        AuditLog(found.deployment).checkpoint_if_due(push=True)  # to the witnesses too
-
-    _after_responses(app, "HOUSEKEEPING_SECONDS", housekeeping)
-
-
-def _alert_push(app: Flask) -> None:
-    """Every few seconds (ALERT_PUSH_SECONDS), when a webhook is configured: push the fraud
-    desk's new alerts and retry the due deliveries. (A server with no traffic pushes at its next
-    request.)"""
-    log = logging.getLogger("callproof.web")
-
-    def alert_push(found: Services) -> None:
-        if not found.webhook.configured:
-            return
-        result = found.webhook.push_due()
-        if result.failed:
-            log.warning("alert push: %d deliveries failed, %d pending", result.failed,
-                        result.pending)
-
-    _after_responses(app, "ALERT_PUSH_SECONDS", alert_push)
-
-
-def _after_responses(app: Flask, interval: str, job: Callable[[Services], None]) -> None:
-    """Run ``job`` after a response at most every ``app.config[interval]`` seconds: off the
-    request in a thread (a slow witness or receiver must not delay a customer), in place when
-    TESTING (deterministic), one run at a time. Never fails a request."""
-    last = [time.monotonic()]
-    busy = threading.Lock()
-    log = logging.getLogger("callproof.web")
-
-    def run(found: Services) -> None:
-        try:
-            job(found)
-        except CallproofError as e:
-            log.warning("%s could not run: %s", job.__name__, e.__class__.__name__)
-        finally:
-            busy.release()
-
-    def after(response: Response) -> Response:
-        if time.monotonic() - last[0] < app.config[interval]:
-            return response
-        last[0] = time.monotonic()
-        if not busy.acquire(blocking=False):
-            return response  # the last run is still going
-        found = services()
-        if app.config.get("TESTING"):
-            run(found)
-        else:
-            threading.Thread(target=run, args=(found,), daemon=True).start()
-        return response
-
-    app.after_request(after)
 
 
 __all__ = ["create_app", "services"]

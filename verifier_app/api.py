@@ -37,10 +37,10 @@ from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused
-from callproof.admin import LANGS
 from callproof.apikeys import ApiKey
 from callproof.errors import AuthError, RevealRefused
 from callproof.protocol.canonical import parse_json_strict
+from callproof.protocol.languages import LANGUAGES
 
 from .extensions import limiter, services
 
@@ -70,6 +70,7 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str,
                    headers: dict[str, str] | None = None) -> Response:
+    """The API's one error shape: ``{"error": code, "message": message}`` with ``status``."""
     response = jsonify({"error": code, "message": message})
     response.status_code = status
     response.headers.update(headers or {})
@@ -221,8 +222,8 @@ def _issue_args(body: dict[str, Any]) -> dict[str, Any]:
             raise _invalid("The ttl must be a whole number of seconds.", "bad_ttl")
         args["ttl"] = ttl
     locale = body.get("locale")
-    if locale is not None and locale not in LANGS:
-        raise _invalid(f"The locale must be one of {', '.join(LANGS)}.")
+    if locale is not None and locale not in LANGUAGES:
+        raise _invalid(f"The locale must be one of {', '.join(LANGUAGES)}.")
     return args
 
 
@@ -273,8 +274,8 @@ def issue() -> Response:
 def status(ticket_id: str) -> Response:
     """The agent's view of the call: state, the check word once it is due, alerts."""
     lang = request.args.get("lang", "en")
-    if lang not in LANGS:
-        raise _invalid(f"The lang parameter must be one of {', '.join(LANGS)}.")
+    if lang not in LANGUAGES:
+        raise _invalid(f"The lang parameter must be one of {', '.join(LANGUAGES)}.")
     try:
         found = services().issuer.status(_ticket_id(ticket_id))
     except NotFound:
@@ -337,8 +338,8 @@ def _customer_body(allowed: tuple[str, ...]) -> dict[str, Any]:
     if not _text(ref) or not ref.strip() or len(ref.strip()) > 256:
         raise _invalid("The customer_ref must be a string of 1–256 printable characters.")
     lang = body.get("lang")
-    if lang is not None and lang not in LANGS:
-        raise _invalid(f"The lang must be one of {', '.join(LANGS)}.")
+    if lang is not None and lang not in LANGUAGES:
+        raise _invalid(f"The lang must be one of {', '.join(LANGUAGES)}.")
     return {"customer_ref": ref, **({"lang": lang} if lang is not None else {})}
 
 
@@ -438,17 +439,20 @@ for _n, (_rule, _allowed) in enumerate((
 
 @bp.route("/<path:_path>", methods=list(_METHODS))
 def unknown(_path: str) -> Response:
+    """Any other path under /api/v1: a JSON 404."""
     return error_response(404, "not_found", "There is no such API endpoint; see "
                                             "spec/openapi.yaml.")
 
 
 @bp.errorhandler(ApiError)
 def api_error(e: ApiError) -> Response:
+    """A refusal raised by a view, as the API's error shape."""
     return error_response(e.status, e.code, e.message, e.headers)
 
 
 @bp.errorhandler(RateLimitExceeded)
 def rate_limited(_e: RateLimitExceeded) -> Response:
+    """A key or agent over its limit: 429 with Retry-After."""
     current = limiter.current_limit
     wait = max(1, math.ceil(current.reset_at - time.time())) if current else 60
     return error_response(429, "rate_limited", f"Too many requests for this key or agent; "
@@ -458,6 +462,7 @@ def rate_limited(_e: RateLimitExceeded) -> Response:
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(_e: RequestEntityTooLarge) -> Response:
+    """A body over MAX_CONTENT_LENGTH: 413."""
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
     return error_response(413, "too_large",
                           f"The body is larger than the {limit // 1024} KiB this API accepts.")
@@ -465,17 +470,20 @@ def too_large(_e: RequestEntityTooLarge) -> Response:
 
 @bp.errorhandler(StoreError)
 def database_down(_e: StoreError) -> Response:
+    """The database cannot be reached: logged, and 503."""
     log.error("the database is unavailable")
     return error_response(503, "unavailable", "The database is unavailable; try again shortly.")
 
 
 @bp.errorhandler(HTTPException)
 def http_error(e: HTTPException) -> Response:
+    """Any other HTTP error, named after its status (``method_not_allowed``, …)."""
     code = (e.name or "error").lower().replace(" ", "_").replace("'", "")
     return error_response(e.code or 500, code, _sentence(e.description or e.name or "error"))
 
 
 @bp.errorhandler(500)
 def server_error(_e: Exception) -> Response:
+    """An unexpected failure: 500, with nothing of its cause (the log has it)."""
     return error_response(500, "internal_error", "Something failed on the server; it has been "
                                                  "logged. Try again shortly.")

@@ -36,9 +36,9 @@ from flask_wtf.csrf import CSRFError
 from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused
 from callproof.admin import Agent
 from callproof.issuer import TicketStatus, normalise_phone
-from callproof.protocol import states
+from callproof.protocol import events, states
 from callproof.protocol.clock import to_epoch
-from callproof.protocol.words import LANGUAGES as WORD_LANGUAGES
+from callproof.protocol.languages import LANGUAGES
 
 from .extensions import limiter, services
 from .i18n import NATIVE_NAMES, current_language, redirect_keeping_language
@@ -178,13 +178,14 @@ def state_message(status: TicketStatus) -> str:
 
 
 def alert_text(alert_type: str) -> str:
+    """An alert on the call page in words (the ticket's failure cause, or tampering)."""
     if alert_type == states.CAUSE_NUMBER_DENIED:
         return _("The customer said the phone is not theirs.")
     if alert_type == states.CAUSE_WRONG_WORD:
         return _("The customer tapped a different word.")
     if alert_type == states.CAUSE_CLAIMED_ELSEWHERE:
         return _("The code was entered on a second device.")
-    if alert_type == "alert.tampered":
+    if alert_type == events.TAMPERED:
         return _("The stored call record does not match. Tell the fraud desk.")
     return _("Alert: %(type)s", type=alert_type)
 
@@ -203,7 +204,7 @@ def _view(status: TicketStatus) -> dict[str, Any]:
         "check_word": None if word is None else {
             **word.to_dict(lang),
             "others": [f"{word.text(other)} ({NATIVE_NAMES[other]})"
-                       for other in WORD_LANGUAGES if word.text(other) != word.text(lang)],
+                       for other in LANGUAGES if word.text(other) != word.text(lang)],
         },
         "alerts": [{"type": a["type"], "at": a["at"], "text": alert_text(str(a["type"]))}
                    for a in status.alerts],
@@ -220,6 +221,7 @@ def _sign_in_page(error: str | None = None, status: int = 200, *,
 
 @bp.get("/sign-in")
 def sign_in() -> Response:
+    """The sign-in form (or the console, when already signed in)."""
     if _signed_in() is not None:
         return redirect_keeping_language("console.home")
     notice = _("You are signed out.") if request.args.get("signed_out") else None
@@ -232,6 +234,7 @@ def sign_in() -> Response:
 @limiter.limit(_client_limit, key_func=None, deduct_when=_sign_in_failed,
                scope="console-sign-in-client")
 def sign_in_post() -> Response:
+    """Sign an agent in with their id and password; failures count against the limits."""
     agent_id = request.form.get("agent_id", "").strip()
     password = request.form.get("password", "")
     if not agent_id or not password:
@@ -253,6 +256,7 @@ def sign_in_post() -> Response:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
+    """End the sign-in (and forget the kept calls)."""
     session.clear()
     return redirect_keeping_language("console.sign_in", signed_out=1)
 
@@ -269,6 +273,7 @@ def _home(agent: Agent, status: int = 200, *, errors: dict[str, str] | None = No
 
 @bp.get("/")
 def home() -> Response:
+    """Start a call: the reason and the number dialled, and the last calls."""
     agent = _signed_in()
     if agent is None:
         return redirect_keeping_language("console.sign_in")
@@ -277,6 +282,7 @@ def home() -> Response:
 
 @bp.post("/tickets")
 def issue() -> Response:
+    """Issue a ticket for the call being started → the call page."""
     agent = _signed_in()
     if agent is None:
         return redirect_keeping_language("console.sign_in")
@@ -312,6 +318,7 @@ def issue() -> Response:
 
 @bp.get("/tickets/<ticket_id>")
 def ticket(ticket_id: str) -> Response:
+    """The call page: the call code until it is typed, the state, the check word, alerts."""
     agent = _signed_in()
     if agent is None:
         return redirect_keeping_language("console.sign_in")
@@ -327,6 +334,7 @@ def ticket(ticket_id: str) -> Response:
 
 @bp.get("/tickets/<ticket_id>/status.json")
 def status_json(ticket_id: str) -> Response:
+    """The call page's content as JSON, for console.js to poll."""
     agent = _signed_in()
     if agent is None:
         return make_response({"error": "signed_out",
@@ -339,6 +347,7 @@ def status_json(ticket_id: str) -> Response:
 
 @bp.post("/tickets/<ticket_id>/close")
 def close(ticket_id: str) -> Response:
+    """The agent hung up: close the ticket (already closed is fine)."""
     agent = _signed_in()
     if agent is None:
         return redirect_keeping_language("console.sign_in")

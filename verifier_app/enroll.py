@@ -143,6 +143,7 @@ def _no_visit() -> Response:
 
 @bp.get("/<token>")
 def open_token(token: str) -> Response:
+    """Use the single-use token and bind this visit to its customer → the app step."""
     here = ("enroll.open_token", {"token": token})
     visit = _visit()
     if visit is not None and visit.get("t") == _token_tag(token):
@@ -177,6 +178,7 @@ def _grouped(secret: str) -> str:
 
 @bp.get("/app")
 def app_step() -> Response:
+    """The app step: the QR code and the secret as text, and the box for one current code."""
     visit = _visit()
     if visit is None:
         return _no_visit()
@@ -187,6 +189,7 @@ def app_step() -> Response:
 
 @bp.post("/app/restart")
 def app_restart() -> Response:
+    """A new QR code, replacing the app enrolment begun earlier."""
     visit = _visit()
     if visit is None:
         return _no_visit()
@@ -208,6 +211,7 @@ _CONFIRM_ERRORS = {
 
 @bp.post("/app/confirm")
 def app_confirm() -> Response:
+    """Confirm the app with one current code → the phrase step."""
     visit = _visit()
     if visit is None:
         return _no_visit()
@@ -253,6 +257,7 @@ def _phrase_page(visit: dict[str, Any], error: str | None = None,
 
 @bp.get("/phrase")
 def phrase_step() -> Response:
+    """The phrase step: set a shared call phrase, or skip it."""
     visit = _visit()
     if visit is None:
         return _no_visit()
@@ -263,6 +268,7 @@ def phrase_step() -> Response:
 
 @bp.post("/phrase")
 def phrase_set() -> Response:
+    """Set the call phrase → what is set up now."""
     visit = _visit()
     if visit is None:
         return _no_visit()
@@ -284,6 +290,7 @@ def phrase_set() -> Response:
 
 @bp.get("/done")
 def done() -> Response:
+    """What is set up now; the visit changes nothing more after it."""
     visit = _visit()
     if visit is None:
         return _no_visit()
@@ -303,5 +310,6 @@ def forgotten(_e: EnrollmentError) -> Response:
 
 @bp.errorhandler(CSRFError)
 def csrf_error(_e: CSRFError) -> Response:
+    """A form open longer than its CSRF token lives: the refused page."""
     return _page("enroll/refused.html", ("enroll.app_step", {}), 400, reason="csrf",
                  minutes=TOKEN_TTL_SECONDS // 60)

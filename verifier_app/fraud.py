@@ -124,6 +124,7 @@ def when(at: datetime | None) -> str:
 
 
 def when_iso(at: datetime) -> str:
+    """A time as fraud.js reads it: ISO 8601 in UTC, to the second."""
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -300,6 +301,7 @@ def _sign_in_page(error: str | None = None, status: int = 200, *,
 
 @bp.get("/sign-in")
 def sign_in() -> Response:
+    """The desk's sign-in form (or the desk, when already signed in)."""
     if _signed_in() is not None:
         return redirect_keeping_language("fraud.home")
     notice = _("You are signed out.") if request.args.get("signed_out") else None
@@ -312,6 +314,7 @@ def sign_in() -> Response:
 @limiter.limit(_client_limit, key_func=None, deduct_when=_sign_in_failed,
                scope="fraud-sign-in-client")
 def sign_in_post() -> Response:
+    """Sign a desk user in; failures count against the limits."""
     user_id = request.form.get("user_id", "").strip()
     password = request.form.get("password", "")
     if not user_id or not password:
@@ -333,6 +336,7 @@ def sign_in_post() -> Response:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
+    """End the desk sign-in."""
     session.clear()
     return redirect_keeping_language("fraud.sign_in", signed_out=1)
 
@@ -341,6 +345,7 @@ def sign_out() -> Response:
 
 @bp.get("/")
 def home() -> Response:
+    """The live desk: the newest alerts, failed lookups per hour, the webhook's status."""
     user = _signed_in()
     if user is None:
         return redirect_keeping_language("fraud.sign_in")
@@ -368,6 +373,7 @@ def _webhook_status() -> tuple[WebhookStatus | None, bool]:
 
 @bp.get("/alerts.json")
 def alerts_json() -> Response:
+    """Alerts newer than ``after``, for fraud.js to poll, with a line for screen readers."""
     user = _signed_in()
     if user is None:
         return _no_store(make_response(
@@ -398,6 +404,7 @@ def alerts_json() -> Response:
 
 @bp.get("/reports")
 def reports() -> Response:
+    """Scam reports of the window, by reported number and by script."""
     asked = _user_and_window("fraud.reports")
     if isinstance(asked, Response):
         return asked
@@ -409,6 +416,7 @@ def reports() -> Response:
 
 @bp.get("/police")
 def police() -> Response:
+    """The facts a police report needs, printable."""
     asked = _user_and_window("fraud.police")
     if isinstance(asked, Response):
         return asked
@@ -422,6 +430,7 @@ def police() -> Response:
 
 @bp.get("/police.csv")
 def police_csv() -> Response:
+    """The window's reports as a CSV download (logged)."""
     asked = _user_and_window("fraud.police")
     if isinstance(asked, Response):
         return asked
@@ -441,6 +450,7 @@ def police_csv() -> Response:
 
 @bp.route("/<path:_rest>")
 def not_found(_rest: str) -> Response:
+    """Any other path under /fraud: the desk's own 404 page."""
     return _problem(_signed_in(), _("Page not found"),
                     _("There is no fraud desk page at this address."), 404)
 

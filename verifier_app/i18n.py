@@ -2,6 +2,8 @@
 
 The page's language comes from a ``lang`` parameter (the visible switch: plain links, no
 JavaScript, no cookie) or else the browser's Accept-Language. ``<html lang>`` uses the BCP 47 tag.
+The languages are the library's (:data:`callproof.protocol.languages.LANGUAGES`), and so are the
+hotline's words (:func:`callproof.notice.hotline_text`, the same as on the notice card).
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, make_response, redirect, request, url_for
-from flask_babel import get_locale, lazy_gettext
+from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
-#: BCP 47 tag → the catalogue's locale name.
-LANGUAGES = {"en": "en", "zh-Hant": "zh_Hant", "zh-Hans": "zh_Hans"}
+from callproof.notice import hotline_text as notice_hotline_text
+from callproof.protocol import languages
+
+#: BCP 47 tag → the catalogue's locale name ("zh-Hant" → "zh_Hant"), for every language.
+LANGUAGES = {tag: tag.replace("-", "_") for tag in languages.LANGUAGES}
 #: Each language named in itself, for the switch.
 NATIVE_NAMES = {"en": "English", "zh-Hant": "繁體中文", "zh-Hans": "简体中文"}
 _TRADITIONAL_REGIONS = ("tw", "hk", "mo", "hant")
@@ -49,26 +54,20 @@ def page_language() -> str:
 
 
 def select_locale() -> str:
+    """The catalogue locale of this request's language (Flask-Babel's locale selector)."""
     return LANGUAGES[page_language()]
 
 
 def current_language() -> str:
+    """The BCP 47 tag of the language the page is rendered in (``en`` outside a known one)."""
     locale = str(get_locale() or "en")
     return next((tag for tag, name in LANGUAGES.items() if name == locale), "en")
 
 
-# The national anti-fraud hotline by the company's country (DESIGN §7; configurable by number).
-HOTLINE_NAMES = {
-    "TW": lazy_gettext("the %(number)s anti-fraud hotline"),
-    "CN": lazy_gettext("the %(number)s anti-fraud warning hotline"),
-    "HK": lazy_gettext("the Anti-Scam Helpline %(number)s"),
-}
-
-
 def hotline_text(country: str, number: str) -> str:
-    default = lazy_gettext("the national anti-fraud hotline %(number)s")
-    template = HOTLINE_NAMES.get(country, default)
-    return str(template) % {"number": number}
+    """The national anti-fraud hotline for the company's ``country`` (DESIGN §7) with its
+    ``number``, in the page's language: the notice card's own words (one home for them)."""
+    return notice_hotline_text(current_language(), country, number)
 
 
 def language_links(endpoint: str, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -79,6 +78,8 @@ def language_links(endpoint: str, values: dict[str, Any]) -> list[dict[str, Any]
 
 
 def init_app(app: Flask) -> None:
+    """Give every template ``lang`` (the page's BCP 47 tag) and ``language_links``."""
+
     @app.context_processor
     def _languages() -> dict[str, Any]:
         return {"lang": current_language(), "language_links": language_links}

@@ -9,7 +9,8 @@ GET  /verify/failed     the failure page again (a language switch)
 POST /report            an optional scam report
 
 Every failure shows the same page with the same status. What the customer typed into the code
-box is never stored, logged or echoed.
+box is never stored, logged or echoed. The app-wide error pages (a stale form, a bad or oversized
+request, too many lookups, the database down) are in :mod:`verifier_app.errors`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, make_response, render_template, request
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
 
-from callproof import CheckFailed, CheckStep, CodeError, InputError, StoreError
-from callproof.scam_reports import MAX_TEXT, SCRIPTS
+from callproof import CheckFailed, CheckStep, CodeError, InputError
+from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
+from callproof.scam_reports import MAX_TEXT
 
 from .extensions import limiter, services
 from .i18n import current_language, hotline_text
@@ -45,7 +46,8 @@ def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
     return response
 
 
-def _index(error: str | None = None, status: int = 200) -> Response:
+def index_page(error: str | None = None, status: int = 200) -> Response:
+    """The call code box, with ``error`` (one sentence in the page's language) above it."""
     return _page("index.html", ("public.index", {}), status, error=error)
 
 
@@ -74,20 +76,24 @@ def _step_page(step: CheckStep) -> Response:
 
 @bp.get("/")
 def index() -> Response:
-    return _index()
+    """The call code box."""
+    return index_page()
 
 
 @bp.post("/verify")
 @limiter.limit(_lookup_limit, key_func=None, deduct_when=lambda _r: bool(g.get("failed_lookup")))
 def verify() -> Response:
+    """Look the typed call code up and claim its ticket for this browser: the next question,
+    the code box again on a typo, or the failure page (a failed lookup counts against the
+    client's limit)."""
     token, new = claim_token(request)
     try:
         step = services().flow.lookup(request.form.get("code", ""), token)
     except CodeError as e:
         if e.reason == "typo":
-            return _index(_("One digit of the call code is not right. Check the code and type "
-                            "it again."), 400)
-        return _index(_("Type the 9 digits of the call code. Use digits only."), 400)
+            return index_page(_("One digit of the call code is not right. Check the code and "
+                                "type it again."), 400)
+        return index_page(_("Type the 9 digits of the call code. Use digits only."), 400)
     except CheckFailed as e:
         g.failed_lookup = True
         response = failure_page(e.outcome, e.ticket_id)
@@ -104,9 +110,10 @@ def _ticket_field() -> str:
 
 @bp.post("/verify/number")
 def number() -> Response:
+    """The answer to "Does your phone end in …?": yes → the check word; no → the failure page."""
     answer = request.form.get("answer")
     if answer not in ("yes", "no"):
-        return _index(_("Something went wrong. Type the call code again."), 400)
+        return index_page(_("Something went wrong. Type the call code again."), 400)
     token, _new = claim_token(request)
     try:
         step = services().flow.answer_number(_ticket_field(), token, yes=answer == "yes")
@@ -117,6 +124,7 @@ def number() -> Response:
 
 @bp.post("/verify/word")
 def word() -> Response:
+    """The tapped check word: the right one confirms the call, any other fails it."""
     token, _new = claim_token(request)
     try:
         step = services().flow.choose_word(_ticket_field(), token,
@@ -128,6 +136,7 @@ def word() -> Response:
 
 @bp.get("/verify/step")
 def step() -> Response:
+    """The current step again (a reload or a language switch)."""
     token, _new = claim_token(request)
     try:
         current = services().flow.current_step(_ticket_field(), token)
@@ -138,11 +147,14 @@ def step() -> Response:
 
 @bp.get("/verify/failed")
 def failed() -> Response:
+    """The failure page again (a language switch)."""
     return failure_page("shown_again")
 
 
 @bp.post("/report")
 def report() -> Response:
+    """File the customer's optional scam report: what the caller asked for, the caller's number
+    and a short text."""
     chosen = [s for s in request.form.getlist("asked") if s in SCRIPTS]
     try:
         services().reports.file(scripts=chosen, caller_number=request.form.get("number"),
@@ -153,37 +165,3 @@ def report() -> Response:
         return _page("failed.html", ("public.failed", {}), 400, scripts=SCRIPTS,
                      max_text=MAX_TEXT, report_error=error)
     return _page("report_thanks.html", ("public.index", {}))
-
-
-@bp.app_errorhandler(CSRFError)
-def csrf_error(_e: CSRFError) -> Response:
-    return _index(_("This page was open too long. Type the call code again."), 400)
-
-
-@bp.app_errorhandler(400)
-def bad_request(_e: Exception) -> Response:
-    if request.endpoint in ("public.number", "public.word", "public.step"):
-        return failure_page("bad_request")  # a check under way that cannot go on: the safe page
-    return _index(_("Something went wrong. Type the call code again."), 400)
-
-
-@bp.app_errorhandler(413)
-def too_large(_e: Exception) -> Response:
-    if request.blueprint == "api":
-        return make_response({"error": "too_large", "message": "the body is too large"}, 413)
-    return _index(_("That was far more than a call code. Type the 9 digits only."), 413)
-
-
-@bp.app_errorhandler(429)
-def rate_limited(_e: Exception) -> Response:
-    if request.blueprint == "api":
-        return make_response({"error": "rate_limited", "message": "too many requests"}, 429)
-    return failure_page("rate_limited")
-
-
-@bp.app_errorhandler(StoreError)
-def database_down(_e: StoreError) -> Response:
-    log.error("the database is unavailable")
-    if request.blueprint == "api":
-        return make_response({"error": "unavailable", "message": "try again shortly"}, 503)
-    return failure_page("unavailable")

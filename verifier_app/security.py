@@ -12,6 +12,7 @@ import ipaddress
 from flask import Flask, Request, Response, abort, request
 
 from callproof import new_client_token
+from callproof.checkflow import is_client_token
 
 CLAIM_COOKIE = "cp_claim"
 CLAIM_MAX_AGE = 1800  # the longest a ticket lives
@@ -44,12 +45,13 @@ def client_key() -> str:
 def claim_token(req: Request) -> tuple[str, bool]:
     """This browser's claim-cookie value, and whether it is new (to be set on the response)."""
     value = req.cookies.get(CLAIM_COOKIE, "")
-    if 16 <= len(value) <= 128 and value.replace("-", "").replace("_", "").isalnum():
+    if is_client_token(value) and value.replace("-", "").replace("_", "").isalnum():
         return value, False
     return new_client_token(), True
 
 
 def set_claim_cookie(response: Response, token: str) -> None:
+    """Set the claim cookie on ``response``: HttpOnly, SameSite=Strict, only for /verify."""
     response.set_cookie(CLAIM_COOKIE, token, max_age=CLAIM_MAX_AGE, path="/verify",
                         secure=request.is_secure, httponly=True, samesite="Strict")
 
@@ -83,5 +85,6 @@ def _refuse_nul() -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Refuse NULs before every view and add the security headers to every response."""
     app.before_request(_refuse_nul)
     app.after_request(_headers)

@@ -1,6 +1,6 @@
 """Writes spec/vectors/tickets.json: callproof v1 tickets from a fixed key, valid and not.
 
-Ed25519 is deterministic, so this script always writes the same file; tests/test_vectors.py
+Ed25519 is deterministic, so this script always writes the same file; tests/protocol/test_vectors.py
 checks that it still does and replays every case. The key is RFC 8037 appendix A's (the
 RFC 8032 §7.1 test 1 key) — public test material, never for real use.
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from callproof._files import write_private
 from callproof.config import passphrase
 from callproof.deployment import Deployment
 from callproof.errors import InputError, NotFound
@@ -24,11 +25,11 @@ from callproof.proofs import forget_handle
 from callproof.protocol import events
 from callproof.protocol.clock import to_epoch
 from callproof.protocol.keys import ACTIVE, RETIRED, REVOKED, SigningKey, TicketKey
+from callproof.protocol.languages import LANGUAGES
 from callproof.protocol.ticket import MAX_LIFETIME
 from callproof.store import schema
 
 _ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
-LANGS = ("en", "zh-Hant", "zh-Hans")
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Admin:
         now = self.dep.now(now)
         key = SigningKey.generate()
         self.dep.data_dir.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key.write_pem(self.dep.data_dir.key_file(key.kid), passphrase())
+        write_private(self.dep.data_dir.key_file(key.kid), key.to_pem(passphrase()))
         t = schema.signing_keys
         with self.dep.store.write() as conn:
             for (kid,) in conn.execute(select(t.c.kid).where(
@@ -177,11 +178,12 @@ class Admin:
     def add_reason(self, code: str, text: dict[str, str], *, now: datetime | None = None) -> Reason:
         """Add a catalogue reason with its text in en, zh-Hant and zh-Hans."""
         now = self.dep.now(now)
-        missing = [lang for lang in LANGS if not text.get(lang)]
+        missing = [lang for lang in LANGUAGES if not text.get(lang)]
         if missing:
             raise InputError(f"the reason needs text in {', '.join(missing)}", reason="bad_text")
         reason = Reason(check_id(code, "the reason code"),
-                        {lang: check_text(text[lang], f"the {lang} text", 200) for lang in LANGS})
+                        {lang: check_text(text[lang], f"the {lang} text", 200)
+                         for lang in LANGUAGES})
         with self.dep.store.write() as conn:
             inserted = self.dep.store.insert_if_absent(conn, schema.reasons, {
                 "issuer_id": self.dep.issuer_id, "code": reason.code,

@@ -10,6 +10,7 @@ fraud desk's users too (:mod:`callproof.desk_users`).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -25,8 +26,14 @@ from callproof.store import schema
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 _HASHER = PasswordHasher()
-# Checked against when there is no stored hash, so a wrong id costs as long as a wrong password.
-_DUMMY = _HASHER.hash("callproof: no such account")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Checked against when there is no stored hash, so a wrong id costs as long as a wrong
+    password. Made on first use, not at import (an Argon2id hash costs a noticeable fraction of
+    a second); the services that check passwords make it when they are built."""
+    return _HASHER.hash("callproof: no such account")
 
 
 def hash_password(password: str) -> str:
@@ -45,15 +52,18 @@ def password_matches(stored_hash: str | None, password: str) -> bool:
     if not isinstance(password, str) or len(password) > MAX_PASSWORD:
         password = ""
     try:
-        _HASHER.verify(stored_hash if stored_hash is not None else _DUMMY, password)
+        _HASHER.verify(stored_hash if stored_hash is not None else dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return stored_hash is not None
 
 
 class AgentPasswords:
+    """Agents' console passwords (Argon2id), set by the operator and checked at sign-in."""
+
     def __init__(self, deployment: Deployment) -> None:
         self.dep = deployment
+        dummy_hash()  # made now, so the first unknown account is no faster than the rest
 
     def set(self, agent_id: str, password: str, *, now: datetime | None = None) -> None:
         """Set or replace an agent's password. Raises NotFound / InputError."""

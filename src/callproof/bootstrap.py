@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from callproof._files import create_key_file
 from callproof.admin import Admin
-from callproof.audit.log import create_log_key
 from callproof.config import DEMO_CONFIG, DataDir, passphrase
 from callproof.deployment import Deployment
 from callproof.sealing import create_demo_seal_key
@@ -75,7 +75,7 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
             "CALLPROOF_KEY_PASSPHRASE is not set: signing keys are stored UNENCRYPTED. "
             "Fine for a demo, never for real calls.")
     if not dd.log_key_file.exists():
-        create_log_key(dd.log_key_file, passphrase())
+        create_key_file(dd.log_key_file, passphrase())  # the audit log's note key
         report.created.append("log key keys/log.key")
     dep = Deployment.open(dd)
     try:

@@ -47,6 +47,11 @@ def new_client_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def is_client_token(token: object) -> bool:
+    """Whether ``token`` can be a client token (a claim-cookie value): 16–128 characters."""
+    return isinstance(token, str) and 16 <= len(token) <= 128
+
+
 @dataclass(frozen=True)
 class CheckStep:
     """Where the customer is: the next question and what the page needs to ask it."""
@@ -112,6 +117,7 @@ class CheckFlow:
         ``too_many_tries``, ``not_found``, ``expired``, ``closed``, ``revoked``, ``failed``,
         ``claimed_elsewhere`` or ``tampered``.
         """
+        # (0): normalise the code; the client token is 16–128 characters.
         code = normalise_code(code_text)
         _check_client_token(client_token)
         at = self.dep.now(now)
@@ -135,38 +141,47 @@ class CheckFlow:
 
     def _lookup(self, conn: Connection, code: str, client: str, address: str | None,
                 at: datetime) -> CheckStep:
+        """Spec §6.3 steps 1–7 (step 0 ran in :meth:`lookup`), in the spec's order:
+
+        (1) the global breaker, then this client's failures; (2) the live code; (3) a ticket
+        that is over; (4) the ticket verifies now and its cdh binds it to this code; (5) already
+        claimed: this client's step, or a relay that ends the ticket; (6) the code's window;
+        (7) claim it for this client.
+        """
         now = to_epoch(at)
         limits = self.dep.config.limits
-        # Step 1: the global breaker, then this client's failures.
+        # (1): the global breaker, then this client's failures.
         open_until = conn.execute(_BREAKER).scalar()
         if open_until is not None and now < open_until:
             raise CheckFailed("rate_limited", "lookups are paused after too many failures")
         if address is not None and self._client_failures(conn, address, now) >= \
                 limits.client_failure_limit:
             raise CheckFailed("too_many_tries", "too many failed lookups from this client")
-        # Step 2: the live code.
+        # (2): the live code.
         code_hash = self.dep.hash_keys.code_hash(code)
         link = conn.execute(_LIVE_CODE, {"h": code_hash}).first()
         row = self._row(conn, link.ticket_id) if link else None
         if row is None:
             self._fail_lookup(conn, at, address, "not_found", None)
-        # Step 3: a ticket that is over refuses without further checks.
+        # (3): a ticket that is over refuses without further checks.
         state = states.effective_state(row.state, row.expires_at, now)
         if state not in states.LIVE:
             self._fail_lookup(conn, at, address, state, row.ticket_id)
-        # Step 4: the ticket verifies now, and its cdh binds it to exactly this code.
+        # (4): the ticket verifies now, and its cdh binds it to exactly this code.
         ticket = self._verified(conn, row, code, at, address)
         if ticket is None:
             self._fail_lookup(conn, at, address, "revoked", row.ticket_id)
+        # (5): already claimed — by this device (where it is), or by another (a relay).
         if row.claimed_by is not None:
             if equal(row.claimed_by, client):
                 return self._step(conn, row, ticket)  # the same device again: where it is
-            # Step 5: another device has this code: the call is being relayed. End it.
+            # Another device has this code: the call is being relayed. End it.
             self._end(conn, row, at, states.CAUSE_CLAIMED_ELSEWHERE, alert=True)
             self._fail_lookup(conn, at, address, "claimed_elsewhere", row.ticket_id)
+        # (6): the code's window is over.
         if now >= row.code_until:
             self._fail_lookup(conn, at, address, "expired", row.ticket_id)
-        # Step 6: claim it for this client.
+        # (7): claim it for this client.
         conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == row.ticket_id)
                      .values(state=states.CLAIMED, claimed_by=client, updated_at=now))
         self.dep.record(conn, events.TICKET_CLAIMED, at, ticket_id=row.ticket_id)
@@ -424,7 +439,7 @@ _REASON = select(schema.reasons).where(schema.reasons.c.issuer_id == bindparam("
 def _check_client_token(token: str) -> None:
     from callproof.errors import InputError
 
-    if not isinstance(token, str) or not 16 <= len(token) <= 128:
+    if not is_client_token(token):
         raise InputError("the client token must be 16–128 characters", reason="bad_client")
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from callproof._files import write_private
 from callproof.errors import ConfigError
 
 DEFAULT_DATA_DIR = "./callproof-data"
@@ -218,9 +219,7 @@ class DataDir:
 
     def write_hash_key(self, key: bytes) -> None:
         self.hash_key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.hash_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
+        write_private(self.hash_key_file, key)
 
 
 def passphrase() -> bytes | None:

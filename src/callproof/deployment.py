@@ -1,5 +1,8 @@
 """What every service shares: the config, the store, the keyed hashes, the clock.
 
+Opening a deployment hands its store the guard that checks each audit-log append against the
+log's checkpoint file (:class:`callproof.store.log_tree.CheckpointGuard`).
+
     >>> dep = Deployment.open("callproof-data")
     >>> with dep.store.write() as conn:
     ...     dep.record(conn, events.AGENT_ADDED, dep.now(), agent_id="a1")
@@ -12,15 +15,15 @@ import os
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select
 
-from callproof.audit.log import attach_checkpoint_file
 from callproof.config import Config, DataDir
 from callproof.protocol.clock import Clock, SystemClock, from_epoch, require_aware
 from callproof.protocol.keys import KeySet, TicketKey
 from callproof.protocol.privacy import HashKeys
 from callproof.store import Store, schema
 from callproof.store import events as event_record
+from callproof.store.log_tree import CheckpointGuard
 
 
 class Deployment:
@@ -41,8 +44,9 @@ class Deployment:
         dd = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
         config = dd.load()
         hash_keys = HashKeys(dd.hash_key())
-        store = Store.open(config.database_url)
-        attach_checkpoint_file(store, config.issuer_id, dd.log_checkpoint_file)
+        # Every append through this store checks the log's checkpoint file (store.log_tree).
+        store = Store.open(config.database_url, append_guard=CheckpointGuard(
+            config.issuer_id, dd.log_checkpoint_file))
         return cls(dd, config, store, hash_keys, clock or SystemClock())
 
     def __repr__(self) -> str:
@@ -59,16 +63,26 @@ class Deployment:
                **data: Any) -> int:
         """Append an event for this issuer inside the caller's write transaction."""
         return event_record.append(self.store, conn, issuer=self.issuer_id, type=type, at=at,
-                             ticket_id=ticket_id, **data)
+                                   ticket_id=ticket_id, **data)
 
     def keyset(self, conn: Connection) -> KeySet:
         """The issuer's keys as the database holds them now (revocations act at once)."""
-        rows = conn.execute(_KEYS, {"issuer": self.issuer_id}).all()
-        return KeySet(_key(r.kid, r.x, r.status, r.created_at, r.retired_at, r.revoked_at,
-                           r.compromised_at) for r in rows)
+        return _keyset(conn, _KEYS, self.issuer_id)
+
+    def key_history(self, conn: Connection) -> KeySet:
+        """Every ticket key the issuer ever had, oldest first (by creation time, then kid): what
+        the audit log exports as its history JWKS."""
+        return _keyset(conn, _KEY_HISTORY, self.issuer_id)
 
 
 _KEYS = select(schema.signing_keys).where(schema.signing_keys.c.issuer_id == bindparam("issuer"))
+_KEY_HISTORY = _KEYS.order_by(schema.signing_keys.c.created_at, schema.signing_keys.c.kid)
+
+
+def _keyset(conn: Connection, query: Select[Any], issuer: str) -> KeySet:
+    rows = conn.execute(query, {"issuer": issuer}).all()
+    return KeySet(_key(r.kid, r.x, r.status, r.created_at, r.retired_at, r.revoked_at,
+                       r.compromised_at) for r in rows)
 
 
 @functools.lru_cache(maxsize=256)

@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, distinct, func, insert, select, update
 
-from callproof.admin import LANGS, customer_ref_hash, handle_for
+from callproof.admin import customer_ref_hash, handle_for
 from callproof.config import DataDir
 from callproof.deployment import Deployment
 from callproof.errors import EnrollmentError, InputError, NotFound, RevealRefused
@@ -42,6 +42,7 @@ from callproof.proofs import totp as otp
 from callproof.proofs.phrase import normalise_phrase
 from callproof.protocol import events, states
 from callproof.protocol.clock import Clock, from_epoch, iso, to_epoch
+from callproof.protocol.languages import LANGUAGES
 from callproof.protocol.privacy import equal
 from callproof.sealing import Sealer
 from callproof.store import schema
@@ -111,10 +112,6 @@ class Revealed:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()  # a fast hash suits a random token
-
-
-def _by(api_key: str | None) -> dict[str, str]:
-    return {"api_key": api_key} if api_key is not None else {}
 
 
 class EnrolledProofs:
@@ -214,7 +211,7 @@ class EnrolledProofs:
                                           created_at=at, expires_at=at + TOKEN_TTL_SECONDS,
                                           used_at=None))
             self.dep.record(conn, events.ENROLL_TOKEN_CREATED, now, handle=handle,
-                            expires_at=at + TOKEN_TTL_SECONDS, **_by(api_key))
+                            expires_at=at + TOKEN_TTL_SECONDS, **events.by_api_key(api_key))
         return EnrollmentToken(token, from_epoch(at + TOKEN_TTL_SECONDS))
 
     def open_enrollment(self, token: str, *, now: datetime | None = None) -> str:
@@ -391,7 +388,7 @@ class EnrolledProofs:
                 raise RevealRefused("the customer has no app code or phrase enrolled: nothing "
                                     "to reveal", reason="not_enrolled")
             what = [k for k in KINDS if k in proofs]
-            facts: dict[str, Any] = {"agent_id": row.agent_id, **_by(api_key)}
+            facts: dict[str, Any] = {"agent_id": row.agent_id, **events.by_api_key(api_key)}
             connected = row.connected_at is not None
             if not connected:
                 self.dep.record(conn, events.REVEAL_UNCONNECTED, now, ticket_id=ticket_id,
@@ -454,8 +451,8 @@ class EnrolledProofs:
         "expires_at"}`` for the newest live ticket of the customer, else ``{"calling": False}``.
         Writes nothing, not even a handle."""
         at = to_epoch(self.dep.now(now))
-        if lang not in LANGS:
-            raise InputError(f"the language must be one of {', '.join(LANGS)}",
+        if lang not in LANGUAGES:
+            raise InputError(f"the language must be one of {', '.join(LANGUAGES)}",
                              reason="bad_lang")
         ref_hash = customer_ref_hash(self.dep, customer_ref)
         iss = self.dep.issuer_id

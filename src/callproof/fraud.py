@@ -29,7 +29,7 @@ from callproof.errors import InputError
 from callproof.protocol import events
 from callproof.protocol.canonical import parse_json_strict
 from callproof.protocol.clock import from_epoch, iso, to_epoch
-from callproof.scam_reports import SCRIPTS
+from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
 from callproof.store import schema
 
 ALERT_KINDS: tuple[str, ...] = ("number_denied", "word_wrong", "claimed_elsewhere",

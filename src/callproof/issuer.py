@@ -173,7 +173,7 @@ class Issuer:
                 code_until=iat + min(limits.code_window_seconds, ttl), expires_at=exp,
                 connected_at=None, updated_at=iat))
             self.dep.record(conn, events.TICKET_ISSUED, now, ticket_id=jti, ticket=token,
-                            **_by(api_key))
+                            **events.by_api_key(api_key))
         return IssuedTicket(ticket_id=jti, ticket=token, code=code, expires_at=from_epoch(exp),
                             claims=claims)
 
@@ -268,7 +268,7 @@ class Issuer:
                 event = events.TICKET_REVOKED
             values["state"] = new
             conn.execute(update(t).where(t.c.ticket_id == ticket_id).values(**values))
-            self.dep.record(conn, event, at, ticket_id=ticket_id, **_by(api_key))
+            self.dep.record(conn, event, at, ticket_id=ticket_id, **events.by_api_key(api_key))
         return new
 
     def _ticket(self, conn: Connection, ticket_id: str) -> Any:
@@ -295,11 +295,6 @@ class Issuer:
                             check_word=WORDS[row.word_id] if word_due else None, alerts=alerts,
                             has_number=row.dst is not None,
                             expires_at=from_epoch(row.expires_at), agent_id=row.agent_id)
-
-
-def _by(api_key: str | None) -> dict[str, str]:
-    """The event data naming the API key that asked (nothing when none did)."""
-    return {"api_key": api_key} if api_key is not None else {}
 
 
 # Statements built once (building them costs more than running them).

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Literal
 
 from callproof.config import Company
 from callproof.errors import NoticeError
+from callproof.protocol.languages import LANGUAGES
 from callproof.qr import qr_image, qr_matrix, qr_svg
 
 if TYPE_CHECKING:
     from PIL import ImageFont
 
-LANGUAGES = ("en", "zh-Hant", "zh-Hans")
 FORMATS = ("png", "svg", "html")
 Format = Literal["png", "svg", "html"]
 

@@ -20,11 +20,9 @@ from callproof.deployment import Deployment
 from callproof.errors import InputError
 from callproof.protocol import events
 from callproof.protocol.clock import to_epoch
+from callproof.protocol.events import REPORT_SCRIPTS
 from callproof.store import schema
 
-#: What a scam caller asked for, as the report form lists it (spec: the scam scripts).
-SCRIPTS = ("refund", "verification_code", "card_or_bank", "screen_sharing", "transfer_or_loan",
-           "install_app", "open_link")
 MAX_TEXT = 500
 
 
@@ -51,7 +49,7 @@ class Reports:
         """Store a report and log that one was filed (the event holds no number or text)."""
         at = self.dep.now(now)
         chosen = sorted(set(scripts))
-        unknown = [s for s in chosen if s not in SCRIPTS]
+        unknown = [s for s in chosen if s not in REPORT_SCRIPTS]
         if unknown:
             raise InputError(f"unknown script(s): {', '.join(unknown)}", reason="bad_script")
         number = normalise_caller_number(caller_number, self.dep.config.company.country) \

@@ -22,6 +22,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from callproof._files import write_private
 from callproof.config import DataDir, passphrase
 from callproof.errors import SealError
 
@@ -102,8 +103,6 @@ def create_demo_seal_key(data_dir: DataDir) -> str | None:
     if os.environ.get(ENV) or passphrase() is not None or path.exists():
         return None
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(os.urandom(32))
+    write_private(path, os.urandom(32))
     return (f"{ENV} is not set: enrolled app secrets and phrases are sealed with a key kept "
             "in the data dir (secrets/seal.key). Fine for a demo, never for real customers.")

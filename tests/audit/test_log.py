@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from callproof import Issuer, new_client_token
-from callproof.audit.log import AuditLog, append_leaf, root_at, tree_size
+from callproof.audit.log import AuditLog
 from callproof.deployment import Deployment
 from callproof.errors import InputError, LogBehindCheckpoint, LogForked
 from callproof.protocol import events
 from callproof.store import events as event_record
 from callproof.store import schema
+from callproof.store.log_tree import append_leaf, root_at, tree_size
 from callproof.tlog import merkle, note
 from callproof.tlog.proof import log_origin, verify_tlog_proof
 from tests.conftest import World

@@ -209,6 +209,17 @@ def test_no_english_is_left_on_a_chinese_page(web: Web, lang: str) -> None:
         assert words <= _ALLOWED_LATIN, sorted(words - _ALLOWED_LATIN)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-Hant", "zh-Hans"])
+def test_the_failure_page_names_the_hotline_in_the_notice_cards_words(web: Web, lang: str) -> None:
+    """One home for the hotline's words: the page says exactly what the printed card says."""
+    from callproof.notice import hotline_text
+
+    token = web.csrf(f"/?lang={lang}")
+    html = web.client.post("/verify", data={"csrf_token": token, "lang": lang,
+                                            "code": "000000000"}).get_data(as_text=True)
+    assert hotline_text(lang, "TW", "165") in visible_text(html)
+
+
 def test_security_headers_on_every_page(web: Web) -> None:
     for path in ("/", "/verify/failed", "/.well-known/callproof/jwks.json", "/healthz"):
         h = web.client.get(path).headers

@@ -81,7 +81,7 @@ def _add_switch(group: click.Group, argument: str, what: str,
     @group.command(name, help=doc)
     @click.argument(argument)
     @click.pass_context
-    def command(ctx: click.Context, **arguments: str) -> None:
+    def command(ctx: click.Context, /, **arguments: str) -> None:
         value = arguments[argument]
         switch(ctx, value, enabled)
         click.echo(f"{name}d {what} {value}")

@@ -3,7 +3,7 @@
 The pattern of click's docs, "Lazily Loading Subcommands", plus the short help of each command
 in the table, so that ``callproof --help`` lists every command without importing one::
 
-    cli = LazyGroup(commands={
+    cli = LazyGroup(lazy_commands={
         "keys": LazyCommand("callproof._cli.keys:keys",
                             "Ticket signing keys: list, rotate, revoke, export the public JWKS."),
     })
@@ -20,7 +20,6 @@ from gettext import gettext as _
 from typing import Any, NamedTuple
 
 import click
-from click.utils import make_default_short_help
 
 
 class LazyCommand(NamedTuple):
@@ -34,10 +33,10 @@ class LazyCommand(NamedTuple):
 class LazyGroup(click.Group):
     """A group that imports a subcommand's module the first time the subcommand is asked for."""
 
-    def __init__(self, *args: Any, commands: Mapping[str, LazyCommand] | None = None,
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, LazyCommand] | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy_commands = dict(commands or {})
+        self.lazy_commands = dict(lazy_commands or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -47,25 +46,30 @@ class LazyGroup(click.Group):
             self.add_command(self._load(cmd_name), cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.list_commands(ctx):
+            for name in self.lazy_commands:  # click's "Did you mean" looks at loaded ones only
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Like :meth:`click.Group.format_commands`, with the short help of the table for the
-        commands not imported yet."""
-        rows: list[tuple[str, str | None]] = []
+        """Like :meth:`click.Group.format_commands`, with a stand-in made from the table for each
+        command not imported yet."""
+        commands: list[tuple[str, click.Command]] = []
         for name in self.list_commands(ctx):
             if name in self.lazy_commands and name not in self.commands:
-                rows.append((name, self.lazy_commands[name].help))
+                commands.append((name, click.Command(name, help=self.lazy_commands[name].help)))
             elif (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden:
-                rows.append((name, None))
-        if not rows:
-            return
-        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
-        lines = [(name, make_default_short_help(text, limit).strip() if text is not None
-                  else self.commands[name].get_short_help_str(limit)) for name, text in rows]
-        with formatter.section(_("Commands")):  # click's own heading, translated alike
-            formatter.write_dl(lines)
+                commands.append((name, cmd))
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _cmd in commands)
+            with formatter.section(_("Commands")):  # click's own heading, translated alike
+                formatter.write_dl([(name, cmd.get_short_help_str(limit))
+                                    for name, cmd in commands])
 
     def _load(self, name: str) -> click.Command:
-        module, _, attribute = self.lazy_commands[name].target.partition(":")
+        module, attribute = self.lazy_commands[name].target.split(":")
         command = getattr(importlib.import_module(module), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.lazy_commands[name].target} is not a click command")

@@ -55,10 +55,8 @@ def agents_set_password(ctx: click.Context, agent_id: str, password_stdin: bool)
     click.echo(f"password set for {agent_id}")
 
 
-def _set_enabled(ctx: click.Context, agent_id: str, enabled: bool) -> None:
-    Admin(deployment(ctx)).set_agent_enabled(agent_id, enabled)
-
-
-add_enable_disable(agents, "agent_id", "agent", _set_enabled,
-                   disable_help="Stop AGENT_ID from being named on new tickets.",
-                   enable_help="Allow AGENT_ID on new tickets again.")
+add_enable_disable(
+    agents, "agent_id", "agent",
+    lambda ctx, agent_id, enabled: Admin(deployment(ctx)).set_agent_enabled(agent_id, enabled),
+    disable_help="Stop AGENT_ID from being named on new tickets.",
+    enable_help="Allow AGENT_ID on new tickets again.")

@@ -7,22 +7,13 @@ group in ``_cli``, which prints them as one line and exits 1.
 
 from __future__ import annotations
 
-import json
-
 import click
 from rich.console import Console
 from rich.table import Table
 
+from callproof._cli._common import deployment, emit
 from callproof.apikeys import SCOPES, ApiKeys
-from callproof.config import DataDir
-from callproof.deployment import Deployment
 from callproof.protocol.clock import iso
-
-
-def _keys(ctx: click.Context) -> ApiKeys:
-    dep = Deployment.open(DataDir(ctx.obj["data_dir"]))
-    ctx.call_on_close(dep.store.close)
-    return ApiKeys(dep)
 
 
 @click.group("api-keys")
@@ -39,10 +30,9 @@ def api_keys() -> None:
 def create(ctx: click.Context, name: str, scope: str | None, as_json: bool) -> None:
     """Make a key called NAME and print it: this is the only time it is shown."""
     scopes = None if scope is None else {s.strip() for s in scope.split(",") if s.strip()}
-    key, record = _keys(ctx).create(name, scopes=scopes)
+    key, record = ApiKeys(deployment(ctx)).create(name, scopes=scopes)
     if as_json:
-        click.echo(json.dumps({"key": key, "key_id": record.key_id,
-                               "scopes": sorted(record.scopes)}, indent=2))
+        emit({"key": key, "key_id": record.key_id, "scopes": sorted(record.scopes)})
     else:
         click.echo(f"API key {record.key_id} ({record.name}), scopes "
                    f"{','.join(sorted(record.scopes))}:\n{key}")
@@ -55,9 +45,9 @@ def create(ctx: click.Context, name: str, scope: str | None, as_json: bool) -> N
 @click.pass_context
 def list_keys(ctx: click.Context, as_json: bool) -> None:
     """Every key with its scopes and times (never the key itself)."""
-    records = _keys(ctx).list()
+    records = ApiKeys(deployment(ctx)).list()
     if as_json:
-        click.echo(json.dumps([k.to_json() for k in records], indent=2, ensure_ascii=False))
+        emit([k.to_json() for k in records])
         return
     table = Table("key id", "name", "scopes", "created", "revoked")
     for k in records:
@@ -71,5 +61,5 @@ def list_keys(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def revoke(ctx: click.Context, key_id: str) -> None:
     """Revoke KEY_ID: every server refuses it from its next request on."""
-    _keys(ctx).revoke(key_id)
+    ApiKeys(deployment(ctx)).revoke(key_id)
     click.echo(f"revoked API key {key_id}")

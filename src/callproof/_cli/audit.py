@@ -7,30 +7,29 @@ Registered on the main command line by :mod:`callproof._cli`. The verifying comm
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
-from callproof.audit.log import AuditLog, PushResult, SignedCheckpoint
+from callproof._cli._common import EXIT_FAILED, deployment, emit
 from callproof.auditor.bundle import load_verifier, verify_bundle
-from callproof.config import DataDir
-from callproof.deployment import Deployment
 from callproof.tlog import merkle, note
 from callproof.tlog.cosign import check_quorum
 from callproof.tlog.proof import parse_tlog_proof, verify_tlog_proof
 
-EXIT_FAILED = 1
+if TYPE_CHECKING:
+    from callproof.audit.log import AuditLog, PushResult, SignedCheckpoint
 
 
 def _log(ctx: click.Context) -> AuditLog:
-    root = ctx.find_root()
-    dep = Deployment.open(DataDir((root.obj or {}).get("data_dir")))
-    ctx.call_on_close(dep.store.close)
-    return AuditLog(dep)
+    """The data dir's audit log, imported here and not above: the offline checks (``verify``,
+    ``verify-proof``, ``report``) need no data dir, so they must not pay for the store."""
+    from callproof.audit.log import AuditLog
+
+    return AuditLog(deployment(ctx))
 
 
 def _b64(raw: bytes) -> str:
@@ -95,9 +94,8 @@ def prove_cmd(ctx: click.Context, ticket_id: str, out: str | None) -> None:
 def consistency_cmd(ctx: click.Context, old_size: int, new_size: int | None) -> None:
     """Print a consistency proof (JSON) from OLD_SIZE to NEW_SIZE (default: the log's size)."""
     old, old_root, new, new_root, proof = _log(ctx).consistency_proof(old_size, new_size)
-    click.echo(json.dumps({"old_size": old, "old_root": _b64(old_root), "new_size": new,
-                           "new_root": _b64(new_root), "proof": [_b64(h) for h in proof]},
-                          indent=2))
+    emit({"old_size": old, "old_root": _b64(old_root), "new_size": new,
+          "new_root": _b64(new_root), "proof": [_b64(h) for h in proof]})
 
 
 def _witness_options(f: Callable[..., None]) -> Callable[..., None]:

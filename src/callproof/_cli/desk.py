@@ -8,39 +8,19 @@ is made. Errors reach the root group in ``_cli``, which prints them as one line 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from callproof._cli._common import add_enable_disable, deployment, emit, print_tables
 from callproof._cli.password import new_password
-from callproof.config import DataDir
-from callproof.deployment import Deployment
 from callproof.desk_users import DeskUsers
 from callproof.errors import ConfigError, NotFound
 from callproof.fraud import MAX_POLICE_DAYS, WINDOWS, FraudDesk, PoliceFacts
 from callproof.protocol.clock import iso
 from callproof.webhook import AlertWebhook
-
-
-def _dep(ctx: click.Context) -> Deployment:
-    dep = Deployment.open(DataDir(ctx.obj["data_dir"]))
-    ctx.call_on_close(dep.store.close)
-    return dep
-
-
-def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def _print(*tables: Table) -> None:
-    for table in tables:
-        for column in table.columns:
-            column.overflow = "fold"  # never cut an id, a number or a time short
-    Console().print(*tables)
 
 
 @click.group("desk")
@@ -51,6 +31,13 @@ def desk() -> None:
 # --- users ----------------------------------------------------------------------------------
 
 
+add_enable_disable(
+    desk, "user_id", "desk user",
+    lambda ctx, user_id, enabled: DeskUsers(deployment(ctx)).set_enabled(user_id, enabled),
+    disable_help="Stop USER_ID from signing in to the desk.",
+    enable_help="Let USER_ID sign in to the desk again.")
+
+
 @desk.command("add")
 @click.argument("user_id")
 @click.option("--name", required=True, help="Who this is (shown on the desk).")
@@ -58,7 +45,7 @@ def desk() -> None:
 @click.pass_context
 def add(ctx: click.Context, user_id: str, name: str, password_stdin: bool) -> None:
     """Add USER_ID to the fraud desk (password: hidden prompt, twice, or --password-stdin)."""
-    users = DeskUsers(_dep(ctx))
+    users = DeskUsers(deployment(ctx))
     user = users.add(user_id, name, new_password(password_stdin))
     click.echo(f"added desk user {user.user_id} ({user.name})")
 
@@ -69,29 +56,11 @@ def add(ctx: click.Context, user_id: str, name: str, password_stdin: bool) -> No
 @click.pass_context
 def password(ctx: click.Context, user_id: str, password_stdin: bool) -> None:
     """Set a new password for USER_ID."""
-    users = DeskUsers(_dep(ctx))
+    users = DeskUsers(deployment(ctx))
     if users.get(user_id) is None:  # say so before asking for a password twice
         raise NotFound(f"no desk user {user_id!r}")
     users.set_password(user_id, new_password(password_stdin))
     click.echo(f"password set for desk user {user_id}")
-
-
-@desk.command("disable")
-@click.argument("user_id")
-@click.pass_context
-def disable(ctx: click.Context, user_id: str) -> None:
-    """Stop USER_ID from signing in to the desk."""
-    DeskUsers(_dep(ctx)).set_enabled(user_id, False)
-    click.echo(f"disabled desk user {user_id}")
-
-
-@desk.command("enable")
-@click.argument("user_id")
-@click.pass_context
-def enable(ctx: click.Context, user_id: str) -> None:
-    """Let USER_ID sign in to the desk again."""
-    DeskUsers(_dep(ctx)).set_enabled(user_id, True)
-    click.echo(f"enabled desk user {user_id}")
 
 
 @desk.command("list")
@@ -99,14 +68,14 @@ def enable(ctx: click.Context, user_id: str) -> None:
 @click.pass_context
 def list_users(ctx: click.Context, as_json: bool) -> None:
     """Every desk user, enabled or not."""
-    users = DeskUsers(_dep(ctx)).list()
+    users = DeskUsers(deployment(ctx)).list()
     if as_json:
-        _emit([{"user_id": u.user_id, "name": u.name, "enabled": u.enabled} for u in users])
+        emit([{"user_id": u.user_id, "name": u.name, "enabled": u.enabled} for u in users])
         return
     table = Table("user id", "name", "enabled")
     for u in users:
         table.add_row(u.user_id, u.name, "yes" if u.enabled else "no")
-    _print(table)
+    print_tables(table)
 
 
 # --- the webhook ----------------------------------------------------------------------------
@@ -117,7 +86,7 @@ def list_users(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def webhook_secret(ctx: click.Context, rotate: bool) -> None:
     """Make the webhook's signing secret and print it once, for the receiver's configuration."""
-    hook = AlertWebhook(_dep(ctx))
+    hook = AlertWebhook(deployment(ctx))
     secret = hook.create_secret(rotate=rotate)
     if secret is None:
         click.echo("a webhook secret exists already; it is not shown again. "
@@ -136,7 +105,7 @@ def webhook_secret(ctx: click.Context, rotate: bool) -> None:
 @click.pass_context
 def push(ctx: click.Context) -> None:
     """Push due alerts to the webhook once (for cron; the server does it every few seconds)."""
-    hook = AlertWebhook(_dep(ctx))
+    hook = AlertWebhook(deployment(ctx))
     if not hook.dep.config.alerts.webhook_url:
         raise ConfigError("no webhook: set [alerts] webhook_url in config.toml")
     if hook.secret() is None:
@@ -158,15 +127,15 @@ def push(ctx: click.Context) -> None:
 def alerts(ctx: click.Context, limit: int, as_json: bool) -> None:
     """The newest alerts: a "No", a wrong word, a second device, a tripped budget, a reveal
     without a call, a capped reveal, a tampered ticket."""
-    found = FraudDesk(_dep(ctx)).alerts(limit=limit)
+    found = FraudDesk(deployment(ctx)).alerts(limit=limit)
     if as_json:
-        _emit([a.to_json() for a in found])
+        emit([a.to_json() for a in found])
         return
     table = Table("#", "time (UTC)", "alert", "ticket", "agent", "reason", "details")
     for a in found:
         table.add_row(str(a.idx), iso(a.at), a.kind, a.ticket_id or "", a.agent_id or "",
                       a.reason or "", ", ".join(f"{k}={v}" for k, v in a.details.items()))
-    _print(table)
+    print_tables(table)
 
 
 @desk.command("reports")
@@ -176,9 +145,9 @@ def alerts(ctx: click.Context, limit: int, as_json: bool) -> None:
 @click.pass_context
 def reports(ctx: click.Context, days: str, as_json: bool) -> None:
     """Scam reports of the last DAYS days, by reported number and by script."""
-    s = FraudDesk(_dep(ctx)).reports(days=int(days))
+    s = FraudDesk(deployment(ctx)).reports(days=int(days))
     if as_json:
-        _emit({"days": s.days, "since": iso(s.since), "until": iso(s.until), "total": s.total,
+        emit({"days": s.days, "since": iso(s.since), "until": iso(s.until), "total": s.total,
                "without_number": s.without_number,
                "by_number": [{"number": n.number, "reports": n.reports,
                               "first_at": iso(n.first_at), "last_at": iso(n.last_at),
@@ -195,7 +164,7 @@ def reports(ctx: click.Context, days: str, as_json: bool) -> None:
     scripts = Table("script", "reports", title="By script")
     for x in s.by_script:
         scripts.add_row(x.script, str(x.reports))
-    _print(numbers, scripts)
+    print_tables(numbers, scripts)
 
 
 @desk.command("police")
@@ -209,7 +178,7 @@ def reports(ctx: click.Context, days: str, as_json: bool) -> None:
 def police(ctx: click.Context, days: int, fmt: str, out: Path | None) -> None:
     """The facts a police report needs: every scam report of the last N days (time, the number
     that called, the scripts), counts by number and script, alerts, failed lookups."""
-    fraud = FraudDesk(_dep(ctx))
+    fraud = FraudDesk(deployment(ctx))
     text = fraud.police_csv(days=days) if fmt == "csv" else \
         police_text(fraud.police_facts(days=days))
     if out is None:

@@ -7,28 +7,16 @@ exits 1. Secrets are printed only where asked for (the otpauth URI of a new enro
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from callproof.config import DataDir
-from callproof.deployment import Deployment
+from callproof._cli._common import EXIT_FAILED, deployment, emit
 from callproof.enrollment import EnrolledProofs
 from callproof.proofs import KINDS, PHRASE, TOTP
 from callproof.proofs import totp as otp
-
-
-def _proofs(ctx: click.Context) -> EnrolledProofs:
-    dep = Deployment.open(DataDir(ctx.obj["data_dir"]))
-    ctx.call_on_close(dep.store.close)
-    return EnrolledProofs(dep)
-
-
-def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @click.group("enroll")
@@ -51,11 +39,11 @@ def enroll_totp(ctx: click.Context, customer_ref: str, qr_file: Path | None,
     """
     if qr_file is not None and qr_file.suffix.lower() not in (".png", ".svg"):
         raise click.BadParameter("the QR file must end in .png or .svg", param_hint="--qr")
-    enrolment = _proofs(ctx).enroll_totp(customer_ref=customer_ref)
+    enrolment = EnrolledProofs(deployment(ctx)).enroll_totp(customer_ref=customer_ref)
     if qr_file is not None:
         enrolment.write_qr(qr_file)
     if as_json:
-        _emit({**enrolment.to_json(), **({"qr_file": str(qr_file)} if qr_file else {})})
+        emit({**enrolment.to_json(), **({"qr_file": str(qr_file)} if qr_file else {})})
         return
     click.echo(enrolment.qr_terminal())
     click.echo(enrolment.otpauth_uri)
@@ -72,7 +60,7 @@ def enroll_totp(ctx: click.Context, customer_ref: str, qr_file: Path | None,
 @click.pass_context
 def enroll_confirm(ctx: click.Context, customer_ref: str, code: str) -> None:
     """Complete the app enrolment with CODE, the 6 digits the app shows now."""
-    _proofs(ctx).confirm_totp(code, customer_ref=customer_ref)
+    EnrolledProofs(deployment(ctx)).confirm_totp(code, customer_ref=customer_ref)
     click.echo("app enrolment confirmed: calls to this customer now offer an app code")
 
 
@@ -89,7 +77,7 @@ def enroll_phrase(ctx: click.Context, customer_ref: str) -> None:
                               confirmation_prompt=True)
     else:
         phrase = sys.stdin.readline().rstrip("\r\n")
-    _proofs(ctx).set_phrase(phrase, customer_ref=customer_ref)
+    EnrolledProofs(deployment(ctx)).set_phrase(phrase, customer_ref=customer_ref)
     click.echo("phrase set: agents can reveal it during a connected call")
 
 
@@ -101,10 +89,10 @@ def enroll_phrase(ctx: click.Context, customer_ref: str) -> None:
 def enroll_remove(ctx: click.Context, customer_ref: str, totp: bool, phrase: bool) -> None:
     """Delete the app enrolment and/or the phrase (both when neither flag is given)."""
     kinds = [k for k, chosen in ((TOTP, totp), (PHRASE, phrase)) if chosen] or list(KINDS)
-    gone = _proofs(ctx).remove(customer_ref=customer_ref, kinds=kinds)
+    gone = EnrolledProofs(deployment(ctx)).remove(customer_ref=customer_ref, kinds=kinds)
     if not gone:
         click.echo("nothing enrolled to remove", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
     click.echo("removed: " + ", ".join("app enrolment" if k == TOTP else "phrase"
                                        for k in gone))
 
@@ -118,9 +106,10 @@ def enroll_remove(ctx: click.Context, customer_ref: str, totp: bool, phrase: boo
 @click.pass_context
 def reveal(ctx: click.Context, ticket_id: str, allow_unconnected: bool, as_json: bool) -> None:
     """Show the customer's current app code and/or phrase for TICKET_ID's connected call."""
-    shown = _proofs(ctx).reveal(ticket_id, allow_unconnected=allow_unconnected).to_json()
+    proofs = EnrolledProofs(deployment(ctx))
+    shown = proofs.reveal(ticket_id, allow_unconnected=allow_unconnected).to_json()
     if as_json:
-        _emit(shown)
+        emit(shown)
         return
     if "app_code" in shown:
         click.echo(f"app code {shown['app_code']}  (for {shown['app_code_valid_for']} s more)")
@@ -134,7 +123,7 @@ def reveal(ctx: click.Context, ticket_id: str, allow_unconnected: bool, as_json:
 @click.pass_context
 def call_status(ctx: click.Context, customer_ref: str, lang: str) -> None:
     """What the company's app shows: is the company calling this customer now?"""
-    _emit(_proofs(ctx).call_status(customer_ref, lang=lang))
+    emit(EnrolledProofs(deployment(ctx)).call_status(customer_ref, lang=lang))
 
 
 @click.command("coverage")
@@ -142,8 +131,6 @@ def call_status(ctx: click.Context, customer_ref: str, lang: str) -> None:
 @click.pass_context
 def coverage(ctx: click.Context, day: Any) -> None:
     """Tickets per department on a day: every team that calls must issue tickets."""
-    proofs = _proofs(ctx)
-    _emit(proofs.coverage(day.date() if day is not None else proofs.dep.now().date()))
+    proofs = EnrolledProofs(deployment(ctx))
+    emit(proofs.coverage(day.date() if day is not None else proofs.dep.now().date()))
 
-
-COMMANDS = (enroll, reveal, call_status, coverage)

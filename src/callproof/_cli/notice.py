@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from callproof.config import DataDir
+from callproof._cli._common import data_dir
 from callproof.errors import NoticeError
 from callproof.notice import FORMATS, normalise_language, render_notice
 
@@ -56,7 +56,7 @@ def notice(ctx: click.Context, lang: str, fmt: str | None, out: Path | None) -> 
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise NoticeError(f"unknown format {fmt!r}: use png, svg or html")
-    company = DataDir(ctx.obj["data_dir"]).load().company
+    company = data_dir(ctx).load().company
     data = render_notice(company, lang, fmt)  # bytes: UTF-8 for SVG and HTML, on any locale
     if out is not None:
         _write(out, data)

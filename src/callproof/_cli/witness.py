@@ -12,7 +12,7 @@ import ipaddress
 import click
 
 from callproof.config import passphrase
-from callproof.witness.server import Witness, add_log, create_app, init_witness
+from callproof.witness.server import Witness, add_log, init_witness
 
 _STATE_DIR = click.option(
     "--state-dir", envvar="CALLPROOF_WITNESS_DIR", default="./witness-data", show_default=True,
@@ -66,6 +66,8 @@ def vkey_cmd(state_dir: str) -> None:
 def serve_cmd(host: str, port: int, state_dir: str) -> None:
     """Serve POST /add-checkpoint (C2SP tlog-witness v1.0.0) until Ctrl-C."""
     from werkzeug.serving import make_server
+
+    from callproof.witness.app import create_app
 
     w = Witness.open(state_dir, passphrase=passphrase())
     if not _loopback(host):

@@ -1,18 +1,17 @@
-"""The live audit log: each issuer's events as the leaves of an RFC 6962 tree, and its checkpoints.
+"""The running audit log: checkpoints signed with the log key, witnesses asked to cosign them,
+inclusion and consistency proofs, the history JWKS and the export bundle auditors verify offline.
 
-Every event :func:`callproof.store.events.append` writes becomes leaf ``idx`` of its issuer's
-tree in the same transaction (:func:`append_leaf`): the leaf is the event body, and every
-complete node (``log_nodes``: level, index → hash) is stored as soon as it exists, so an append
-reads at most O(log n) rows (none for an even index) and roots and proofs read O(log n) rows too.
-
-Checkpoints (C2SP tlog-checkpoint, signed as a C2SP signed note with the log key
-``<data dir>/keys/log.key``) are kept in ``log_checkpoints`` and the latest one also in
-``<data dir>/log/checkpoint``, outside the database. The log signs nothing that is not consistent
-with its previous checkpoint, and refuses to append while the database is behind that file (a
-restored backup would fork the tree). Each new checkpoint can be pushed to the witnesses listed
-in ``<data dir>/witnesses.toml`` (:meth:`AuditLog.push_to_witnesses`); the cosignatures they
-return are checked and kept in ``witness_cosignatures``, and go with the checkpoint into proofs
-and export bundles. See spec/audit-log.md.
+Every event is already a leaf of its issuer's RFC 6962 tree, written in the event's own
+transaction (:mod:`callproof.store.log_tree`). :class:`AuditLog` signs checkpoints of that tree
+(C2SP tlog-checkpoint, signed as a C2SP signed note with the log key ``<data dir>/keys/log.key``),
+keeps them in ``log_checkpoints`` and the latest one also in ``<data dir>/log/checkpoint``,
+outside the database. The log signs nothing that is not consistent with its previous checkpoint,
+and the store refuses to append while the database is behind that file
+(:class:`~callproof.store.log_tree.CheckpointGuard`). Each new checkpoint can be pushed to the
+witnesses listed in ``<data dir>/witnesses.toml`` (:meth:`AuditLog.push_to_witnesses`, over
+:mod:`callproof.audit.witnessing`); the cosignatures they return are checked and kept in
+``witness_cosignatures``, and go with the checkpoint into proofs and export bundles. See
+spec/audit-log.md.
 
     >>> log = AuditLog(Deployment.open("callproof-data"))
     >>> signed = log.checkpoint()          # sign the current size and root
@@ -21,19 +20,21 @@ and export bundles. See spec/audit-log.md.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, func, insert, select, union_all
+from sqlalchemy import Connection, func, insert, select
 
-from callproof._files import write_atomic
+from callproof import config
+from callproof._files import read_private_key, write_atomic
+from callproof.audit import witnessing
+from callproof.deployment import Deployment
 from callproof.errors import (
     ConfigError,
     InputError,
@@ -41,232 +42,21 @@ from callproof.errors import (
     LogError,
     LogForked,
     NotFound,
+    PushError,
     StoreError,
 )
+from callproof.protocol import events
 from callproof.protocol.clock import to_epoch
-from callproof.protocol.keys import ed25519_from_pem, write_private_pem
-from callproof.store import Store, schema
+from callproof.store import schema
+from callproof.store.log_tree import consistency_proof, inclusion_proof, root_at, tree_size
 from callproof.tlog import cosign, merkle, note
 from callproof.tlog.proof import format_tlog_proof, log_origin
-from callproof.witness import server as witness
-
-if TYPE_CHECKING:
-    from callproof.deployment import Deployment
 
 __all__ = [
     "AuditLog",
     "PushResult",
     "SignedCheckpoint",
-    "append_leaf",
-    "attach_checkpoint_file",
-    "create_log_key",
-    "root_at",
-    "tree_size",
-    "write_atomic",
 ]
-
-# --- appending: the hot path --------------------------------------------------------------------
-
-# The append runs on the DBAPI cursor of the caller's transaction with SQL written once per
-# dialect: through SQLAlchemy's execution layer it cost about four times as much (issuing a
-# ticket is benchmarked; the log's share of it must stay small).
-_SQL: dict[tuple[str, str, int], str] = {}
-
-
-def _sql(dialect: str, kind: str, count: int) -> str:
-    key = (dialect, kind, count)
-    sql = _SQL.get(key)
-    if sql is None:
-        p = "?" if dialect == "sqlite" else "%s"  # only placeholders go into the SQL text
-        if kind == "insert":
-            row = f"({p}, {p}, {p}, {p})"
-            sql = ("INSERT INTO log_nodes (issuer_id, level, idx, hash) VALUES "  # noqa: S608
-                   + ", ".join([row] * count))
-        else:
-            # One indexed point lookup per node (an OR of them makes SQLite scan the issuer).
-            one = f"SELECT level, hash FROM log_nodes WHERE issuer_id = {p} AND level = {p} AND idx = {p}"  # noqa: S608, E501
-            sql = " UNION ALL ".join([one] * count)
-        _SQL[key] = sql
-    return sql
-
-
-def append_leaf(store: Store, conn: Connection, issuer: str, idx: int, body: bytes) -> None:
-    """Make ``body`` leaf ``idx`` of ``issuer``'s tree, inside the caller's write transaction.
-
-    Called by :func:`callproof.store.events.append` for every event, right after it took ``idx``.
-    Stores the leaf hash and every subtree it completes; reads only their left siblings (none
-    when ``idx`` is even). Raises :class:`LogBehindCheckpoint` / :class:`LogForked` when the
-    database is behind or not consistent with the checkpoint file, :class:`LogError` when the
-    tree lacks a node.
-    """
-    guard = _GUARDS.get(store)
-    if guard is not None and guard.issuer == issuer:
-        guard.check(conn, idx)
-    h = hashlib.sha256(b"\x00" + body).digest()
-    raw = conn.connection.dbapi_connection
-    if raw is None:  # pragma: no cover - a connection inside a transaction always has one
-        raise LogError("the database connection is closed")
-    dialect = store.dialect
-    cur = raw.cursor()
-    try:
-        if not idx & 1:  # a left child: no complete subtree ends here
-            cur.execute(_sql(dialect, "insert", 1), (issuer, 0, idx, h))
-            return
-        ones = (~idx & (idx + 1)).bit_length() - 1  # trailing 1 bits: subtrees this completes
-        params: list[Any] = []
-        for k in range(ones):
-            params += (issuer, k, (idx >> k) - 1)
-        cur.execute(_sql(dialect, "select", ones), params)
-        siblings = {int(level): bytes(value) for level, value in cur.fetchall()}
-        row: list[Any] = [issuer, 0, idx, h]
-        for k in range(ones):
-            left = siblings.get(k)
-            if left is None:
-                raise LogError(f"the audit log of {issuer!r} lacks node ({k}, {(idx >> k) - 1}):"
-                               " its tree is damaged")
-            h = hashlib.sha256(b"\x01" + left + h).digest()
-            row += (issuer, k + 1, idx >> (k + 1), h)
-        cur.execute(_sql(dialect, "insert", ones + 1), row)
-    finally:
-        cur.close()
-
-
-class _Guard:
-    """Refuses appends while the database's tree is behind the checkpoint file, or forked."""
-
-    def __init__(self, issuer: str, path: Path) -> None:
-        self.issuer = issuer
-        self.path = path
-        self._stamp: tuple[int, int, int] | None = None
-        self._checkpoint: note.Checkpoint | None = None
-        self._verified = False
-
-    def check(self, conn: Connection, idx: int) -> None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return  # no checkpoint signed yet
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        if stamp != self._stamp:
-            self._checkpoint = read_checkpoint_file(self.path, log_origin(self.issuer))
-            self._stamp, self._verified = stamp, False
-        cp = self._checkpoint
-        assert cp is not None  # noqa: S101 - set above with its stamp
-        if idx < cp.size:
-            raise LogBehindCheckpoint(
-                f"the database's audit log has {idx} entries but the checkpoint in {self.path} "
-                f"covers {cp.size}: the database is behind (a restored backup?). Appending "
-                "would fork the log; restore the newest database instead")
-        if not self._verified:
-            if root_at(conn, self.issuer, cp.size) != cp.root:
-                raise LogForked(
-                    f"the database's audit log does not match the checkpoint in {self.path} at "
-                    f"size {cp.size} (its root differs): refusing to append to a forked log")
-            self._verified = True
-
-
-_GUARDS: weakref.WeakKeyDictionary[Store, _Guard] = weakref.WeakKeyDictionary()
-
-
-def attach_checkpoint_file(store: Store, issuer: str, path: Path) -> None:
-    """Make appends to ``issuer``'s log through ``store`` check the checkpoint file at ``path``."""
-    _GUARDS[store] = _Guard(issuer, path)
-
-
-def read_checkpoint_file(path: Path, origin: str) -> note.Checkpoint:
-    """The checkpoint in a signed-note file (its signature is not checked here)."""
-    try:
-        text, _ = note.split_note(path.read_bytes())
-        cp = note.Checkpoint.from_text(text)
-    except (OSError, note.NoteError) as e:
-        raise LogError(f"cannot read the log's checkpoint file {path}: {e}") from e
-    if cp.origin != origin:
-        raise LogError(f"{path} is a checkpoint of {cp.origin!r}, not of {origin!r}")
-    return cp
-
-
-# --- reading the tree ---------------------------------------------------------------------------
-
-
-def tree_size(conn: Connection, issuer: str) -> int:
-    """The number of leaves in ``issuer``'s tree."""
-    last = conn.execute(select(func.max(_N.c.idx)).where(_N.c.issuer_id == issuer,
-                                                          _N.c.level == 0)).scalar_one()
-    return 0 if last is None else int(last) + 1
-
-
-def _is_node(start: int, end: int) -> int | None:
-    """The level of the stored node that is exactly ``[start, end)``, or None."""
-    width = end - start
-    if width & (width - 1) == 0 and start % width == 0:
-        return width.bit_length() - 1
-    return None
-
-
-def _split(width: int) -> int:
-    return 1 << ((width - 1).bit_length() - 1)
-
-
-def _needed(start: int, end: int, into: set[tuple[int, int]]) -> None:
-    level = _is_node(start, end)
-    if level is not None:
-        into.add((level, start >> level))
-        return
-    mid = start + _split(end - start)
-    _needed(start, mid, into)
-    _needed(mid, end, into)
-
-
-def _mth(start: int, end: int, nodes: dict[tuple[int, int], bytes], issuer: str) -> bytes:
-    level = _is_node(start, end)
-    if level is not None:
-        found = nodes.get((level, start >> level))
-        if found is None:
-            raise LogError(f"the audit log of {issuer!r} lacks node ({level}, {start >> level})")
-        return found
-    mid = start + _split(end - start)
-    return merkle.node_hash(_mth(start, mid, nodes, issuer), _mth(mid, end, nodes, issuer))
-
-
-def _fetch(conn: Connection, issuer: str,
-           keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    found: dict[tuple[int, int], bytes] = {}
-    wanted = sorted(set(keys))
-    for i in range(0, len(wanted), 100):  # one indexed point lookup per node, 100 a query
-        query = union_all(*(select(_N.c.level, _N.c.idx, _N.c.hash).where(
-            _N.c.issuer_id == issuer, _N.c.level == level, _N.c.idx == idx)
-            for level, idx in wanted[i:i + 100]))
-        for level, idx, value in conn.execute(query):
-            found[(int(level), int(idx))] = bytes(value)
-    return found
-
-
-def _from_store(conn: Connection, issuer: str,
-                build: Callable[[merkle.SubtreeHash], Any]) -> Any:
-    """Run ``build`` twice: once to learn which ranges it needs, then with their stored hashes."""
-    ranges: list[tuple[int, int]] = []
-
-    def plan(start: int, end: int) -> bytes:
-        ranges.append((start, end))
-        return bytes(merkle.HASH_SIZE)
-
-    build(plan)
-    keys: set[tuple[int, int]] = set()
-    for start, end in ranges:
-        _needed(start, end, keys)
-    nodes = _fetch(conn, issuer, keys)
-    return build(lambda start, end: _mth(start, end, nodes, issuer))
-
-
-def root_at(conn: Connection, issuer: str, size: int) -> bytes:
-    """MTH of the first ``size`` leaves of ``issuer``'s tree, from O(log n) stored nodes."""
-    if size == 0:
-        return merkle.EMPTY_ROOT
-    root: bytes = _from_store(conn, issuer, lambda sub: sub(0, size))
-    return root
-
-
-# --- the log ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -286,19 +76,10 @@ class SignedCheckpoint:
         return self.checkpoint.root
 
 
-def create_log_key(path: Path, passphrase: bytes | None) -> None:
-    """Write a new Ed25519 log key to ``path`` (PKCS#8 PEM, 0600, never over a file)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private_pem(path, Ed25519PrivateKey.generate(), passphrase)
-
-
 def load_log_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
     """Read the log key. Raises :class:`ConfigError` with a clear reason."""
-    try:
-        pem = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"the audit log key {path} is missing: run `callproof init`") from e
-    return ed25519_from_pem(pem, passphrase, what="the log key")
+    return read_private_key(path, passphrase, what="the log key",
+                            missing=f"the audit log key {path} is missing: run `callproof init`")
 
 
 @dataclass(frozen=True)
@@ -308,7 +89,7 @@ class PushResult:
     ``stored`` is true when the cosignature was already kept from an earlier push.
     """
 
-    witness: witness.WitnessEndpoint
+    witness: witnessing.WitnessEndpoint
     size: int
     cosigned_at: int | None = None
     error: str | None = None
@@ -326,7 +107,6 @@ class PushResult:
 
 _C = schema.log_checkpoints
 _E = schema.events
-_N = schema.log_nodes
 _W = schema.witness_cosignatures
 
 
@@ -355,9 +135,7 @@ class AuditLog:
     def signer(self) -> note.Signer:
         """The log's note signer (loads ``keys/log.key`` once)."""
         if self._signer is None:
-            from callproof.config import passphrase
-
-            key = load_log_key(self.dep.data_dir.log_key_file, passphrase())
+            key = load_log_key(self.dep.data_dir.log_key_file, config.passphrase())
             try:
                 self._signer = note.Signer(self.origin, key)
             except note.NoteError as e:
@@ -398,11 +176,9 @@ class AuditLog:
 
     def _inclusion(self, conn: Connection, index: int, size: int) -> list[bytes]:
         try:
-            proof: list[bytes] = _from_store(
-                conn, self.issuer, lambda sub: merkle.inclusion_proof(index, size, sub))
+            return inclusion_proof(conn, self.issuer, index, size)
         except merkle.ProofError as e:
             raise InputError(str(e), reason="bad_size") from e
-        return proof
 
     def consistency_proof(self, old_size: int, new_size: int | None = None
                           ) -> tuple[int, bytes, int, bytes, list[bytes]]:
@@ -416,9 +192,7 @@ class AuditLog:
                     root_at(conn, self.issuer, new_size), proof)
 
     def _consistency(self, conn: Connection, old_size: int, new_size: int) -> list[bytes]:
-        proof: list[bytes] = _from_store(
-            conn, self.issuer, lambda sub: merkle.consistency_proof(old_size, new_size, sub))
-        return proof
+        return consistency_proof(conn, self.issuer, old_size, new_size)
 
     def entries(self, size: int, *, batch: int = 5000) -> Iterator[bytes]:
         """The leaves ``0 … size-1`` (event bodies), read in batches."""
@@ -574,11 +348,11 @@ class AuditLog:
 
     @property
     def witnesses_file(self) -> Path:
-        return self.dep.data_dir.path / witness.WITNESSES_FILE
+        return self.dep.data_dir.path / witnessing.WITNESSES_FILE
 
-    def witnesses(self) -> list[witness.WitnessEndpoint]:
+    def witnesses(self) -> list[witnessing.WitnessEndpoint]:
         """The witnesses listed in ``<data dir>/witnesses.toml`` (none without the file)."""
-        return witness.load_witnesses(self.witnesses_file)
+        return witnessing.load_witnesses(self.witnesses_file)
 
     def cosignatures(self, size: int) -> list[note.Signature]:
         """The witness cosignatures kept for the checkpoint of ``size`` (by witness name)."""
@@ -603,7 +377,7 @@ class AuditLog:
 
     def push_to_witnesses(self, signed: SignedCheckpoint | None = None,
                           now: datetime | None = None, *,
-                          witnesses: Iterable[witness.WitnessEndpoint] | None = None,
+                          witnesses: Iterable[witnessing.WitnessEndpoint] | None = None,
                           timeout: float = 5.0) -> list[PushResult]:
         """Send ``signed`` (default: the latest checkpoint) to each witness and keep what they
         cosign. Never raises for a witness's sake: each result says whether it cosigned and,
@@ -621,7 +395,7 @@ class AuditLog:
         at = to_epoch(self.dep.now(now))
         return [self._push_one(w, signed, text, at, timeout) for w in endpoints]
 
-    def _push_one(self, w: witness.WitnessEndpoint, signed: SignedCheckpoint, text: str,
+    def _push_one(self, w: witnessing.WitnessEndpoint, signed: SignedCheckpoint, text: str,
                   at: int, timeout: float) -> PushResult:
         v = w.verifier
         with self.dep.store.read() as conn:
@@ -646,8 +420,9 @@ class AuditLog:
                 return PushResult(w, signed.size, error=f"no consistency proof from {old}: {e}")
             body = cosign.request_body(old, proof, signed.note)
             try:
-                status, ctype, answer = witness.post_checkpoint(w.url, body, timeout=timeout)
-            except witness.PushError as e:
+                status, ctype, answer = witnessing.post_checkpoint(w.url, body,
+                                                                   timeout=timeout)
+            except PushError as e:
                 return PushResult(w, signed.size, error=str(e))
             if status == 200:
                 try:
@@ -693,7 +468,7 @@ class AuditLog:
         with self.dep.store.read() as conn:
             row = conn.execute(select(_E.c.idx, _E.c.body).where(
                 _E.c.issuer_id == self.issuer, _E.c.ticket_id == ticket_id,
-                _E.c.type == "ticket.issued")).first()
+                _E.c.type == events.TICKET_ISSUED)).first()
         if row is None:
             raise NotFound(f"no ticket {ticket_id!r} in the audit log")
         return int(row.idx), bytes(row.body)
@@ -713,20 +488,10 @@ class AuditLog:
     # --- export -------------------------------------------------------------------------------
 
     def jwks(self) -> dict[str, Any]:
-        """Every ticket key the issuer ever had, with its status and times (epoch seconds)."""
-        t = schema.signing_keys
+        """Every ticket key the issuer ever had, with its status and times (epoch seconds):
+        the history JWKS (:meth:`~callproof.protocol.keys.KeySet.to_history_jwks`)."""
         with self.dep.store.read() as conn:
-            rows = conn.execute(select(t).where(t.c.issuer_id == self.issuer)
-                                .order_by(t.c.created_at, t.c.kid)).all()
-        keys = []
-        for r in rows:
-            jwk: dict[str, Any] = {"kty": "OKP", "crv": "Ed25519", "x": r.x, "kid": r.kid,
-                                   "use": "sig", "alg": "Ed25519", "status": r.status}
-            for name in ("created_at", "retired_at", "revoked_at", "compromised_at"):
-                if getattr(r, name) is not None:
-                    jwk[name] = int(getattr(r, name))
-            keys.append(jwk)
-        return {"keys": keys}
+            return self.dep.key_history(conn).to_history_jwks()
 
     def export(self, out: Path, *, upto: int | None = None, now: datetime | None = None,
                progress: Callable[[int, int], None] | None = None) -> SignedCheckpoint:
@@ -736,8 +501,6 @@ class AuditLog:
         checkpoint of ``upto`` entries (see :meth:`checkpoint` for which sizes may be signed).
         ``DIR/checkpoint`` carries every witness cosignature kept for it.
         """
-        import json
-
         signed = self.checkpoint(now, size=upto)
         out.mkdir(parents=True, exist_ok=True)
         tree = merkle.CompactRange()

@@ -1,4 +1,4 @@
-"""The auditor's side: check an export bundle, or one tlog-proof, offline — no store needed.
+"""Check an export bundle offline, from its files alone — no store needed.
 
 A bundle (spec/audit-log.md §5) is a directory holding ``entries.jsonl`` (one event body per
 line, leaf 0 first), ``checkpoint`` (the log's signed note of exactly that many entries),
@@ -9,33 +9,31 @@ may carry witness cosignatures; given the witnesses' keys, a quorum of them is r
     ...                        witnesses=["w.example/w1+…+BA…", "w.example/w2+…+BA…"], quorum=2)
     >>> report.ok, [str(f) for f in report.failures]
     (True, [])
+
+:func:`verify_bundle` checks what spec/audit-log.md §6 lists. The per-line work that needs no
+order (parsing, leaf hashes, ticket signatures) is done by :mod:`callproof.auditor.scan`, on a
+pool of processes for a big bundle; the checks that need the lines before are replayed here, line
+by line, each ticket's story by :mod:`callproof.auditor.story`. A single tlog-proof is checked by
+:mod:`callproof.tlog.proof`.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
-import json
-import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from callproof.errors import CallproofError, TicketError
-from callproof.protocol import states as S
-from callproof.protocol.canonical import canonical_json, parse_json_strict
-from callproof.protocol.clock import from_epoch
-from callproof.protocol.events import MAX_EPOCH, Event
-from callproof.protocol.jws import b64url_decode
-from callproof.protocol.keys import ACTIVE, RETIRED, REVOKED, KeySet, TicketKey
-from callproof.protocol.ticket import CLOCK_SKEW, verify_ticket
+from callproof.auditor.scan import _chunks, _Record, _Scan, _Scans
+from callproof.auditor.story import Sink, _Story
+from callproof.protocol.canonical import parse_json_strict
+from callproof.protocol.keys import REVOKED, KeySet, TicketKey
+from callproof.protocol.ticket import CLOCK_SKEW
 from callproof.tlog import merkle, note
 from callproof.tlog.cosign import check_quorum
 from callproof.tlog.proof import ORIGIN_SUFFIX
@@ -56,8 +54,6 @@ TICKETS_PER_JOB = 1_000
 #: Bytes of entries.jsonl per job, per ticket of :data:`TICKETS_PER_JOB` (a ticket and its
 #: events take about 1.6 kB: a job holds about a sixth of TICKETS_PER_JOB tickets).
 _BYTES_PER_TICKET = 256
-#: Jobs in flight per worker before the reader waits (bounds the memory held by tokens).
-_JOBS_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -110,468 +106,6 @@ def load_verifier(value: str) -> note.Verifier:
         except OSError as e:
             raise note.NoteError(f"cannot read the verifier key file {value}: {e}") from e
     return note.Verifier.parse(text.strip())
-
-
-def _keys_from_jwks(raw: Any, report: VerifyReport) -> dict[str, TicketKey]:
-    """The bundle's ticket keys with their statuses and times (epoch seconds)."""
-    keys: dict[str, TicketKey] = {}
-    entries = raw.get("keys") if isinstance(raw, dict) else None
-    if not isinstance(entries, list):
-        report.fail("jwks.json: not an object with a list of keys")
-        return keys
-    for i, jwk in enumerate(entries):
-        try:
-            if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or \
-                    jwk.get("crv") != "Ed25519":
-                raise ValueError("not an OKP/Ed25519 key")
-
-            def at(name: str, jwk: dict[str, Any] = jwk) -> Any:
-                v = jwk.get(name)
-                if v is not None and not (type(v) is int and 0 <= v <= MAX_EPOCH):
-                    raise ValueError(f"{name} is not epoch seconds")
-                return from_epoch(v) if v is not None else None
-
-            key = TicketKey(kid=str(jwk.get("kid")), x=str(jwk.get("x")),
-                            status=str(jwk.get("status", ACTIVE)), created_at=at("created_at"),
-                            retired_at=at("retired_at"), revoked_at=at("revoked_at"),
-                            compromised_at=at("compromised_at"))
-        except (ValueError, CallproofError) as e:
-            report.fail(f"jwks.json: key {i + 1} is refused: {e}")
-            continue
-        keys[key.kid] = key
-    return keys
-
-
-def _kid_of(token: Any) -> str | None:
-    """The kid named in a compact JWS header (unverified), or None."""
-    if not isinstance(token, str):
-        return None
-    try:
-        header = parse_json_strict(b64url_decode(token.split(".", 1)[0]))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) else None
-
-
-Sink = Callable[[int, str], None]
-"""Reports a failure: ``sink(line, message)``."""
-
-
-class _Scanner:
-    """The per-line work that does not depend on order, for a chunk of raw lines: the JSON
-    parse, the canonical and shape checks, the leaf hashes, the static checks of each
-    ticket.issued (its kid names a key of jwks.json not compromised when it was logged) and its
-    signature. Built from the raw jwks.json, so that a worker process can build its own; the
-    reading process replays the compact results in order (:func:`_replay`)."""
-
-    def __init__(self, jwks: Any, issuer: str, skew: timedelta) -> None:
-        self.keys = _keys_from_jwks(jwks, VerifyReport())
-        # For the check itself a revoked key verifies (as it was before revocation); whether the
-        # ticket counts was decided by its compromise time first.
-        self.historical = KeySet(
-            replace(k, status=RETIRED if k.retired_at else ACTIVE) if k.status == REVOKED else k
-            for k in self.keys.values())
-        self.issuer = issuer
-        self.skew = skew
-
-    def scan(self, data: bytes, first: int, joined: bool = False) -> _Scan:
-        """The results of the lines of ``data`` (whole lines, the first being line ``first``;
-        only the file's last line may lack its newline). The leaf hashes are one ``bytes`` when
-        ``joined`` (cheaper to send from a worker), else a list."""
-        bodies = data.split(b"\n")
-        unterminated = not data.endswith(b"\n")
-        if not unterminated:
-            bodies.pop()
-        t0 = time.perf_counter()
-        sha = hashlib.sha256
-        digests = [sha(b"\x00" + body).digest() for body in bodies]
-        hashes: bytes | list[bytes] = b"".join(digests) if joined else digests
-        hash_seconds = time.perf_counter() - t0
-        records: list[_Record] = []
-        signatures: list[tuple[int, str]] = []
-        sig_seconds = sig_cpu = 0.0
-        issuer, keys = self.issuer, self.keys
-        last = len(bodies) - 1
-        for i, body in enumerate(bodies):
-            line = first + i
-            pre: list[str] = []
-            if unterminated and i == last:
-                pre.append("the last line does not end with a newline")
-            try:
-                raw = parse_json_strict(body)
-                event = Event.from_parsed(raw)
-            except (ValueError, UnicodeDecodeError) as e:
-                pre.append(f"not a callproof v1 event ({e})")
-                records.append((line, pre, None, None))
-                continue
-            if not _is_canonical(raw, body):
-                pre.append("not canonical JSON (RFC 8785): the leaf bytes were altered")
-            if event.issuer != issuer:
-                pre.append(f"an event of {event.issuer!r} in the log of {issuer!r}")
-            kind, data_ = event.type, event.data
-            ticket_id = data_.get("ticket_id")
-            if kind == "ticket.issued":
-                if not isinstance(ticket_id, str):
-                    records.append((line, pre, "I", None))
-                    continue
-                token = data_.get("ticket")
-                dst, exp = _peek_claims(token)
-                kid = _kid_of(token)
-                key = keys.get(kid) if kid is not None else None
-                stop = late = None
-                if kid is None:
-                    stop = f"ticket {ticket_id}: the logged ticket is not a compact JWS"
-                elif key is None:
-                    stop = f"ticket {ticket_id}: signed by key {kid}, which jwks.json lacks"
-                elif key.status == REVOKED and key.compromised_at is not None and \
-                        event.at >= int(key.compromised_at.timestamp()):
-                    late = f"ticket {ticket_id}: signed by key {kid}, compromised at " \
-                           f"{int(key.compromised_at.timestamp())}; logged at {event.at}, " \
-                           "not before: it does not count"
-                else:
-                    s0, c0 = time.perf_counter(), time.process_time()
-                    message = self._signature(ticket_id, str(token), event.at)
-                    sig_seconds += time.perf_counter() - s0
-                    sig_cpu += time.process_time() - c0
-                    if message is not None:
-                        signatures.append((line, message))
-                records.append((line, pre, "I", (ticket_id, dst, exp, stop, kid, late)))
-            elif kind.startswith(("ticket.", "alert.")) and isinstance(ticket_id, str):
-                records.append((line, pre, "S", (kind, ticket_id, event.at, data_.get("cause"))))
-            elif kind == "key.created":
-                kid, x = data_.get("kid"), data_.get("x")
-                if isinstance(kid, str) and isinstance(x, str):
-                    records.append((line, pre, "C", (kid, x)))
-                elif pre:
-                    records.append((line, pre, None, None))
-            elif kind == "key.revoked" and isinstance(data_.get("kid"), str):
-                records.append((line, pre, "R", (data_["kid"], data_.get("compromised_at"))))
-            elif pre:
-                records.append((line, pre, None, None))
-        return hashes, len(bodies), records, signatures, hash_seconds, sig_seconds, sig_cpu
-
-    def _signature(self, ticket_id: str, token: str, at: Any) -> str | None:
-        """Why the ticket does not verify against the keys when it was logged, or None."""
-        try:
-            claims = verify_ticket(token, self.historical, now=from_epoch(at),
-                                   issuer=self.issuer, skew=self.skew)
-        except TicketError as e:
-            return f"ticket {ticket_id}: does not verify when logged ({e.outcome}: {e})"
-        if claims.jti != ticket_id:
-            return f"ticket {ticket_id}: the logged ticket's jti is {claims.jti}"
-        return None
-
-
-#: One line's result: (line, failures found on it before the ordered checks, kind, fields):
-#: kind "I" ticket.issued (fields None: no ticket_id; else ticket_id, dst, exp, the failure
-#: that stops its checks, kid, the compromised-key failure), "S" a ticket or alert step (type,
-#: ticket_id, at, cause), "C" key.created (kid, x), "R" key.revoked (kid, compromised_at), None
-#: nothing more to check.
-_Record = tuple[int, list[str], str | None, Any]
-#: A chunk's results: (leaf hashes, joined or not, lines, records, signature failures
-#: (line, message), seconds hashing, seconds and CPU seconds checking signatures).
-_Scan = tuple[bytes | list[bytes], int, list[_Record], list[tuple[int, str]], float, float, float]
-_WORKER: _Scanner | None = None
-
-
-def _init_worker(jwks: Any, issuer: str, skew: timedelta) -> None:
-    global _WORKER  # noqa: PLW0603 - one scanner per worker process
-    _WORKER = _Scanner(jwks, issuer, skew)
-
-
-def _scan_job(data: bytes, first: int) -> _Scan:
-    if _WORKER is None:  # pragma: no cover - the pool always runs the initializer
-        raise RuntimeError("the worker was not initialised")
-    return _WORKER.scan(data, first, joined=True)
-
-
-def _chunks(f: Any, size: int) -> Iterable[tuple[bytes, int]]:
-    """``(whole lines, number of the first)`` of about ``size`` bytes each."""
-    first, carry = 1, b""
-    while True:
-        data = f.read(size)
-        if not data:
-            if carry:
-                yield carry, first  # the last line, without its newline
-            return
-        buf = carry + data if carry else data
-        cut = buf.rfind(b"\n") + 1
-        if not cut:
-            carry = buf
-            continue
-        chunk, carry = buf[:cut], buf[cut:]
-        yield chunk, first
-        first += chunk.count(b"\n")
-
-
-class _Scans:
-    """Chunks of lines scanned on a pool of ``workers`` processes when ``parallel``, else here;
-    their results come back in order. The results (and so the verdict) are the same either
-    way."""
-
-    def __init__(self, jwks: Any, issuer: str, skew: timedelta, workers: int, parallel: bool,
-                 take: Callable[[_Scan], None]) -> None:
-        self.args = (jwks, issuer, skew)
-        self.local = _Scanner(jwks, issuer, skew)
-        self.workers = workers if parallel and workers > 1 else 1
-        self.take = take
-        self.pool: ProcessPoolExecutor | None = None
-        self.inflight: list[tuple[Future[_Scan], bytes, int]] = []
-        self.hashing = 0.0
-        self.busy = 0.0
-        self.cpu = 0.0
-        self.waited = 0.0  # seconds the reader waited for the workers
-        self.note: str | None = None
-        if self.workers > 1:
-            try:
-                self.pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init_worker, initargs=self.args)
-            except (OSError, ValueError) as e:  # no processes here: scan them all in this one
-                self.note = f"ticket signatures were checked in one process ({e})"
-                self.workers = 1
-
-    def add(self, data: bytes, first: int) -> None:
-        if self.pool is None:
-            self._take(self.local.scan(data, first))
-            return
-        while len(self.inflight) >= _JOBS_AHEAD * self.workers:
-            self._collect(*self.inflight.pop(0))
-        try:
-            self.inflight.append((self.pool.submit(_scan_job, data, first), data, first))
-        except BrokenProcessPool as e:  # a worker died: finish what is queued, go on here
-            self.note = f"the worker pool broke ({e}); the rest was checked in the main process"
-            while self.inflight:
-                self._collect(*self.inflight.pop(0))
-            self.pool.shutdown(cancel_futures=True)
-            self.pool = None
-            self._take(self.local.scan(data, first))
-
-    def _collect(self, future: Future[_Scan], data: bytes, first: int) -> None:
-        waiting = time.perf_counter()
-        try:
-            result = future.result()
-            self.waited += time.perf_counter() - waiting
-        except Exception as e:  # noqa: BLE001 - a broken worker: scan its lines here instead
-            self.note = f"a worker failed ({type(e).__name__}: {e}); its lines were checked " \
-                        "in the main process"
-            result = self.local.scan(data, first)
-        self._take(result)
-
-    def _take(self, result: _Scan) -> None:
-        self.hashing += result[4]
-        self.busy += result[5]
-        self.cpu += result[6]
-        self.take(result)
-
-    def finish(self) -> float:
-        """Wait for every chunk; the signature time per worker."""
-        try:
-            while self.inflight:
-                self._collect(*self.inflight.pop(0))
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(cancel_futures=True)
-        return self.busy / self.workers
-
-
-class _Tree:
-    """The RFC 6962 tree over a stream of leaf hashes, built in blocks: each aligned complete
-    subtree of a block is hashed level by level (one list comprehension per level, no
-    per-leaf method call), then merged into a compact range as :class:`merkle.CompactRange`
-    does. The same roots as ``CompactRange``; a few times faster."""
-
-    __slots__ = ("size", "stack")
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.stack: list[tuple[int, bytes]] = []  # (height, hash), left to right
-
-    def extend(self, hashes: list[bytes]) -> None:
-        sha = hashlib.sha256
-        i, n = 0, len(hashes)
-        while i < n:
-            pos, rest = self.size, n - i
-            height = rest.bit_length() - 1
-            if pos:  # the block must be aligned: no higher than the lowest set bit of pos
-                height = min(height, (pos & -pos).bit_length() - 1)
-            width = 1 << height
-            level = hashes[i:i + width]
-            while len(level) > 1:
-                pairs = iter(level)
-                level = [sha(b"\x01" + left + right).digest()
-                         for left, right in zip(pairs, pairs, strict=False)]
-            top = level[0]
-            while self.stack and self.stack[-1][0] == height:
-                top = sha(b"\x01" + self.stack.pop()[1] + top).digest()
-                height += 1
-            self.stack.append((height, top))
-            self.size += width
-            i += width
-
-    def root(self) -> bytes:
-        if not self.stack:
-            return merkle.EMPTY_ROOT
-        acc = self.stack[-1][1]
-        for _, h in reversed(self.stack[:-1]):
-            acc = merkle.node_hash(h, acc)
-        return acc
-
-
-_TICKET_STEP = {  # event type -> the action of states.TRANSITIONS it is
-    "ticket.connected": "connected",
-    "ticket.claimed": "claim",
-    "ticket.number_confirmed": "number_yes",
-    "ticket.number_denied": "number_no",
-    "ticket.word_wrong": "word_wrong",
-    "ticket.verified": "word_right",
-    "alert.claimed_elsewhere": "second_client",
-    "ticket.failed": "fail",
-    "ticket.closed": "close",
-    "ticket.revoked": "revoke",
-}
-_FAILS_NEXT = {"number_no": S.CAUSE_NUMBER_DENIED, "word_wrong": S.CAUSE_WRONG_WORD,
-               "second_client": S.CAUSE_CLAIMED_ELSEWHERE}
-_HINT = {
-    "connected": "the pick-up is reported once, while the ticket is live",
-    "claim": "a ticket is claimed once, by one device, while it is issued or connected",
-    "number_yes": "the phone question comes right after ticket.claimed, for a ticket with a "
-                  "number (dst)",
-    "number_no": "the phone question comes right after ticket.claimed, for a ticket with a "
-                 "number (dst)",
-    "word_right": "the check word comes after ticket.claimed and, for a ticket with a number "
-                  "(dst), after ticket.number_confirmed",
-    "word_wrong": "the check word comes after ticket.claimed and, for a ticket with a number "
-                  "(dst), after ticket.number_confirmed",
-    "second_client": "a second device can only meet a claimed ticket",
-    "close": "a closed ticket is not closed again",
-    "revoke": "only a live ticket is revoked",
-}
-_CAUSE_EVENT = {S.CAUSE_NUMBER_DENIED: "ticket.number_denied",
-                S.CAUSE_WRONG_WORD: "ticket.word_wrong",
-                S.CAUSE_CLAIMED_ELSEWHERE: "alert.claimed_elsewhere"}
-
-
-class _Ticket:
-    __slots__ = ("connected", "dst", "exp", "line", "pending", "since", "state")
-
-    def __init__(self, line: int, dst: bool | None, exp: int | None) -> None:
-        self.state = S.ISSUED
-        self.since = line  # the line of the event that put it in its state
-        self.line = line  # its ticket.issued
-        self.dst = dst  # None: unknown (an unreadable ticket, refused on its own line)
-        self.exp = exp
-        self.connected: int | None = None
-        self.pending: tuple[str, int] | None = None  # a ticket.failed cause that must come next
-
-
-class _Story:
-    """Each ticket's events must be a walk of the state machine (callproof-v1.md §6,
-    :data:`callproof.protocol.states.TRANSITIONS`), read from the log alone."""
-
-    def __init__(self, fail: Sink) -> None:
-        self.fail = fail
-        self.tickets: dict[str, _Ticket] = {}
-
-    def issued(self, ticket_id: str, line: int, dst: bool | None, exp: int | None) -> None:
-        self.tickets.setdefault(ticket_id, _Ticket(line, dst, exp))
-
-    def step(self, kind: str, at: Any, given: Any, ticket_id: str, line: int) -> None:
-        action = _TICKET_STEP.get(kind)
-        t = self.tickets.get(ticket_id)
-        if action is None or t is None:
-            return  # alerts and reveals change no state
-        what = f"{kind} of ticket {ticket_id}"
-        if t.pending is not None and action != "fail":
-            cause, at_line = t.pending
-            self.fail(at_line, f"{_CAUSE_EVENT[cause]} of ticket {ticket_id} is not followed by "
-                               f"its ticket.failed (cause {cause}): line {line} is {kind}")
-            t.pending = None
-        state = t.state
-        if state in S.LIVE and t.exp is not None and at >= t.exp:
-            state = S.EXPIRED
-        if action == "fail":
-            if t.pending is None:
-                self.fail(line, f"{what} (cause {given}) is impossible: a ticket fails only "
-                                "right after ticket.number_denied, ticket.word_wrong or "
-                                f"alert.claimed_elsewhere (the ticket is {state} since line "
-                                f"{t.since})")
-            elif t.pending[0] != given:
-                self.fail(line, f"{what} gives the cause {given}, but it follows "
-                                f"{_CAUSE_EVENT[t.pending[0]]} (line {t.pending[1]}): the cause "
-                                f"is {t.pending[0]}")
-            t.pending = None
-            t.state, t.since = S.FAILED, line
-            return
-        problem = self._refused(t, state, action, at)
-        if problem is not None:
-            self.fail(line, f"{what} is impossible: the ticket is {state} since line {t.since}; "
-                            + problem)
-            return
-        if action == "connected":
-            t.connected = line
-            new = S.TRANSITIONS.get((state, action), state)
-        elif action == "close" and state in (S.FAILED, S.REVOKED):
-            new = state  # the hang-up is recorded; the end stays what it was
-        else:
-            new = S.TRANSITIONS[(state, action)]
-        if action in _FAILS_NEXT:
-            t.pending = (_FAILS_NEXT[action], line)
-        if new != t.state:
-            t.state, t.since = new, line
-
-    @staticmethod
-    def _refused(t: _Ticket, state: str, action: str, at: int) -> str | None:
-        """Why this step cannot happen now, or None."""
-        if state == S.FAILED and action != "close":
-            return "nothing but ticket.closed follows ticket.failed"
-        if state == S.REVOKED and action != "close":
-            return "nothing but ticket.closed follows ticket.revoked"
-        if state == S.CLOSED:
-            return "nothing follows ticket.closed"
-        if state == S.EXPIRED and action != "close":
-            return f"it expired at {t.exp} (logged at {at}); only ticket.closed follows expiry"
-        if action == "connected":
-            if t.connected is not None:
-                return f"the pick-up was already reported on line {t.connected}; " \
-                       "ticket.connected comes at most once"
-            return None  # at any live state (the reveal of enrolled proofs needs it)
-        if action == "close" and state in (S.FAILED, S.REVOKED):
-            return None
-        if action in ("number_yes", "number_no") and t.dst is False:
-            return "the ticket has no number (dst), so there is no phone question"
-        if action in ("word_right", "word_wrong") and state == S.CLAIMED and t.dst is True:
-            return "the ticket has a number (dst): ticket.number_confirmed must come before " \
-                   "the check word"
-        if (state, action) not in S.TRANSITIONS:
-            return _HINT[action]
-        return None
-
-    def finish(self) -> None:
-        for ticket_id, t in self.tickets.items():
-            if t.pending is not None:
-                cause, line = t.pending
-                self.fail(line, f"{_CAUSE_EVENT[cause]} of ticket {ticket_id} is not followed by "
-                                f"its ticket.failed (cause {cause})")
-
-
-def _peek_claims(token: Any) -> tuple[bool | None, int | None]:
-    """Whether the (unverified) ticket has a ``dst`` and its ``exp``; (None, None) if unreadable.
-    Its signature is checked on its own line; here it only tells which steps the story allows."""
-    if not isinstance(token, str):
-        return None, None
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None, None
-    try:
-        claims = parse_json_strict(b64url_decode(parts[1]))
-    except (ValueError, UnicodeDecodeError, CallproofError):
-        return None, None
-    if not isinstance(claims, dict):
-        return None, None
-    exp = claims.get("exp")
-    return claims.get("dst") is not None, exp if type(exp) is int else None
 
 
 def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Verifier | None = None,
@@ -638,7 +172,10 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     except (OSError, ValueError) as e:
         report.fail(f"{JWKS}: cannot be read ({e})")
         jwks = {"keys": []}
-    keys = _keys_from_jwks(jwks, report)
+    keyset, problems = KeySet.from_history_jwks(jwks)
+    for problem in problems:
+        report.fail(f"{JWKS}: {problem}")
+    keys = dict(keyset)
     prev = _open_checkpoint(previous, pinned, "the previous checkpoint", report) \
         if previous is not None else None
 
@@ -662,7 +199,7 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
         return report
     count = workers if workers is not None else os.cpu_count() or 1
     story = _Story(here)
-    tree = _Tree()
+    tree = merkle.CompactRange()
     wanted = sorted({cp.size for cp in (checkpoint, prev) if cp is not None})
     roots = {0: merkle.EMPTY_ROOT}
     created: dict[str, str] = {}  # kid -> x, from key.created events so far
@@ -852,43 +389,5 @@ def _replay(record: _Record, fail: Sink, keys: dict[str, TicketKey], story: _Sto
         revoked[kid] = (line, compromised_at)
 
 
-_SAFE_INT = 2**53 - 1
-_DUMPS = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
-                          separators=(",", ":")).encode
-
-
-def _plain(value: Any) -> bool:
-    """Only strings, safe integers, booleans, null, lists and objects: JSON whose RFC 8785
-    form :mod:`json` writes byte for byte when it is also ASCII (no floats to format, no
-    UTF-16 key order to differ from code point order)."""
-    if isinstance(value, str) or value is None or value is True or value is False:
-        return True
-    if type(value) is int:
-        return -_SAFE_INT <= value <= _SAFE_INT
-    if isinstance(value, dict):
-        return all(_plain(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    return False
-
-
-def _is_canonical(raw: Any, body: bytes) -> bool:
-    """Whether ``body`` is exactly the RFC 8785 form of ``raw`` (parsed from it). For an ASCII
-    body of plain values the standard library's encoder writes the same bytes as RFC 8785
-    (sorted keys, no whitespace, the same escapes), several times faster; anything else, and
-    any mismatch, is decided by :func:`canonical_json` itself."""
-    if body.isascii() and _plain(raw) and _DUMPS(raw).encode("utf-8") == body:
-        return True
-    try:
-        return canonical_json(raw) == body
-    except (ValueError, CallproofError):
-        return False
-
-
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
-
-
-# --- one inclusion proof -----------------------------------------------------------------------
-
-

@@ -1,10 +1,11 @@
 """The auditor's report as a page: inline SVG charts, tables, the style and the sections.
 
-:mod:`callproof.auditor.report` counts the facts and holds the words; this module lays them out.
-Everything is generated as text: no script, no font, no image, no external asset (the page's
-Content-Security-Policy lets the browser load nothing but its own style). Each chart is an
-``<svg role="img">`` with a ``<title>`` and a ``<desc>``, and its numbers are in a table next to
-it. Colours meet WCAG contrast on white (text ≥ 4.5:1, chart marks ≥ 3:1).
+:mod:`callproof.auditor.facts` counts the facts, :mod:`callproof.auditor.report` picks the
+words, and this module lays them out. Everything is generated as text: no script, no font, no
+image, no external asset (the page's Content-Security-Policy lets the browser load nothing but
+its own style). Each chart is an ``<svg role="img">`` with a ``<title>`` and a ``<desc>``, and
+its numbers are in a table next to it. Colours meet WCAG contrast on white (text ≥ 4.5:1, chart
+marks ≥ 3:1).
 
     >>> svg = columns("c1", "Calls per day", "…", ["10-01", "10-02"], [Series("Calls", [3, 5])])
 """
@@ -19,13 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from callproof.scam_reports import SCRIPTS
-
-if TYPE_CHECKING:
-    from callproof.auditor.bundle import VerifyReport
-    from callproof.auditor.report import Facts
+from callproof.auditor.bundle import VerifyReport
+from callproof.auditor.facts import Facts, number
+from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
 
 BLUE, AMBER, RED, GREEN, GREY = "#1f5fa6", "#a8520a", "#b3261e", "#1e6b3a", "#5b6675"
 INK, MUTED, GRID, FAINT = "#1b2430", "#4a5563", "#d5dbe3", "#f7f0ef"
@@ -39,11 +38,6 @@ class Series:
     name: str
     values: Sequence[float]
     color: str = BLUE
-
-
-def number(value: float) -> str:
-    """A count with thousands separators; a fraction with one decimal."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def percent(value: float) -> str:

@@ -69,6 +69,11 @@ DESK_USER_ENABLED = "desk.user_enabled"
 DESK_PASSWORD_SET = "desk.password_set"  # noqa: S105 - an event name, not a password
 WEBHOOK_SECRET_SET = "desk.webhook_secret_set"  # noqa: S105 - an event name, not a secret
 
+#: What a scam caller asked for, as the report form lists it: the values of a ``report.filed``
+#: event's ``scripts`` (spec/fraud-desk.md, the scam scripts).
+REPORT_SCRIPTS = ("refund", "verification_code", "card_or_bank", "screen_sharing",
+                  "transfer_or_loan", "install_app", "open_link")
+
 EVENT_TYPES = frozenset({
     TICKET_ISSUED, TICKET_CONNECTED, TICKET_CLAIMED, NUMBER_CONFIRMED, NUMBER_DENIED, WORD_WRONG,
     TICKET_VERIFIED, TICKET_FAILED, TICKET_CLOSED, TICKET_REVOKED, CLAIMED_ELSEWHERE, TAMPERED,
@@ -114,3 +119,8 @@ class Event:
                                                     0 <= raw["at"] <= MAX_EPOCH):
             raise ValueError("its iss is not text or its at is not epoch seconds")
         return cls(type=raw["type"], issuer=raw["iss"], at=raw["at"], data=raw["data"])
+
+
+def by_api_key(api_key: str | None) -> dict[str, str]:
+    """The event data naming the API key that asked (its id; nothing when none did)."""
+    return {"api_key": api_key} if api_key is not None else {}

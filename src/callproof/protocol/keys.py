@@ -1,4 +1,4 @@
-"""Ticket signing keys: Ed25519 key pairs, their ids, statuses and the public JWKS.
+"""Ticket signing keys: Ed25519 key pairs, their ids, statuses, the public and history JWKS.
 
 A key's id is its RFC 7638 JWK thumbprint. Keys are ``active`` (signs and verifies),
 ``retired`` (verifies tickets it signed before retirement, until they expire) or ``revoked``
@@ -9,31 +9,39 @@ A key's id is its RFC 7638 JWK thumbprint. Keys are ``active`` (signs and verifi
     >>> keyset.to_jwks(now)["keys"][0]["kid"] == key.kid
     True
 
-Private keys are PEM files (PKCS#8), encrypted with a passphrase unless the caller explicitly
-writes a demo key without one. They never enter the database or the audit log.
+The history JWKS (an export bundle's ``jwks.json``) lists every key the issuer ever had, with its
+status and times: :meth:`KeySet.to_history_jwks` writes it, :meth:`KeySet.from_history_jwks`
+reads it back.
+
+Private keys are PEM (PKCS#8), encrypted with a passphrase unless the caller explicitly writes
+a demo key without one; this module turns keys into PEM bytes and back, and
+:mod:`callproof._files` reads and writes the files. They never enter the database or the audit
+log.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from callproof.errors import ConfigError, InputError
+from callproof.errors import CallproofError, ConfigError, InputError
 from callproof.protocol.canonical import canonical_json
+from callproof.protocol.clock import from_epoch, to_epoch
+from callproof.protocol.events import MAX_EPOCH
 from callproof.protocol.jws import b64url_decode, b64url_encode
 
 ALG = "Ed25519"
 ACTIVE, RETIRED, REVOKED = "active", "retired", "revoked"
 STATUSES = (ACTIVE, RETIRED, REVOKED)
+#: A key's times in a history JWKS (epoch seconds), in the order they are written.
+HISTORY_TIMES = ("created_at", "retired_at", "revoked_at", "compromised_at")
 
 
 def jwk_thumbprint(x: str) -> str:
@@ -88,10 +96,6 @@ class SigningKey:
         """Load a PEM private key. Raises :class:`ConfigError` with a clear reason."""
         return cls(ed25519_from_pem(pem, passphrase, what="the signing key"))
 
-    def write_pem(self, path: Path, passphrase: bytes | None) -> None:
-        """Write the key to ``path`` readable by its owner only, never over an existing file."""
-        write_private_pem(path, self._private, passphrase)
-
 
 def ed25519_to_pem(key: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:
     """PKCS#8 PEM of an Ed25519 key, encrypted when a passphrase is given."""
@@ -117,13 +121,6 @@ def ed25519_from_pem(pem: bytes, passphrase: bytes | None, *, what: str) -> Ed25
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{what} is not an Ed25519 key")
     return key
-
-
-def write_private_pem(path: Path, key: Ed25519PrivateKey, passphrase: bytes | None) -> None:
-    """Write a private key readable by its owner only (0600), never over an existing file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(ed25519_to_pem(key, passphrase))
 
 
 @dataclass(frozen=True)
@@ -174,6 +171,33 @@ class TicketKey:
     def to_jwk(self) -> dict[str, str]:
         return {"kty": "OKP", "crv": "Ed25519", "x": self.x, "kid": self.kid, "use": "sig",
                 "alg": ALG}
+
+    def to_history_jwk(self) -> dict[str, Any]:
+        """The public JWK with ``status`` and the times that are set (epoch seconds)."""
+        jwk: dict[str, Any] = {**self.to_jwk(), "status": self.status}
+        for name in HISTORY_TIMES:
+            at = getattr(self, name)
+            if at is not None:
+                jwk[name] = to_epoch(at)
+        return jwk
+
+    @classmethod
+    def from_history_jwk(cls, jwk: Any) -> TicketKey:
+        """Read one key of a history JWKS. Raises ValueError, or :class:`InputError` for a key
+        whose ``kid``, ``x`` or ``status`` is refused."""
+        if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+            raise ValueError("not an OKP/Ed25519 key")
+
+        def at(name: str) -> datetime | None:
+            v = jwk.get(name)
+            if v is not None and not (type(v) is int and 0 <= v <= MAX_EPOCH):
+                raise ValueError(f"{name} is not epoch seconds")
+            return from_epoch(v) if v is not None else None
+
+        return cls(kid=str(jwk.get("kid")), x=str(jwk.get("x")),
+                   status=str(jwk.get("status", ACTIVE)), created_at=at("created_at"),
+                   retired_at=at("retired_at"), revoked_at=at("revoked_at"),
+                   compromised_at=at("compromised_at"))
 
 
 class KeySet(Mapping[str, TicketKey]):
@@ -227,3 +251,30 @@ class KeySet(Mapping[str, TicketKey]):
             if key.status != REVOKED and (until is None or now < until):
                 listed.append(key.to_jwk())
         return {"keys": listed}
+
+    def to_history_jwks(self) -> dict[str, Any]:
+        """The history JWKS: every key, revoked ones too, in this set's order, each with its
+        status and times (:meth:`TicketKey.to_history_jwk`)."""
+        return {"keys": [key.to_history_jwk() for key in self._keys.values()]}
+
+    @classmethod
+    def from_history_jwks(cls, raw: Any) -> tuple[KeySet, list[str]]:
+        """Read a history JWKS (parsed JSON): the keys with their statuses and times, and what
+        is wrong with it.
+
+        Never raises for the input's sake. A key that cannot be read is left out with the
+        problem ``key N is refused: <why>`` (N counts from 1); input that is not an object with
+        a list of keys gives no keys and ``not an object with a list of keys``. Of keys with the
+        same kid the last one counts.
+        """
+        entries = raw.get("keys") if isinstance(raw, dict) else None
+        if not isinstance(entries, list):
+            return cls(), ["not an object with a list of keys"]
+        keys: list[TicketKey] = []
+        problems: list[str] = []
+        for i, jwk in enumerate(entries, 1):
+            try:
+                keys.append(TicketKey.from_history_jwk(jwk))
+            except (ValueError, CallproofError) as e:
+                problems.append(f"key {i} is refused: {e}")
+        return cls(keys), problems

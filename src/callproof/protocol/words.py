@@ -14,7 +14,6 @@ import secrets
 from dataclasses import dataclass
 from importlib import resources
 
-LANGUAGES = ("en", "zh-Hant", "zh-Hans")
 MIN_CHOICES, MAX_CHOICES = 4, 6
 
 

@@ -4,10 +4,12 @@ SQLAlchemy Core over the tables in :mod:`.schema`, migrated by Alembic when a st
 Every write runs in :meth:`Store.write`, which serialises writers: ``BEGIN IMMEDIATE`` on SQLite,
 a transaction-scoped advisory lock on PostgreSQL. That single sequencer is what keeps event
 indices contiguous and makes "claim this ticket" an atomic compare-and-set across processes.
+Events and their audit-log leaves are written by :mod:`.events` and :mod:`.log_tree`.
 
     >>> store = Store.open("sqlite:///callproof-data/callproof.db")
     >>> with store.write() as conn:
-    ...     store.append_event(conn, "shop.example", "agent.added", at, body)
+    ...     events.append(store, conn, issuer="shop.example", type=AGENT_ADDED, at=now,
+    ...                   agent_id="a-001")
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from callproof.errors import StoreError
 from callproof.store import schema
 
-__all__ = ["Store", "schema"]
+__all__ = ["AppendGuard", "Store", "schema"]
 
 # pg_advisory_xact_lock key for the deployment's single writer ("callproof" in ASCII, truncated).
 _PG_LOCK_KEY = 0x63616C6C70726F6F
@@ -47,12 +49,26 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-class Store:
-    """The database behind one deployment. Open it with :meth:`open`."""
+class AppendGuard(Protocol):
+    """A check run before every audit-log leaf appended through a store; it raises to refuse.
 
-    def __init__(self, engine: Engine) -> None:
+    The deployment's is :class:`callproof.store.log_tree.CheckpointGuard`.
+    """
+
+    def check(self, conn: Connection, issuer: str, idx: int) -> None: ...
+
+
+class Store:
+    """The database behind one deployment. Open it with :meth:`open`.
+
+    ``append_guard``, when given, is asked before each leaf is appended to the audit log
+    (:func:`callproof.store.log_tree.append_leaf`).
+    """
+
+    def __init__(self, engine: Engine, *, append_guard: AppendGuard | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.append_guard = append_guard
         # Statements built once per table: building them costs more than running them.
         self._insert_if_absent: dict[str, Any] = {}
         self._thread_lock = threading.Lock()
@@ -65,7 +81,8 @@ class Store:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
+    def open(cls, url: str, *, migrate: bool = True,
+             append_guard: AppendGuard | None = None) -> Store:
         """Connect to ``url`` and bring the schema to the newest migration.
 
         Raises :class:`StoreError` when the database cannot be reached.
@@ -79,7 +96,7 @@ class Store:
                 engine = create_engine(url, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError, ValueError) as e:
             raise StoreError(f"cannot use the database URL: {e}") from e
-        store = cls(engine)
+        store = cls(engine, append_guard=append_guard)
         if migrate:
             store.migrate()
         return store

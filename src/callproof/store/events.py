@@ -1,7 +1,8 @@
 """Appending events and reading them back: the event record's storage.
 
 Each event is written inside the caller's write transaction, together with the change it records
-and its leaf in the audit log's Merkle tree; its index is contiguous per issuer.
+and its leaf in the audit log's Merkle tree (:func:`callproof.store.log_tree.append_leaf`); its
+index is contiguous per issuer.
 
     >>> append(store, conn, issuer="shop.example", type=TICKET_CLAIMED, at=now, ticket_id=tid)
 """
@@ -13,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Connection, LargeBinary, String, bindparam, func, insert, select
 
-from callproof.audit.log import append_leaf
 from callproof.protocol.clock import to_epoch
 from callproof.protocol.events import EVENT_TYPES, Event
 from callproof.store import Store, schema
+from callproof.store.log_tree import append_leaf
 
 
 def append(store: Store, conn: Connection, *, issuer: str, type: str, at: datetime,

@@ -70,7 +70,7 @@ def _check_hash(value: bytes, what: str) -> None:
         raise ProofError(f"{what} is {len(value)} bytes, expected {HASH_SIZE}")
 
 
-def _split(n: int) -> int:
+def split_point(n: int) -> int:
     """The largest power of two strictly smaller than ``n`` (``n >= 2``)."""
     return 1 << ((n - 1).bit_length() - 1)
 
@@ -80,7 +80,8 @@ class CompactRange:
 
     For a tree of ``size`` leaves there is one hash per set bit of ``size``, ordered left to right
     (largest subtree first). Persist ``size`` and ``subtree_hashes`` and resume with
-    :meth:`from_hashes`. ``append`` and ``root`` both cost O(log n) hash operations.
+    :meth:`from_hashes`. ``append`` and ``root`` both cost O(log n) hash operations; ``extend``
+    appends many leaves at once, a few times faster than ``append`` one by one.
     """
 
     __slots__ = ("_hashes", "_size")
@@ -128,6 +129,40 @@ class CompactRange:
         self._hashes.append(merged)
         self._size += 1
 
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        """Append many leaf *hashes*, with the roots ``append`` one by one would give.
+
+        The leaves are taken in blocks: each block is the largest aligned complete subtree that
+        fits (no higher than the lowest set bit of ``size``), hashed level by level with one
+        list comprehension per level and no per-leaf method call, then merged like ``append``.
+        Raises :class:`ProofError`, appending nothing, when a hash is not 32 bytes.
+        """
+        if leaves and set(map(len, leaves)) != {HASH_SIZE}:  # C-speed check of every length
+            for leaf in leaves:
+                _check_hash(leaf, "leaf hash")
+        sha = hashlib.sha256  # node_hash inlined: no function call per node
+        hashes, size = self._hashes, self._size
+        i, n = 0, len(leaves)
+        while i < n:
+            height = (n - i).bit_length() - 1
+            if size:  # the block must be aligned: no higher than the lowest set bit of size
+                height = min(height, (size & -size).bit_length() - 1)
+            width = 1 << height
+            level: Sequence[bytes] = leaves[i:i + width]
+            while len(level) > 1:
+                pairs = iter(level)
+                level = [sha(b"\x01" + left + right).digest()
+                         for left, right in zip(pairs, pairs, strict=False)]
+            top = bytes(level[0])
+            bits = size >> height  # a complete subtree of this height ends the range: merge
+            while bits & 1:
+                top = sha(b"\x01" + hashes.pop() + top).digest()
+                bits >>= 1
+            hashes.append(top)
+            size += width
+            i += width
+        self._size = size
+
     def root(self) -> bytes:
         """MTH of all leaves appended so far (``EMPTY_ROOT`` for the empty tree)."""
         if not self._hashes:
@@ -152,8 +187,7 @@ TreeBuilder = CompactRange
 def root_hash(leaf_hashes: Sequence[bytes]) -> bytes:
     """MTH over a list of leaf hashes (RFC 9162 §2.1.1); the empty list gives ``EMPTY_ROOT``."""
     state = CompactRange()
-    for h in leaf_hashes:
-        state.append(h)
+    state.extend(leaf_hashes)
     return state.root()
 
 
@@ -180,7 +214,7 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     ranges: list[tuple[int, int]] = []
     lo, hi = 0, size
     while hi - lo > 1:
-        mid = lo + _split(hi - lo)
+        mid = lo + split_point(hi - lo)
         if index < mid:
             ranges.append((mid, hi))
             hi = mid
@@ -204,7 +238,7 @@ def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
             if not whole_old_tree:
                 ranges.append((lo, hi))
             break
-        mid = lo + _split(hi - lo)
+        mid = lo + split_point(hi - lo)
         if lo + m <= mid:
             ranges.append((mid, hi))
             hi = mid

@@ -197,6 +197,15 @@ class Verifier:
             raise NoteError(f"verifier key of {name!r} is empty")
         return cls(name, int(hex_id, 16), raw[1:], raw[0])
 
+    @classmethod
+    def parse_of(cls, vkey: str, algorithm: int, what: str) -> Verifier:
+        """Parse a verifier key that must be of ``algorithm``; ``what`` names the key in the
+        refusal (``a cosignature (type 0x04) key``)."""
+        verifier = cls.parse(vkey)
+        if verifier.algorithm != algorithm:
+            raise NoteError(f"not {what}")
+        return verifier
+
     def to_vkey(self) -> str:
         """The ``name+hex8+base64`` verifier key string."""
         return f"{self.name}+{self.key_id:08x}+{_b64(bytes([self.algorithm]) + self.public_key)}"

@@ -1,4 +1,4 @@
-"""Witnesses: a C2SP tlog-witness (v1.0.0) server, and the log's side of talking to one.
+"""The independent witness: a C2SP tlog-witness (v1.0.0) that cosigns a log's checkpoints.
 
 A witness is run by someone other than the company — an auditor, a regulator. It knows the logs
 it witnesses (origin → the log's verifier key), keeps the last checkpoint it cosigned for each,
@@ -14,16 +14,14 @@ The witness's state dir (spec/audit-log.md §7)::
     logs.toml          [[log]] vkey = "<a log's verifier key>" (origin = … when not the key name)
     state/<sha256>.json  per origin: the last checkpoint it cosigned, with that cosignature
 
-Serving (``callproof witness serve``)::
+Cosigning (``callproof witness serve`` puts :func:`callproof.witness.app.create_app` in front)::
 
     >>> witness = Witness.open("witness-data")
-    >>> app = create_app(witness)            # a WSGI app: POST /add-checkpoint
     >>> witness.add_checkpoint(b"old 0\\n\\n" + signed_checkpoint)   # the cosignature line(s)
 
-The log's side (:class:`~callproof.audit.log.AuditLog` ``push_to_witnesses``) reads
-``<data dir>/witnesses.toml`` (:func:`load_witnesses`), builds requests with
-:func:`~callproof.tlog.cosign.request_body`, sends them with :func:`post_checkpoint` and checks
-the answer with :func:`~callproof.tlog.cosign.read_cosignature`.
+This module knows nothing of the log's store: the log's side of witnessing (its list of
+witnesses and the HTTP push) is :mod:`callproof.audit.witnessing`, and the wire format both
+sides speak is :mod:`callproof.tlog.cosign`.
 """
 
 from __future__ import annotations
@@ -32,48 +30,28 @@ import base64
 import contextlib
 import fcntl
 import hashlib
-import ipaddress
 import json
 import os
 import threading
 import time
 import tomllib
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from callproof._files import write_atomic
-from callproof.errors import ConfigError, PushError, WitnessError
-from callproof.protocol.keys import ed25519_from_pem, write_private_pem
+from callproof._files import create_key_file, read_private_key, write_atomic
+from callproof.errors import ConfigError, WitnessError
 from callproof.tlog import merkle, note
-from callproof.tlog.cosign import (
-    MAX_REQUEST_BYTES,
-    MAX_RESPONSE_BYTES,
-    SIZE_CONTENT_TYPE,
-    parse_request,
-)
-
-if TYPE_CHECKING:
-    from flask import Flask
+from callproof.tlog.cosign import parse_request
 
 __all__ = [
-    "WITNESSES_FILE",
-    "PushError",
     "Witness",
-    "WitnessEndpoint",
-    "WitnessError",
     "WitnessState",
     "add_log",
-    "create_app",
     "init_witness",
-    "load_witnesses",
-    "post_checkpoint",
+    "read_logs",
 ]
 
 CONFIG_FILE = "witness.toml"
@@ -81,8 +59,6 @@ KEY_FILE = "witness.key"
 LOGS_FILE = "logs.toml"
 STATE_DIR = "state"
 LOCK_FILE = ".lock"
-#: The log's list of witnesses, in its data dir.
-WITNESSES_FILE = "witnesses.toml"
 
 # --- the witness --------------------------------------------------------------------------------
 
@@ -145,7 +121,11 @@ class Witness:
         """The witness of a state dir made by :func:`init_witness`. Raises ConfigError."""
         path = Path(state_dir)
         name = _read_name(path)
-        return cls(name, _load_key(path / KEY_FILE, passphrase), path, clock=clock)
+        key = path / KEY_FILE
+        return cls(name, read_private_key(
+            key, passphrase, what="the witness key",
+            missing=f"the witness key {key} is missing: run `callproof witness init`"),
+            path, clock=clock)
 
     def verifier(self) -> note.Verifier:
         """The witness's cosignature (type 0x04) verifier key."""
@@ -305,14 +285,6 @@ def _read_name(path: Path) -> str:
     return name
 
 
-def _load_key(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
-    try:
-        pem = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"the witness key {path} is missing: run `callproof witness init`") from e
-    return ed25519_from_pem(pem, passphrase, what="the witness key")
-
-
 def read_logs(path: Path) -> dict[str, tuple[note.Verifier, ...]]:
     """``logs.toml``: ``[[log]]`` tables with ``vkey`` and optionally ``origin``."""
     try:
@@ -327,11 +299,10 @@ def read_logs(path: Path) -> dict[str, tuple[note.Verifier, ...]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("vkey"), str):
             raise ConfigError(f"{path}: log {i} needs a `vkey` string")
         try:
-            verifier = note.Verifier.parse(entry["vkey"].strip())
+            verifier = note.Verifier.parse_of(entry["vkey"].strip(), note.ALG_ED25519,
+                                              "an Ed25519 (type 0x01) log key")
         except note.NoteError as e:
             raise ConfigError(f"{path}: log {i}: {e}") from e
-        if verifier.algorithm != note.ALG_ED25519:
-            raise ConfigError(f"{path}: log {i}: not an Ed25519 (type 0x01) log key")
         origin = entry.get("origin", verifier.name)
         if not isinstance(origin, str) or not origin:
             raise ConfigError(f"{path}: log {i}: `origin` must be a string")
@@ -357,8 +328,7 @@ def init_witness(state_dir: str | os.PathLike[str], name: str, *,
     if (path / KEY_FILE).exists():
         raise ConfigError(f"{path} already holds a witness key; nothing changed")
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    write_private_pem(path / KEY_FILE, key, passphrase)
+    key = create_key_file(path / KEY_FILE, passphrase)
     (path / CONFIG_FILE).write_text(f"# callproof witness\nname = {_toml_string(name)}\n", "utf-8")
     if not (path / LOGS_FILE).exists():
         (path / LOGS_FILE).write_text(
@@ -389,139 +359,3 @@ def add_log(state_dir: str | os.PathLike[str], vkey: str, origin: str | None = N
     with open(path, "a", encoding="utf-8") as f:
         f.write(entry)
     return origin
-
-
-# --- serving ------------------------------------------------------------------------------------
-
-
-def create_app(witness: Witness) -> Flask:
-    """The witness as a WSGI app: ``POST /add-checkpoint`` (C2SP tlog-witness) and ``GET /``."""
-    from flask import Flask, Response, request
-    from werkzeug.exceptions import HTTPException
-
-    app = Flask("callproof.witness")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-
-    def text(body: str, status: int = 200, content_type: str = "text/plain; charset=utf-8"
-             ) -> Response:
-        return Response(body, status, content_type=content_type)
-
-    @app.post("/add-checkpoint")
-    def add_checkpoint() -> Response:
-        body = request.get_data(cache=False)
-        try:
-            return text(witness.add_checkpoint(body))
-        except WitnessError as e:
-            if e.size is not None:
-                response = text(f"{e.size}\n", e.status, SIZE_CONTENT_TYPE)
-                response.headers["X-Callproof-Reason"] = e.message
-                return response
-            return text(e.message + "\n", e.status)
-
-    @app.get("/")
-    def index() -> Response:
-        logs = "".join(f"  {origin}\n" for origin in sorted(witness.logs()))
-        return text(f"callproof witness (C2SP tlog-witness v1.0.0)\nkey: {witness.vkey()}\n"
-                    f"POST /add-checkpoint\nlogs witnessed:\n{logs}")
-
-    @app.errorhandler(HTTPException)
-    def http_error(e: HTTPException) -> Response:
-        return text(f"{e.name}\n", e.code or 500)
-
-    return app
-
-
-# --- the log's side -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WitnessEndpoint:
-    """A witness the log pushes to: a label, its submission prefix and its cosigning key."""
-
-    name: str
-    url: str
-    verifier: note.Verifier
-
-
-def load_witnesses(path: Path) -> list[WitnessEndpoint]:
-    """``<data dir>/witnesses.toml``: ``[[witness]]`` tables with ``url``, ``vkey`` and an
-    optional ``name`` (a label; default: the key's name). No file: no witnesses."""
-    try:
-        raw = tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: {e}") from e
-    entries = raw.get("witness", [])
-    if not isinstance(entries, list):
-        raise ConfigError(f"{path}: `witness` must be an array of tables ([[witness]])")
-    found: list[WitnessEndpoint] = []
-    for i, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{path}: witness {i} must be a table")
-        unknown = set(entry) - {"name", "url", "vkey"}
-        if unknown:
-            raise ConfigError(f"{path}: witness {i}: unknown setting(s) {sorted(unknown)}")
-        url, vkey = entry.get("url"), entry.get("vkey")
-        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigError(f"{path}: witness {i} needs an http(s) `url`")
-        if not isinstance(vkey, str):
-            raise ConfigError(f"{path}: witness {i} needs a `vkey` string")
-        try:
-            verifier = note.Verifier.parse(vkey.strip())
-        except note.NoteError as e:
-            raise ConfigError(f"{path}: witness {i}: {e}") from e
-        if verifier.algorithm != note.ALG_COSIGNATURE_V1:
-            raise ConfigError(f"{path}: witness {i}: not a cosignature (type 0x04) key")
-        name = entry.get("name", verifier.name)
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{path}: witness {i}: `name` must be a string")
-        if any(w.verifier == verifier for w in found):
-            raise ConfigError(f"{path}: witness {i}: the key of {name!r} is listed twice")
-        found.append(WitnessEndpoint(name, url, verifier))
-    return found
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def post_checkpoint(url: str, body: bytes, *, timeout: float = 5.0) -> tuple[int, str, str]:
-    """POST ``body`` to ``<url>/add-checkpoint``; return (status, content type, text).
-
-    Raises :class:`PushError` on a network error, a timeout or an over-long answer.
-    """
-    target = url.rstrip("/") + "/add-checkpoint"
-    parts = urllib.parse.urlsplit(target)
-    if parts.scheme not in ("http", "https"):
-        raise PushError(f"{url}: only http and https witnesses are supported")
-    req = urllib.request.Request(target, data=body, method="POST",  # noqa: S310 - scheme checked
-                                 headers={"Content-Type": "text/plain; charset=utf-8"})
-    handlers: list[Any] = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) \
-        else []
-    opener = urllib.request.build_opener(*handlers)
-    try:
-        with opener.open(req, timeout=timeout) as response:
-            status, ctype, raw = response.status, response.headers.get("Content-Type", ""), \
-                response.read(MAX_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as e:
-        status, ctype = e.code, e.headers.get("Content-Type", "") if e.headers else ""
-        try:
-            raw = e.read(MAX_RESPONSE_BYTES + 1)
-        except OSError:
-            raw = b""
-        finally:
-            e.close()
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        raise PushError(f"cannot reach {target}: {reason}") from e
-    if len(raw) > MAX_RESPONSE_BYTES:
-        raise PushError(f"{target} answered more than {MAX_RESPONSE_BYTES} bytes")
-    return int(status), ctype, raw.decode("utf-8", "replace")
-
-

@@ -18,7 +18,7 @@ from callproof._cli import cli
 from callproof.agent_auth import AgentPasswords
 from callproof.deployment import Deployment
 
-from ._cli_helpers import Run, callproof_over, ok
+from ._helpers import Run, callproof_over, ok
 
 
 @pytest.fixture
@@ -226,3 +226,17 @@ def test_the_installed_program_runs_the_demo_and_serves_the_page(tmp_path: Path)
             server.stdout.close()
         if server.stderr:
             server.stderr.close()
+
+
+def test_the_lazy_command_table_says_what_each_command_says() -> None:
+    """`callproof --help` reads short help from a table so no command module loads; the table
+    must name each command and say exactly what its docstring says."""
+    import click
+
+    from callproof._cli import _COMMANDS, cli
+
+    ctx = click.Context(cli)
+    for name, lazy in _COMMANDS.items():
+        cmd = cli.get_command(ctx, name)
+        assert cmd is not None and cmd.name == name
+        assert (cmd.help or "").split("\n\n")[0] == lazy.help

@@ -22,18 +22,14 @@ from werkzeug.serving import make_server
 from callproof import new_client_token
 from callproof._cli import cli
 from callproof.audit.log import AuditLog
+from callproof.audit.witnessing import WitnessEndpoint, load_witnesses
 from callproof.auditor.bundle import verify_bundle
 from callproof.errors import ConfigError, WitnessError
 from callproof.store import schema
 from callproof.tlog import merkle, note
 from callproof.tlog.cosign import SIZE_CONTENT_TYPE, check_quorum, request_body
-from callproof.witness.server import (
-    Witness,
-    WitnessEndpoint,
-    create_app,
-    init_witness,
-    load_witnesses,
-)
+from callproof.witness.app import create_app
+from callproof.witness.server import Witness, init_witness
 from tests.conftest import World
 
 ORIGIN = "shop.example/callproof-log"

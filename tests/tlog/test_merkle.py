@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,16 @@ def test_builder_matches_root_hash(size: int, data: st.DataObject) -> None:
         resumed.append(h)
     assert resumed.size == size
     assert resumed.root() == root_hash(leaves)
+
+
+def test_the_block_wise_tree_gives_the_compact_range_roots() -> None:
+    rng = random.Random(6962)
+    for size in [*range(0, 70), 255, 256, 257, 1000]:
+        leaves = [merkle.leaf_hash(rng.randbytes(rng.randrange(1, 40))) for _ in range(size)]
+        tree, done = merkle.CompactRange(), 0
+        while done < size:  # blocks of random sizes, with the root checked after each
+            step = rng.randrange(1, 40)
+            tree.extend(leaves[done:done + step])
+            done = min(size, done + step)
+            assert tree.size == done and tree.root() == merkle.root_hash(leaves[:done])
+        assert tree.root() == merkle.root_hash(leaves)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent.parent / "src/callproof/data/check_words.json"
+DATA = Path(__file__).resolve().parents[2] / "src/callproof/data/check_words.json"
 FIELDS = ("id", "emoji", "en", "zh-Hant", "zh-Hans")
 LANGS = ("en", "zh-Hant", "zh-Hans")
 ZH = ("zh-Hant", "zh-Hans")

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from callproof.proofs import totp as otp
+from tests.proofs.otp_by_hand import key_of
+from tests.proofs.otp_by_hand import totp as totp_by_hand
 
-from ._cli_helpers import Run, callproof_over, ok, refused
-from .proofs.otp_by_hand import key_of
-from .proofs.otp_by_hand import totp as totp_by_hand
+from ._helpers import Run, callproof_over, ok, refused
 
 REF = "C-2002"
 

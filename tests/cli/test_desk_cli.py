@@ -13,9 +13,9 @@ import pytest
 from callproof import CheckFailed, CheckFlow, DeskUsers, Issuer, new_client_token
 from callproof.deployment import Deployment
 from callproof.scam_reports import Reports
+from tests.test_webhook import Receiver, _serve
 
-from ._cli_helpers import Run, callproof_over, ok, refused
-from .test_webhook import Receiver, _serve
+from ._helpers import Run, callproof_over, ok, refused
 
 PASSWORD = "correct horse battery staple"
 PLANTED = "call me back on 0955 519 087, I am customer C-44821"

@@ -1,6 +1,6 @@
 """The auditor's report: made from a bundle alone, it finds a planted scam wave and rogue agent.
 
-A small month of traffic is generated once (tests/audit/traffic.py) and exported by the CLI; the
+A small month of traffic is generated once (tests/auditor/traffic.py) and exported by the CLI; the
 report is rendered from the bundle in three languages, checked as text, and opened in Debian's
 Chromium (skipped without it, unless CALLPROOF_REQUIRE_BROWSER=1) for a screenshot each.
 """
@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import string
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ import pytest
 from click.testing import CliRunner
 
 from callproof._cli import cli
-from callproof.auditor.report import LANGS, STRINGS, ReportOptions, read_facts, render_report
+from callproof.auditor.facts import ReportOptions, read_facts
+from callproof.auditor.report import STRINGS, render_report
 from callproof.protocol import events
-from tests.audit.traffic import Month, Plan, make_month
+from callproof.protocol.languages import LANGUAGES as LANGS
+from tests.auditor.traffic import Month, Plan, make_month
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 AXE = Path(os.environ.get("CALLPROOF_AXE_JS", ROOT / ".cache/axe-core/axe.min.js"))
@@ -198,6 +201,15 @@ def test_reveals_show_only_when_logged_and_those_without_a_call_are_anomalies(
     assert STRINGS["zh-Hant"]["a.lonely_reveal.title"] in _section(html, "anomalies")
     assert 'class="verdict fail"' in html  # no checkpoint, no keys: it cannot verify
 
+
+
+def test_every_language_has_every_word_with_the_same_placeholders() -> None:
+    """The words live in data/report.<lang>.json, one file per language: none may lose a key
+    or a {placeholder} the page fills in (it would raise, or show the brace)."""
+    fields = {lang: {key: sorted(name for _, name, _, _ in string.Formatter().parse(text) if name)
+                     for key, text in words.items()} for lang, words in STRINGS.items()}
+    assert list(fields) == list(LANGS)
+    assert fields["zh-Hant"] == fields["en"] and fields["zh-Hans"] == fields["en"]
 
 # --- in the browser -------------------------------------------------------------------------
 

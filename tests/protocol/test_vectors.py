@@ -15,7 +15,7 @@ from callproof import KeySet, TicketError, verify_ticket
 from callproof.protocol.jws import b64url_decode, b64url_encode, sign_compact
 from callproof.protocol.keys import SigningKey, jwk_thumbprint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "spec/vectors/tickets.json").read_text("utf-8"))
 NOW = datetime.fromtimestamp(VECTORS["now"], UTC)
 

@@ -13,7 +13,7 @@ planted problems for the auditor's report to find:
 
 The bundle is written by the real command line, ``callproof audit export``.
 
-    python -m tests.audit.traffic /tmp/month          # a full month (~2,500 calls, ~20 s)
+    python -m tests.auditor.traffic /tmp/month          # a full month (~2,500 calls, ~20 s)
     callproof audit report /tmp/month/bundle --out report.html --log-key "$(cat /tmp/month/vkey)"
 """
 
@@ -34,7 +34,8 @@ from callproof import Admin, CheckFlow, FixedClock, Issuer, init_data_dir, new_c
 from callproof.deployment import Deployment
 from callproof.errors import CheckFailed
 from callproof.protocol.codes import new_code
-from callproof.scam_reports import SCRIPTS, Reports
+from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
+from callproof.scam_reports import Reports
 
 
 @dataclass(frozen=True)
