@@ -3,9 +3,11 @@
     python benchmarks/bench_web.py              # 15 s per target
     python benchmarks/bench_web.py --quick      # 3 s per target (CI smoke run)
 
-Both apps run under gunicorn on 127.0.0.1 with the same settings as `callproof serve` (2 workers,
-gthread, 8 threads each); Debian's `wrk` drives 32 connections on loopback for a fixed time and
-reports throughput and latency percentiles. The callproof target is a genuine lookup: a browser
+The callproof target is `callproof serve` itself (its gunicorn settings, its embedded background
+worker); the hello-world app runs under gunicorn with exactly the settings `serve` uses
+(`callproof._cli.serve.gunicorn_settings`: 2 processes × 4 threads, spec/adr/0010). Debian's `wrk`
+drives 32 connections on loopback for a fixed time and reports throughput and latency
+percentiles. The callproof target is a genuine lookup: a browser
 that has claimed a live ticket posts its code again (CSRF token, session and claim cookies, the
 database transaction, ticket verification and the page render) — the step every customer takes.
 The benchmark reports and exits 0; it only fails when a server does not start or wrk is missing.
@@ -14,6 +16,7 @@ The benchmark reports and exits 0; it only fails when a server does not start or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.cookiejar
 import os
 import re
@@ -30,8 +33,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 32
-GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "8",
-            "--log-level", "warning"]
+#: The hello-world app under gunicorn with `callproof serve`'s own settings.
+HELLO = """
+import sys
+from gunicorn.app.base import BaseApplication
+from callproof._cli.serve import gunicorn_settings
+from _hello import app
+
+class Hello(BaseApplication):
+    def load_config(self):
+        for name, value in gunicorn_settings("127.0.0.1", int(sys.argv[1])).items():
+            self.cfg.set(name, value)
+        self.cfg.set("loglevel", "warning")
+
+    def load(self):
+        return app
+
+Hello().run()
+"""
 
 
 def free_port() -> int:
@@ -40,18 +59,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def start(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """``target`` "hello" (the baseline) or "callproof" (`callproof serve` as it runs)."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", *GUNICORN, "--bind",
-                               f"127.0.0.1:{port}", app], env=env, cwd=HERE)
-    for _ in range(200):
+    if target == "hello":
+        cmd = [sys.executable, "-c", HELLO, str(port)]
+    else:
+        cmd = [sys.executable, "-m", "callproof", "serve", "--port", str(port)]
+    server = subprocess.Popen(cmd, env=env, cwd=HERE, start_new_session=True)
+    for _ in range(600):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
             return server, port
         except OSError:
             time.sleep(0.05)
-    server.kill()
-    raise SystemExit(f"{app} did not start")
+    stop(server)
+    raise SystemExit(f"{target} did not start")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group (gunicorn, its workers, serve's worker)."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
 
 
 def wrk(url: str, seconds: int, script: Path | None = None) -> dict[str, float]:
@@ -103,14 +137,13 @@ def main() -> None:
                                 check=True, capture_output=True, text=True).stdout
         code = re.search(r'"code": "(\d{9})"', issued).group(1)  # type: ignore[union-attr]
         results = {}
-        hello, port = start("_hello:app", env)
+        hello, port = start("hello", env)
         try:
             wrk(f"http://127.0.0.1:{port}/", 1)  # warm up
             results["hello-world GET /"] = wrk(f"http://127.0.0.1:{port}/", seconds)
         finally:
-            hello.send_signal(signal.SIGTERM)
-            hello.wait()
-        app, port = start("verifier_app:create_app()", env)
+            stop(hello)
+        app, port = start("callproof", env)
         try:
             cookies, body = claimed_browser(port, code)
             script = Path(tmp) / "verify.lua"
@@ -123,10 +156,13 @@ def main() -> None:
             results["callproof POST /verify"] = wrk(f"http://127.0.0.1:{port}/verify", seconds,
                                                     script)
         finally:
-            app.send_signal(signal.SIGTERM)
-            app.wait()
-    print(f"check page benchmark: {CONNECTIONS} connections, {seconds} s each, gunicorn "
-          f"{' '.join(GUNICORN[:6])}, {os.cpu_count()} CPUs")
+            stop(app)
+    from callproof._cli.serve import gunicorn_settings
+
+    settings = gunicorn_settings("127.0.0.1", 0)
+    print(f"check page benchmark: {CONNECTIONS} connections, {seconds} s each, `callproof "
+          f"serve` ({settings['worker_class']}, {settings['workers']} × {settings['threads']}), "
+          f"{os.cpu_count()} CPUs")
     print(f"{'target':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in results.items():
         print(f"{name:28} {r['rps']:9,.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:8.0f}")

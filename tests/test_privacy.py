@@ -87,7 +87,8 @@ def test_reprs_hide_secrets(world: World) -> None:
     call = w.issuer.issue(agent_id="a-001", reason="payment_failed")
     from callproof.issuer import load_signing_key
 
-    key = load_signing_key(w.deployment.data_dir, call.claims.kid or "")
+    with w.deployment.store.read() as conn:
+        key = load_signing_key(w.deployment, conn, call.claims.kid or "")
     for obj in (call, key, w.deployment.hash_keys, w.deployment, w.issuer):
         shown = repr(obj)
         assert call.code not in shown and "PRIVATE" not in shown

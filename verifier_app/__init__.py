@@ -8,11 +8,14 @@ protocol lives in the library.
 
 ``create_app(test_config)`` reads, besides ``test_config``: ``CALLPROOF_DATA_DIR``,
 ``CALLPROOF_TRUSTED_PROXIES`` (how many proxies in front set X-Forwarded-For; default 0: the
-socket's address is the client's), ``CALLPROOF_RATELIMIT_STORAGE`` (``memory://`` by default,
-``redis://host:6379`` for several instances) and ``CALLPROOF_LOOKUP_LIMIT`` (failed lookups per
-client, default ``30 per 15 minutes``), ``CALLPROOF_HTTPS=1`` (served over HTTPS: Secure
-session cookie) and ``CALLPROOF_ALERT_PUSH_SECONDS`` (how often the fraud desk's alerts are pushed
-to the configured webhook, default 5).
+socket's address is the client's), ``CALLPROOF_TRUSTED_PROXY_ADDRESSES`` (the proxies' addresses
+or networks, comma-separated: forwarding headers count only from them),
+``CALLPROOF_RATELIMIT_STORAGE`` (``memory://`` by default, ``redis://host:6379`` for several
+instances) and ``CALLPROOF_LOOKUP_LIMIT`` (failed lookups per client, default ``30 per 15
+minutes``), ``CALLPROOF_HTTPS=1`` (served over HTTPS: HSTS, ``Secure`` ``__Host-`` cookies; see
+``security``). The app runs no background duty: integrating the audit log, checkpoints, the
+fraud desk's webhook and housekeeping run in ``callproof worker`` (one is embedded in
+``callproof serve``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import Babel
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callproof import Admin, CheckFlow, Deployment, EnrolledProofs, Issuer
 from callproof.agent_auth import AgentPasswords
@@ -32,7 +34,7 @@ from callproof.fraud import FraudDesk
 from callproof.scam_reports import Reports
 from callproof.webhook import AlertWebhook
 
-from . import api, console, enroll, errors, fraud, i18n, jobs, public, security, wellknown
+from . import api, console, enroll, errors, fraud, i18n, public, security, wellknown
 from .extensions import Services, csrf, limiter, services
 
 
@@ -42,23 +44,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         DATA_DIR=os.environ.get("CALLPROOF_DATA_DIR"),
         TRUSTED_PROXIES=int(os.environ.get("CALLPROOF_TRUSTED_PROXIES", "0")),
+        TRUSTED_PROXY_ADDRESSES=os.environ.get("CALLPROOF_TRUSTED_PROXY_ADDRESSES", ""),
+        HTTPS=os.environ.get("CALLPROOF_HTTPS") == "1",
         RATELIMIT_STORAGE_URI=os.environ.get("CALLPROOF_RATELIMIT_STORAGE", "memory://"),
         LOOKUP_LIMIT=os.environ.get("CALLPROOF_LOOKUP_LIMIT", "30 per 15 minutes"),
         API_KEY_LIMIT=os.environ.get("CALLPROOF_API_KEY_LIMIT", "600 per minute"),
         AGENT_ISSUE_LIMIT=os.environ.get("CALLPROOF_AGENT_ISSUE_LIMIT", "30 per minute"),
         MAX_CONTENT_LENGTH=16 * 1024,  # every form and API body here is far smaller
         SESSION_COOKIE_HTTPONLY=True,
-        # Behind HTTPS (as any real deployment is) the session cookie is Secure too.
-        SESSION_COOKIE_SECURE=os.environ.get("CALLPROOF_HTTPS") == "1",
-        SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_NAME="cp_session",
+        SESSION_COOKIE_SAMESITE="Strict",  # name and Secure follow HTTPS (security.init_app)
         WTF_CSRF_TIME_LIMIT=3600,
-        WTF_CSRF_SSL_STRICT=True,
         BABEL_TRANSLATION_DIRECTORIES="translations",
         BABEL_DEFAULT_LOCALE="en",
         JSON_SORT_KEYS=False,
-        HOUSEKEEPING_SECONDS=30,
-        ALERT_PUSH_SECONDS=float(os.environ.get("CALLPROOF_ALERT_PUSH_SECONDS", "5")),
     )
     if test_config:
         app.config.update(test_config)
@@ -74,14 +72,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # deployment's hash key, so every instance of a deployment agrees without another secret.
     app.secret_key = deployment.hash_keys.session_secret()
 
-    if app.config["TRUSTED_PROXIES"]:
-        n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-
     Babel(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
     limiter.init_app(app)
-    security.init_app(app)
+    security.init_app(app)  # after csrf: its same-origin check follows the token check
     i18n.init_app(app)
 
     app.register_blueprint(public.bp)
@@ -91,7 +85,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(enroll.bp)
     app.register_blueprint(fraud.bp)
     errors.init_app(app)
-    jobs.init_app(app)
     csrf.exempt(api.bp)  # the API authenticates every request with a bearer key, no cookies
     return app
 

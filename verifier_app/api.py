@@ -16,6 +16,10 @@ every request, so a revoked key is refused from the next request on, on every se
 Limiter, so Redis shares the counters between instances); both count only requests that carry
 a valid key, so nobody can use up a key's budget by sending its key id with a wrong secret.
 
+``POST /tickets`` takes an ``Idempotency-Key`` header: the same key and body from the same API
+key give the same ticket (the same response, with ``Idempotent-Replayed: true``) for 24 h; the
+same key with another body is 422 ``idempotency_key_reused`` (callproof.idempotency).
+
 Every error is ``{"error": <machine code>, "message": <one English sentence>}``. A refused
 request changes nothing: bodies are checked before the library is asked, and the library checks
 the rest inside the transaction that would write.
@@ -39,6 +43,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused
 from callproof.apikeys import ApiKey
 from callproof.errors import AuthError, RevealRefused
+from callproof.idempotency import IdempotentIssuing
 from callproof.protocol.canonical import parse_json_strict
 from callproof.protocol.languages import LANGUAGES
 
@@ -56,6 +61,8 @@ _REALM = 'Bearer realm="callproof"'
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: The library's refusals of an issue request that keep their own machine code (spec/openapi.yaml).
 _ISSUE_REFUSALS = frozenset({"bad_phone", "bad_ttl", "bad_customer", "disabled"})
+#: How long a retry waits for the first request with its Idempotency-Key to finish (seconds).
+IDEMPOTENCY_WAIT = 2.0
 
 
 class ApiError(Exception):
@@ -245,8 +252,15 @@ def issue() -> Response:
     args = _issue_args(_body())
     issuer = services().issuer
     key_id = _key_id()
+    replayed = False
     try:
-        call = issuer.issue(**args, api_key=key_id)
+        idempotency_key = _idempotency_key()
+        if idempotency_key is None:
+            call = issuer.issue(**args, api_key=key_id)
+        else:
+            call, replayed = IdempotentIssuing(issuer).issue(
+                idempotency_key, api_key=key_id, request=_body(),
+                wait_seconds=IDEMPOTENCY_WAIT, **args)
     except NotFound:
         known = {a.agent_id for a in services().admin.agents()}
         if args["agent_id"] not in known:
@@ -259,13 +273,33 @@ def issue() -> Response:
         raise ApiError(503, "unavailable", "The issuer cannot sign tickets right now; try "
                                            "again shortly.") from None
     except InputError as e:
+        if e.reason == "idempotency_key_in_progress":
+            raise ApiError(409, e.reason, _sentence(str(e)), {"Retry-After": "1"}) from None
+        if e.reason == "bad_idempotency_key":
+            raise ApiError(400, e.reason, _sentence(str(e))) from None
+        if e.reason == "idempotency_key_reused":
+            raise _invalid(_sentence(str(e)), e.reason) from None
         code = e.reason if e.reason in _ISSUE_REFUSALS else "invalid_field"
         raise _invalid(_sentence(str(e)), code) from None
-    log.info("api key %s issued ticket %s", key_id, call.ticket_id)
+    if replayed:
+        log.info("api key %s: a retry got ticket %s again", key_id, call.ticket_id)
+    else:
+        log.info("api key %s issued ticket %s", key_id, call.ticket_id)
     response = jsonify(call.to_json())
     response.status_code = 201
     response.headers["Location"] = url_for("api.status", ticket_id=call.ticket_id)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _idempotency_key() -> str | None:
+    """The request's Idempotency-Key header (None without one; checked by the library)."""
+    found = request.headers.getlist("Idempotency-Key")
+    if len(found) > 1:
+        raise ApiError(400, "bad_idempotency_key", "Send one Idempotency-Key header, not "
+                                                   f"{len(found)}.")
+    return found[0] if found else None
 
 
 @bp.get("/tickets/<ticket_id>")

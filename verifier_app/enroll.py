@@ -1,6 +1,7 @@
 """The enrolment page (spec/enrolled-proofs.md §4): opened by the company's logged-in site.
 
-GET  /enroll/<token>        uses the single-use token once and binds this visit to the customer
+GET  /enroll/<token>        a page with one button (opening a link uses nothing: link previews)
+POST /enroll/<token>        uses the single-use token once and binds this visit to the customer
 GET  /enroll/app            the QR code, the secret as text, and the box for ONE current code
 POST /enroll/app/confirm    that code → the phrase step
 POST /enroll/app/restart    a new QR code (replaces the earlier app enrolment)
@@ -8,12 +9,12 @@ GET  /enroll/phrase         the shared phrase (optional, with a way to skip)
 POST /enroll/phrase         set it → done
 GET  /enroll/done           what is set up now
 
-The token is used once: opening it stores the customer's handle in the signed session under
-``enroll`` with an expiry (the token's 15 minutes), never in a URL or a hidden field, so the
-visit's later steps, reloads and language switches keep working. The pending app secret is kept
-in the session sealed (AES-256-GCM under the deployment's seal key, the handle as associated
-data), so that a reload shows the same QR code instead of replacing the one already scanned.
-No personal data is shown or asked for.
+The token is used once, by the button's POST: that stores the customer's handle in the signed
+session under ``enroll`` with an expiry (the token's 15 minutes), never in a URL or a hidden
+field, so the visit's later steps, reloads and language switches keep working. The pending app
+secret is kept in the session sealed (AES-256-GCM under the deployment's seal key, the handle
+as associated data), so that a reload shows the same QR code instead of replacing the one
+already scanned. No personal data is shown or asked for.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from callproof.qr import qr_svg
 from callproof.sealing import Sealer
 
 from .extensions import services
-from .i18n import current_language, hotline_text
+from .i18n import company_here, current_language, hotline_text
 
 bp = Blueprint("enroll", __name__, url_prefix="/enroll")
 log = logging.getLogger("callproof.web")
@@ -121,7 +122,7 @@ def _go(endpoint: str) -> Response:
 
 def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
           **context: Any) -> Response:
-    company = services().deployment.config.company
+    company = company_here(services().deployment.config.company)
     response = make_response(render_template(
         template, company=company, here=here,
         hotline=hotline_text(company.country, company.hotline), **context), status)
@@ -143,11 +144,22 @@ def _no_visit() -> Response:
 
 @bp.get("/<token>")
 def open_token(token: str) -> Response:
+    """The link's page: a button that starts the set-up. Opening the link uses nothing — a link
+    preview (a chat app, a mail scanner) must not use the single-use token up."""
+    visit = _visit()
+    if visit is not None and visit.get("t") == _token_tag(token):
+        return _go("enroll.app_step")  # a reload or a language switch of this same visit
+    return _page("enroll/start.html", ("enroll.open_token", {"token": token}),
+                 token=token[:200])
+
+
+@bp.post("/<token>")
+def use_token(token: str) -> Response:
     """Use the single-use token and bind this visit to its customer → the app step."""
     here = ("enroll.open_token", {"token": token})
     visit = _visit()
     if visit is not None and visit.get("t") == _token_tag(token):
-        return _go("enroll.app_step")  # a reload or a language switch of this same visit
+        return _go("enroll.app_step")  # the button pressed again in this same visit
     try:
         handle = services().enrolled.open_enrollment(token[:200])
     except EnrollmentError as e:
@@ -166,7 +178,7 @@ def _app_page(visit: dict[str, Any], error: str | None = None, status: int = 200
     if pending is not None and have["totp"] == "pending":
         qr = qr_svg(pending.otpauth_uri, size="240", xmlns=False,
                     label=_("QR code to add %(company)s calls to your authenticator app",
-                            company=services().deployment.config.company.name))
+                            company=company_here(services().deployment.config.company).name))
     return _page("enroll/app.html", ("enroll.app_step", {}), status, qr=qr,
                  secret=_grouped(pending.secret) if pending and qr else None,
                  confirmed=have["totp"] == "confirmed", error=error)

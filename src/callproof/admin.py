@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from callproof._files import write_private
 from callproof.config import passphrase
 from callproof.deployment import Deployment
-from callproof.errors import InputError, NotFound
+from callproof.errors import ConfigError, InputError, NotFound
 from callproof.proofs import forget_handle
 from callproof.protocol import events
 from callproof.protocol.clock import to_epoch
@@ -28,6 +27,12 @@ from callproof.protocol.keys import ACTIVE, RETIRED, REVOKED, SigningKey, Ticket
 from callproof.protocol.languages import LANGUAGES
 from callproof.protocol.ticket import MAX_LIFETIME
 from callproof.store import schema
+
+#: The named lock the registry's writes (keys, agents, reasons, customers, API keys, passwords)
+#: take: operators' changes run one at a time; no customer or dialer path takes it.
+REGISTRY_LOCK = "registry"
+
+_ENCRYPTED = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
 _ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 
@@ -87,26 +92,57 @@ class Admin:
                               skew=self.dep.config.limits.skew)
 
     def rotate_key(self, now: datetime | None = None) -> str:
-        """Make a new active key (its PEM in the data dir) and retire the active one.
+        """Make a new active key and retire the active one, in one transaction.
 
-        Returns the new kid. The retired key keeps verifying its tickets until they expire.
+        The new key's private half goes into the database (``signing_key_secrets``), PKCS#8
+        encrypted under CALLPROOF_KEY_PASSPHRASE (unencrypted in a demo without one), so every
+        instance of the deployment signs with it from its next ticket (ADR 0011); the retired
+        key's private half is deleted, since nothing signs with it again. Returns the new kid.
+        The retired key keeps verifying its tickets until they expire.
+
+        Raises :class:`ConfigError` when the active key is encrypted but no passphrase is set
+        here: the new key would be the only one stored in clear.
         """
         now = self.dep.now(now)
         key = SigningKey.generate()
-        self.dep.data_dir.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private(self.dep.data_dir.key_file(key.kid), key.to_pem(passphrase()))
-        t = schema.signing_keys
-        with self.dep.store.write() as conn:
+        pem = key.to_pem(passphrase())
+        t, s = schema.signing_keys, schema.signing_key_secrets
+        issuer = self.dep.issuer_id
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
+            if passphrase() is None and any(p.startswith(_ENCRYPTED) for (p,) in conn.execute(
+                    select(s.c.pem).where(s.c.issuer_id == issuer))):
+                raise ConfigError("the active signing key is stored encrypted: set "
+                                  "CALLPROOF_KEY_PASSPHRASE to rotate it")
             for (kid,) in conn.execute(select(t.c.kid).where(
-                    t.c.issuer_id == self.dep.issuer_id, t.c.status == ACTIVE)).all():
-                conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
-                                             t.c.kid == kid)
+                    t.c.issuer_id == issuer, t.c.status == ACTIVE)).all():
+                conn.execute(update(t).where(t.c.issuer_id == issuer, t.c.kid == kid)
                              .values(status=RETIRED, retired_at=to_epoch(now)))
+                conn.execute(delete(s).where(s.c.issuer_id == issuer, s.c.kid == kid))
                 self.dep.record(conn, events.KEY_RETIRED, now, kid=kid)
-            conn.execute(insert(t).values(issuer_id=self.dep.issuer_id, kid=key.kid, x=key.x,
+            conn.execute(insert(t).values(issuer_id=issuer, kid=key.kid, x=key.x,
                                           status=ACTIVE, created_at=to_epoch(now)))
+            conn.execute(insert(s).values(issuer_id=issuer, kid=key.kid,
+                                          pem=pem.decode("ascii"), created_at=to_epoch(now)))
             self.dep.record(conn, events.KEY_CREATED, now, kid=key.kid, x=key.x)
         return key.kid
+
+    def import_key_files(self, now: datetime | None = None) -> list[str]:
+        """Copy the active key's ``keys/<kid>.pem`` of a data dir made before ADR 0011 into the
+        database, so that every instance finds it; return the kids copied (none when the
+        database has it already or there is no file). The file stays: delete it once every
+        instance runs this version."""
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
+            t, s = schema.signing_keys, schema.signing_key_secrets
+            missing = conn.execute(select(t.c.kid).where(
+                t.c.issuer_id == self.dep.issuer_id, t.c.status == ACTIVE,
+                t.c.kid.not_in(select(s.c.kid).where(s.c.issuer_id == self.dep.issuer_id))
+            )).scalars().all()
+            copied = []
+            for kid in missing:
+                if self.dep.data_dir.key_file(kid).exists():
+                    import_key_file(self.dep, conn, kid, self.dep.now(now))
+                    copied.append(kid)
+            return copied
 
     def revoke_key(self, kid: str, *, compromised_at: datetime | None = None,
                    now: datetime | None = None) -> None:
@@ -121,7 +157,7 @@ class Admin:
         if compromised > now:
             raise InputError("the compromise time cannot be in the future", reason="bad_time")
         t = schema.signing_keys
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             row = conn.execute(select(t.c.status).where(
                 t.c.issuer_id == self.dep.issuer_id, t.c.kid == kid)).first()
             if row is None:
@@ -131,6 +167,8 @@ class Admin:
             conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id, t.c.kid == kid)
                          .values(status=REVOKED, revoked_at=to_epoch(now),
                                  compromised_at=to_epoch(compromised)))
+            s = schema.signing_key_secrets  # nothing signs with a revoked key again
+            conn.execute(delete(s).where(s.c.issuer_id == self.dep.issuer_id, s.c.kid == kid))
             self.dep.record(conn, events.KEY_REVOKED, now, kid=kid,
                             compromised_at=to_epoch(compromised))
 
@@ -142,7 +180,7 @@ class Admin:
         now = self.dep.now(now)
         agent = Agent(check_id(agent_id, "the agent id"), check_text(name, "the agent's name"),
                       check_text(department, "the department") if department else None, True)
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             inserted = self.dep.store.insert_if_absent(conn, schema.agents, {
                 "issuer_id": self.dep.issuer_id, "agent_id": agent.agent_id,
                 "name": agent.name, "department": agent.department, "enabled": True,
@@ -157,7 +195,7 @@ class Admin:
                           now: datetime | None = None) -> None:
         now = self.dep.now(now)
         t = schema.agents
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             done = conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
                                                 t.c.agent_id == agent_id)
                                 .values(enabled=enabled)).rowcount
@@ -184,7 +222,7 @@ class Admin:
         reason = Reason(check_id(code, "the reason code"),
                         {lang: check_text(text[lang], f"the {lang} text", 200)
                          for lang in LANGUAGES})
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             inserted = self.dep.store.insert_if_absent(conn, schema.reasons, {
                 "issuer_id": self.dep.issuer_id, "code": reason.code,
                 "text_en": reason.text["en"], "text_zh_hant": reason.text["zh-Hant"],
@@ -209,7 +247,7 @@ class Admin:
         now = self.dep.now(now)
         ref_hash = customer_ref_hash(self.dep, customer_ref)
         t = schema.customers
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             row = conn.execute(select(t.c.handle).where(t.c.issuer_id == self.dep.issuer_id,
                                                         t.c.ref_hash == ref_hash)).first()
             if row is not None:  # and everything sealed or pending for the customer
@@ -230,18 +268,43 @@ def handle_for(dep: Deployment, conn: Connection, customer_ref: str, now: dateti
     """The customer's handle, made on first use (inside the caller's write transaction)."""
     from callproof.protocol.privacy import new_handle
 
-    ref_hash = customer_ref_hash(dep, customer_ref)
-    t = schema.customers
-    row = conn.execute(select(t.c.handle).where(t.c.issuer_id == dep.issuer_id,
-                                                t.c.ref_hash == ref_hash)).first()
+    key = {"issuer": dep.issuer_id, "ref": customer_ref_hash(dep, customer_ref)}
+    row = conn.execute(_HANDLE, key).first()
     if row is not None:
         return str(row.handle)
-    handle = new_handle()
-    conn.execute(insert(t).values(issuer_id=dep.issuer_id, ref_hash=ref_hash, handle=handle,
-                                  created_at=to_epoch(now)))
-    return handle
+    # Two first calls to one customer at once: the primary key keeps one handle, both use it.
+    dep.store.insert_if_absent(conn, schema.customers, {
+        "issuer_id": key["issuer"], "ref_hash": key["ref"], "handle": new_handle(),
+        "created_at": to_epoch(now)})
+    return str(conn.execute(_HANDLE, key).scalar_one())
 
 
+# Built once: issuing looks the customer up on every call that names one.
+_HANDLE = select(schema.customers.c.handle).where(
+    schema.customers.c.issuer_id == bindparam("issuer"),
+    schema.customers.c.ref_hash == bindparam("ref"))
+
+
+
+
+def import_key_file(dep: Deployment, conn: Connection, kid: str, now: datetime) -> SigningKey:
+    """Read ``keys/<kid>.pem`` — where a data dir made before ADR 0011 keeps its signing key —
+    and keep its private half in the database too (re-encrypted under the passphrase set now),
+    inside the caller's write transaction. Raises :class:`ConfigError` when there is no such
+    file or it holds another key."""
+    path = dep.data_dir.key_file(kid)
+    try:
+        pem = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"the private key of the active key {kid} is missing: it is not in the "
+                          f"database, nor in {path}") from e
+    key = SigningKey.from_pem(pem, passphrase())
+    if key.kid != kid:
+        raise ConfigError(f"{path} does not hold the key {kid}")
+    dep.store.insert_if_absent(conn, schema.signing_key_secrets, {
+        "issuer_id": dep.issuer_id, "kid": kid, "pem": key.to_pem(passphrase()).decode("ascii"),
+        "created_at": to_epoch(now)})
+    return key
 
 
 def customer_ref_hash(dep: Deployment, customer_ref: str) -> str:

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
+from callproof.admin import REGISTRY_LOCK
 from callproof.deployment import Deployment
 from callproof.errors import InputError, NotFound
 from callproof.protocol import events
@@ -70,7 +71,7 @@ class AgentPasswords:
         at = self.dep.now(now)
         hashed = hash_password(password)
         a, c = schema.agents, schema.agent_credentials
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             if conn.execute(select(a.c.agent_id).where(a.c.issuer_id == self.dep.issuer_id,
                                                        a.c.agent_id == agent_id)).first() is None:
                 raise NotFound(f"no agent {agent_id!r}")

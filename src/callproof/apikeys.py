@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from callproof.admin import check_text
+from callproof.admin import REGISTRY_LOCK, check_text
 from callproof.deployment import Deployment
 from callproof.errors import AuthError, InputError, NotFound
 from callproof.protocol import events
@@ -66,7 +66,7 @@ class ApiKeys:
         record = ApiKey(key_id=secrets.token_hex(8), name=check_text(name, "the key's name"),
                         scopes=chosen, created_at=at, revoked_at=None)
         secret = secrets.token_urlsafe(32)
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             conn.execute(insert(schema.api_keys).values(
                 key_id=record.key_id, issuer_id=self.dep.issuer_id, name=record.name,
                 secret_hash=_hash(secret), scopes=",".join(sorted(chosen)),
@@ -86,7 +86,7 @@ class ApiKeys:
         """Revoke a key: every server refuses it from its next request on."""
         at = self.dep.now(now)
         t = schema.api_keys
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             done = conn.execute(update(t).where(
                 t.c.issuer_id == self.dep.issuer_id, t.c.key_id == key_id,
                 t.c.revoked_at.is_(None)).values(revoked_at=to_epoch(at))).rowcount

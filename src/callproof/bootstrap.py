@@ -1,7 +1,11 @@
 """`callproof init`: a data dir with a config, signing and log keys, a hash key, agents, reasons.
 
-A second run keeps everything that is there. Without ``CALLPROOF_KEY_PASSPHRASE`` the signing key
-is written unencrypted — fine for a demo on a laptop, never for production — and a warning says so.
+A second run keeps everything that is there, and copies a signing key still in a ``keys/<kid>.pem``
+file into the database (ADR 0011). On a host joining a running deployment (its database already
+holds the issuer's keys) init makes no secret: the hash, seal and log keys must be the first
+host's, and a missing one is an error that says so. Without ``CALLPROOF_KEY_PASSPHRASE`` the
+signing key is stored unencrypted — fine for a demo on a laptop, never for production — and a
+warning says so.
 
     >>> created = init_data_dir("callproof-data")
 """
@@ -13,11 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from callproof._files import create_key_file
 from callproof.admin import Admin
 from callproof.config import DEMO_CONFIG, DataDir, passphrase
 from callproof.deployment import Deployment
-from callproof.sealing import create_demo_seal_key
+from callproof.errors import ConfigError
+from callproof.sealing import create_demo_seal_key, seal_key_file
+from callproof.store import Store, schema
 
 DEMO_COMPANY = {
     "issuer_id": "shop.example",
@@ -63,6 +71,8 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
     if not dd.exists():
         dd.config_file.write_text(DEMO_CONFIG.format(**DEMO_COMPANY), "utf-8")
         report.created.append("config.toml")
+    if _joins_a_deployment(dd):  # a second host: its secrets are the first host's, never new
+        _require_shared_secrets(dd)
     if not os.environ.get("CALLPROOF_HASH_KEY") and not dd.hash_key_file.exists():
         dd.write_hash_key(os.urandom(32))
         report.created.append("secrets/hash.key")
@@ -70,10 +80,6 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
     if seal_warning:
         report.created.append("secrets/seal.key")
         report.warnings.append(seal_warning)
-    if passphrase() is None and not any(dd.keys_dir.glob("*.pem")):
-        report.warnings.append(
-            "CALLPROOF_KEY_PASSPHRASE is not set: signing keys are stored UNENCRYPTED. "
-            "Fine for a demo, never for real calls.")
     if not dd.log_key_file.exists():
         create_key_file(dd.log_key_file, passphrase())  # the audit log's note key
         report.created.append("log key keys/log.key")
@@ -81,7 +87,14 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
     try:
         admin = Admin(dep)
         if not admin.keys():
+            if passphrase() is None:
+                report.warnings.append(
+                    "CALLPROOF_KEY_PASSPHRASE is not set: signing keys are stored UNENCRYPTED "
+                    "(in the database and keys/log.key). Fine for a demo, never for real calls.")
             report.created.append(f"signing key {admin.rotate_key(now)}")
+        else:  # a data dir from before ADR 0011: its key file goes into the database
+            report.created += [f"signing key {kid} copied into the database"
+                               for kid in admin.import_key_files(now)]
         if demo:
             known = {a.agent_id for a in admin.agents()}
             for agent_id, name, department in DEMO_AGENTS:
@@ -96,3 +109,38 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
     finally:
         dep.store.close()
     return report
+
+
+def _joins_a_deployment(dd: DataDir) -> bool:
+    """The data dir's config names a database that already holds its issuer's signing keys:
+    this host joins a running deployment (or re-runs init on the first one)."""
+    if not dd.exists():
+        return False
+    config = dd.load()
+    store = Store.open(config.database_url)
+    try:
+        with store.read() as conn:
+            t = schema.signing_keys
+            return conn.execute(select(t.c.kid).where(t.c.issuer_id == config.issuer_id)
+                                .limit(1)).first() is not None
+    finally:
+        store.close()
+
+
+def _require_shared_secrets(dd: DataDir) -> None:
+    """Refuse to make a secret that the deployment's database already depends on: a new hash
+    key, seal key or log key on a second host would split the deployment in two."""
+    missing = [(what, how) for what, how, present in (
+        ("secrets/hash.key", "CALLPROOF_HASH_KEY",
+         os.environ.get("CALLPROOF_HASH_KEY") or dd.hash_key_file.exists()),
+        ("secrets/seal.key", "CALLPROOF_SEAL_KEY",
+         os.environ.get("CALLPROOF_SEAL_KEY") or passphrase() is not None
+         or seal_key_file(dd).exists()),
+        ("keys/log.key", "", dd.log_key_file.exists()),
+    ) if not present]
+    if missing:
+        what, how = missing[0]
+        raise ConfigError(
+            f"the database of {dd.path} already holds a deployment, but {what} is missing here: "
+            f"copy it from the first host{f' (or set {how})' if how else ''}. `callproof init` "
+            "makes secrets only for a new deployment (README: Running several instances).")

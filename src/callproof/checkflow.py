@@ -39,6 +39,11 @@ from callproof.protocol.ticket import CallTicket, verify_ticket
 from callproof.protocol.words import WORDS, CheckWord
 from callproof.store import schema
 
+#: Rows the deployment's per-minute failure count is spread over (a failure adds to one).
+FAILURE_SHARDS = 16
+#: The named lock logging finished minutes takes (housekeeping; never a lookup).
+LOOKUPS_LOCK = "lookups"
+
 NUMBER, WORD, VERIFIED = "number", "word", "verified"
 
 
@@ -160,7 +165,7 @@ class CheckFlow:
         # (2): the live code.
         code_hash = self.dep.hash_keys.code_hash(code)
         link = conn.execute(_LIVE_CODE, {"h": code_hash}).first()
-        row = self._row(conn, link.ticket_id) if link else None
+        row = self._row(conn, link.ticket_id, lock=True) if link else None
         if row is None:
             self._fail_lookup(conn, at, address, "not_found", None)
         # (3): a ticket that is over refuses without further checks.
@@ -279,7 +284,7 @@ class CheckFlow:
     def _claimed(self, conn: Connection, ticket_id: str, client: str,
                  at: datetime, *, record: bool = True) -> tuple[Any, CallTicket]:
         """The ticket this client claimed, still live and still verifying; else CheckFailed."""
-        row = self._row(conn, ticket_id) if isinstance(ticket_id, str) else None
+        row = self._row(conn, ticket_id, lock=record) if isinstance(ticket_id, str) else None
         if row is None or row.claimed_by is None or not equal(row.claimed_by, client):
             raise CheckFailed("not_claimed", "this device has not checked this code")
         state = states.effective_state(row.state, row.expires_at, to_epoch(at))
@@ -300,8 +305,11 @@ class CheckFlow:
             self._tampered(conn, at, ticket_id, e.outcome)
         return row, ticket
 
-    def _row(self, conn: Connection, ticket_id: str) -> Any:
-        return conn.execute(_TICKET, {"t": ticket_id}).first()
+    def _row(self, conn: Connection, ticket_id: str, *, lock: bool = False) -> Any:
+        """The ticket's row; with ``lock``, locked to the end of the transaction (PostgreSQL:
+        ``FOR UPDATE``; SQLite has one writer anyway), so each step of one ticket sees the last
+        one's result while other tickets' steps go on at once."""
+        return conn.execute(_TICKET_FOR_UPDATE if lock else _TICKET, {"t": ticket_id}).first()
 
     def _move(self, conn: Connection, ticket_id: str, state: str, at: datetime) -> None:
         conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == ticket_id)
@@ -343,13 +351,18 @@ class CheckFlow:
         raise _Refused(CheckFailed(outcome, f"cannot confirm: {outcome}", ticket_id=ticket_id))
 
     def _count_failure(self, conn: Connection, at: datetime, address: str | None) -> None:
+        """Count a failed lookup for the deployment (on one of its shards, so unrelated
+        customers' failures do not queue on one row) and for the client; trip the breaker when
+        this minute's failures pass the budget (one conditional UPDATE: one trip, one alert)."""
         now = to_epoch(at)
         minute = now - now % 60
         store, limits = self.dep.store, self.dep.config.limits
         t = schema.failed_lookups
-        if not store.insert_if_absent(conn, t, {"minute": minute, "count": 1, "logged": False}):
-            conn.execute(update(t).where(t.c.minute == minute).values(count=t.c.count + 1))
-        self._log_finished_minutes(conn, at, minute)
+        shard = secrets.randbelow(FAILURE_SHARDS)
+        if not store.insert_if_absent(conn, t, {"minute": minute, "shard": shard, "count": 1,
+                                                "logged": False}):
+            conn.execute(update(t).where(t.c.minute == minute, t.c.shard == shard)
+                         .values(count=t.c.count + 1))
         if address is not None:
             c = schema.client_failures
             if not store.insert_if_absent(conn, c, {"client_hash": address, "minute": minute,
@@ -358,33 +371,33 @@ class CheckFlow:
                              .values(count=c.c.count + 1))
             conn.execute(delete(c).where(c.c.client_hash == address, c.c.minute <
                                          minute - limits.client_window_seconds - 60))
-        count = conn.execute(select(t.c.count).where(t.c.minute == minute)).scalar_one()
-        b = schema.breaker
-        open_until = conn.execute(select(b.c.open_until).where(b.c.id == 1)).scalar()
-        if count > limits.global_failure_budget and (open_until is None or open_until <= now):
+        count = conn.execute(select(func.sum(t.c.count)).where(t.c.minute == minute)).scalar_one()
+        if count > limits.global_failure_budget:
+            b = schema.breaker
             until = now + limits.breaker_cooldown_seconds
-            if not store.insert_if_absent(conn, b, {"id": 1, "open_until": until,
-                                                    "tripped_at": now}):
-                conn.execute(update(b).where(b.c.id == 1).values(open_until=until,
-                                                                 tripped_at=now))
-            self.dep.record(conn, events.BUDGET_TRIPPED, at, minute=minute, count=count,
-                            budget=limits.global_failure_budget, open_until=until)
+            tripped = conn.execute(update(b).where(b.c.id == 1, b.c.open_until <= now)
+                                   .values(open_until=until, tripped_at=now)).rowcount
+            if tripped:
+                self.dep.record(conn, events.BUDGET_TRIPPED, at, minute=minute, count=count,
+                                budget=limits.global_failure_budget, open_until=until)
 
     def _log_finished_minutes(self, conn: Connection, at: datetime, current: int) -> None:
         t = schema.failed_lookups
-        done = conn.execute(select(t.c.minute, t.c.count).where(
-            t.c.logged.is_(False), t.c.minute < current).order_by(t.c.minute)).all()
+        done = conn.execute(select(t.c.minute, func.sum(t.c.count)).where(
+            t.c.logged.is_(False), t.c.minute < current).group_by(t.c.minute)
+            .order_by(t.c.minute)).all()
         for minute, count in done:
-            self.dep.record(conn, events.LOOKUPS_FAILED, at, minute=minute, count=count)
+            self.dep.record(conn, events.LOOKUPS_FAILED, at, minute=minute, count=int(count))
         if done:
             conn.execute(update(t).where(t.c.logged.is_(False), t.c.minute < current)
                          .values(logged=True))
 
     def flush_failed_lookups(self, *, now: datetime | None = None) -> None:
-        """Log the failed-lookup counts of every finished minute (a server runs this often)."""
+        """Log the failed-lookup counts of every finished minute, one ``lookups.failed`` event
+        each (housekeeping runs this every few seconds; one at a time, under its own lock)."""
         at = self.dep.now(now)
         epoch = to_epoch(at)
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=LOOKUPS_LOCK) as conn:
             self._log_finished_minutes(conn, at, epoch - epoch % 60)
 
     # --- the operator's read-only look -----------------------------------------------------
@@ -432,6 +445,7 @@ _BREAKER = select(schema.breaker.c.open_until).where(schema.breaker.c.id == 1)
 _LIVE_CODE = select(schema.live_codes.c.ticket_id).where(
     schema.live_codes.c.code_hash == bindparam("h"))
 _TICKET = select(schema.tickets).where(schema.tickets.c.ticket_id == bindparam("t"))
+_TICKET_FOR_UPDATE = _TICKET.with_for_update()
 _REASON = select(schema.reasons).where(schema.reasons.c.issuer_id == bindparam("issuer"),
                                        schema.reasons.c.code == bindparam("code"))
 

@@ -5,7 +5,7 @@ A data dir holds everything one deployment needs on one machine::
     callproof-data/
       config.toml          issuer id, company profile, limits (written by `callproof init`)
       callproof.db         the SQLite store (unless CALLPROOF_DATABASE_URL points elsewhere)
-      keys/<kid>.pem       ticket signing keys, encrypted with CALLPROOF_KEY_PASSPHRASE
+      keys/<kid>.pem       before ADR 0011 only: copied into the database on first use
       keys/log.key         the audit log's checkpoint signing key (PEM, encrypted the same way)
       log/checkpoint       the latest signed checkpoint, kept outside the database too
       secrets/hash.key     the keyed-hash secret (or CALLPROOF_HASH_KEY in the environment)
@@ -52,6 +52,16 @@ class Company:
     hotline: str = "165"
     #: A PNG, JPEG or SVG file in the data dir shown at the top of every page ("" for none).
     logo: str = ""
+    #: The company's name in Traditional (Taiwan) and Simplified (mainland) Chinese, shown on
+    #: pages in those languages; "" shows ``name`` there too.
+    name_zh_hant: str = ""
+    name_zh_hans: str = ""
+
+    def name_in(self, lang: str) -> str:
+        """The company's name in ``lang`` (a BCP 47 tag), or ``name`` when there is none."""
+        names = {"zh-Hant": self.name_zh_hant, "zh-Hans": self.name_zh_hans}
+        found = names.get(lang, "")
+        return found.strip() if isinstance(found, str) and found.strip() else self.name
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,8 @@ official_number = "{official_number}"
 check_page = "{check_page}"
 country = "{country}"
 hotline = "{hotline}"
+# name_zh_hant = "…"            # the name on pages in Traditional Chinese (default: name)
+# name_zh_hans = "…"            # the name on pages in Simplified Chinese (default: name)
 # logo = "logo.png"             # a PNG, JPEG or SVG file in this data dir, shown on every page
 
 [limits]

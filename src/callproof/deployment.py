@@ -60,9 +60,10 @@ class Deployment:
         return require_aware(now) if now is not None else self.clock.now()
 
     def record(self, conn: Connection, type: str, at: datetime, *, ticket_id: str | None = None,
-               **data: Any) -> int:
-        """Append an event for this issuer inside the caller's write transaction."""
-        return event_record.append(self.store, conn, issuer=self.issuer_id, type=type, at=at,
+               **data: Any) -> None:
+        """Queue an event for this issuer inside the caller's write transaction (it becomes a
+        leaf of the audit log when the integrator takes it)."""
+        event_record.append(self.store, conn, issuer=self.issuer_id, type=type, at=at,
                                    ticket_id=ticket_id, **data)
 
     def keyset(self, conn: Connection) -> KeySet:

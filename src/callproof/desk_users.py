@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from callproof.admin import check_id, check_text
+from callproof.admin import REGISTRY_LOCK, check_id, check_text
 from callproof.agent_auth import dummy_hash, hash_password, password_matches
 from callproof.deployment import Deployment
 from callproof.errors import InputError, NotFound
@@ -47,7 +47,7 @@ class DeskUsers:
         at = self.dep.now(now)
         user = DeskUser(check_id(user_id, "the user id"), check_text(name, "the name"), True)
         hashed = hash_password(password)
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             if not self.dep.store.insert_if_absent(conn, schema.desk_users, {
                     "issuer_id": self.dep.issuer_id, "user_id": user.user_id,
                     "name": user.name, "password_hash": hashed, "enabled": True,
@@ -70,7 +70,7 @@ class DeskUsers:
 
     def _update(self, user_id: str, event: str, at: datetime, **values: object) -> None:
         t = schema.desk_users
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             done = conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
                                                 t.c.user_id == user_id)
                                 .values(updated_at=to_epoch(at), **values)).rowcount

@@ -47,6 +47,10 @@ from callproof.protocol.privacy import equal
 from callproof.sealing import Sealer
 from callproof.store import schema
 
+#: The named lock enrolment and reveal writes take (their caps and one-time tokens are counted
+#: across processes); the check and issue paths never take it.
+ENROLMENT_LOCK = "enrolment"
+
 #: How long an enrolment token opens the enrolment page (once).
 TOKEN_TTL_SECONDS = 15 * 60
 #: Wrong codes a pending app enrolment survives; then it is discarded and must start again.
@@ -202,7 +206,7 @@ class EnrolledProofs:
         at = to_epoch(now)
         token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
         t = schema.enrollment_tokens
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=ENROLMENT_LOCK) as conn:
             handle = handle_for(self.dep, conn, customer_ref, now)
             conn.execute(delete(t).where(t.c.issuer_id == self.dep.issuer_id,
                                          t.c.expires_at < at - 86400))  # old ones, used or not
@@ -226,7 +230,7 @@ class EnrolledProofs:
         if not isinstance(token, str) or not token.startswith(_TOKEN_PREFIX) or len(token) > 128:
             raise EnrollmentError(f"this enrolment link is not valid: {again}",
                                   reason="token_unknown")
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=ENROLMENT_LOCK) as conn:
             row = conn.execute(select(t).where(t.c.token_hash == _token_hash(token),
                                                t.c.issuer_id == self.dep.issuer_id)).first()
             if row is None:
@@ -251,7 +255,7 @@ class EnrolledProofs:
         Replaces any earlier app enrolment of the customer."""
         now = self.dep.now(now)
         secret = otp.new_secret()
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=ENROLMENT_LOCK) as conn:
             h = self._handle(conn, customer_ref, handle, now, create=True)
             assert h is not None  # noqa: S101 - create=True always gives one
             replaced = self._replace(conn, h, TOTP, self._seal(secret, h, TOTP), confirmed=False,
@@ -267,7 +271,7 @@ class EnrolledProofs:
         now = self.dep.now(now)
         p = schema.enrolled_proofs
         error: EnrollmentError | None = None
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=ENROLMENT_LOCK) as conn:
             h = self._required_handle(conn, customer_ref, handle, now)
             row = self._proof(conn, h, TOTP)
             if row is None:
@@ -307,7 +311,7 @@ class EnrolledProofs:
         number). Raises :class:`~callproof.proofs.phrase.PhraseRefused` naming the rule."""
         now = self.dep.now(now)
         text = normalise_phrase(phrase)
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=ENROLMENT_LOCK) as conn:
             h = self._handle(conn, customer_ref, handle, now, create=True)
             assert h is not None  # noqa: S101 - create=True always gives one
             replaced = self._replace(conn, h, PHRASE, self._seal(text, h, PHRASE),
@@ -322,7 +326,7 @@ class EnrolledProofs:
         now = self.dep.now(now)
         chosen = [k for k in KINDS if k in set(kinds)]
         p = schema.enrolled_proofs
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=ENROLMENT_LOCK) as conn:
             h = self._handle(conn, customer_ref, handle, now, create=False)
             if h is None or not chosen:
                 return []
@@ -362,7 +366,7 @@ class EnrolledProofs:
         limits = self.dep.config.limits
         t, c, r, p = schema.tickets, schema.customers, schema.reveals, schema.enrolled_proofs
         error: RevealRefused | None = None
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=ENROLMENT_LOCK) as conn:
             row = conn.execute(select(t).where(t.c.ticket_id == ticket_id,
                                                t.c.issuer_id == self.dep.issuer_id)).first()
             if row is None:

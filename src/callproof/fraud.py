@@ -31,6 +31,7 @@ from callproof.protocol.canonical import parse_json_strict
 from callproof.protocol.clock import from_epoch, iso, to_epoch
 from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
 from callproof.store import schema
+from callproof.store.integrator import integrate_all
 
 ALERT_KINDS: tuple[str, ...] = ("number_denied", "word_wrong", "claimed_elsewhere",
                                 "budget_tripped", "reveal_unconnected", "reveal_capped",
@@ -156,10 +157,14 @@ class FraudDesk:
     def alerts(self, *, after: int | None = None, limit: int = 100,
                now: datetime | None = None) -> list[Alert]:
         """The newest alerts first (at most ``limit``, 1–1000); ``after`` keeps only those with
-        a larger index (what a live page polls for). Alerts stamped after ``now`` are left out."""
+        a larger index (what a live page polls for). Alerts stamped after ``now`` are left out.
+
+        Alerts are read from the log in its order (their index is their leaf's), so what is
+        queued is integrated first — without waiting when the worker is integrating already."""
         if not 1 <= limit <= MAX_ALERTS:
             raise InputError(f"limit must be 1–{MAX_ALERTS}", reason="bad_limit")
         at = to_epoch(self.dep.now(now))
+        integrate_all(self.dep.store)
         with self.dep.store.read() as conn:
             return alerts_between(conn, self.dep.issuer_id, after=after, until=at, limit=limit)
 
@@ -204,6 +209,7 @@ class FraudDesk:
         since = until - timedelta(days=days)
         lo, hi = to_epoch(since), to_epoch(until)
         e, f = schema.events, schema.failed_lookups
+        integrate_all(self.dep.store)
         with self.dep.store.read() as conn:
             rows = self._report_rows(conn, since, until)
             by_type = {str(type_): int(n) for type_, n in conn.execute(

@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 
-from callproof.admin import handle_for
+from callproof.admin import handle_for, import_key_file
 from callproof.config import DataDir, passphrase
 from callproof.deployment import Deployment
 from callproof.errors import (
@@ -198,7 +198,7 @@ class Issuer:
             raise ConfigError("no active signing key: run `callproof keys rotate`"
                               if not kids else "more than one active signing key")
         if self._signing_key is None or self._signing_key.kid != kids[0]:
-            self._signing_key = load_signing_key(self.dep.data_dir, kids[0])
+            self._signing_key = load_signing_key(self.dep, conn, kids[0])
         return agent, self._signing_key
 
     def _reserve_code(self, conn: Connection, jti: str, now: int, exp: int) -> tuple[str, str]:
@@ -240,7 +240,7 @@ class Issuer:
         at = self.dep.now(now)
         t = schema.tickets
         with self.dep.store.write() as conn:
-            row = self._ticket(conn, ticket_id)
+            row = self._ticket(conn, ticket_id, lock=True)
             state = states.effective_state(row.state, row.expires_at, to_epoch(at))
             values: dict[str, Any] = {"updated_at": to_epoch(at)}
             if action == "connected":
@@ -271,10 +271,12 @@ class Issuer:
             self.dep.record(conn, event, at, ticket_id=ticket_id, **events.by_api_key(api_key))
         return new
 
-    def _ticket(self, conn: Connection, ticket_id: str) -> Any:
+    def _ticket(self, conn: Connection, ticket_id: str, *, lock: bool = False) -> Any:
+        """The issuer's ticket row (NotFound else); with ``lock``, locked for this transaction
+        so a dialer's step and a customer's step of one ticket take turns."""
         t = schema.tickets
-        row = conn.execute(select(t).where(t.c.ticket_id == ticket_id,
-                                           t.c.issuer_id == self.dep.issuer_id)).first()
+        query = select(t).where(t.c.ticket_id == ticket_id, t.c.issuer_id == self.dep.issuer_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise NotFound(f"no ticket {ticket_id!r}")
         return row
@@ -315,21 +317,26 @@ _TAKE_OVER_CODE = update(schema.live_codes).where(
 ).values(ticket_id=bindparam("jti"), expires_at=bindparam("exp"))
 
 
-def load_signing_key(data_dir: DataDir, kid: str) -> SigningKey:
-    """The private key for ``kid``: CALLPROOF_SIGNING_KEY (PEM) if it is that key, else its file."""
+def load_signing_key(dep: Deployment, conn: Connection, kid: str) -> SigningKey:
+    """The private key of the active key ``kid`` (ADR 0011): CALLPROOF_SIGNING_KEY when it holds
+    that key; else the database's copy, decrypted with CALLPROOF_KEY_PASSPHRASE — so a rotation
+    on any host is used by every instance from its next ticket; else, for a data dir made before
+    keys moved into the database, ``keys/<kid>.pem``, which is then copied into the database
+    (inside ``conn``, the caller's write transaction) for the other instances."""
     env_pem = os.environ.get("CALLPROOF_SIGNING_KEY")
     if env_pem:
         key = SigningKey.from_pem(env_pem.encode("utf-8"), passphrase())
         if key.kid == kid:
             return key
-    path = data_dir.key_file(kid)
-    try:
-        pem = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"the private key for the active kid {kid} is missing ({path})") from e
-    key = SigningKey.from_pem(pem, passphrase())
+    pem = conn.execute(_KEY_SECRET, {"issuer": dep.issuer_id, "kid": kid}).scalar()
+    if pem is None:
+        return import_key_file(dep, conn, kid, dep.now())
+    key = SigningKey.from_pem(pem.encode("ascii"), passphrase())
     if key.kid != kid:
-        raise ConfigError(f"{path} does not hold the key {kid}")
+        raise ConfigError(f"the database holds another private key under the kid {kid}")
     return key
 
 
+_KEY_SECRET = select(schema.signing_key_secrets.c.pem).where(
+    schema.signing_key_secrets.c.issuer_id == bindparam("issuer"),
+    schema.signing_key_secrets.c.kid == bindparam("kid"))

@@ -45,6 +45,10 @@ from callproof.protocol import events
 from callproof.protocol.canonical import canonical_json
 from callproof.protocol.clock import from_epoch, to_epoch
 from callproof.store import schema
+from callproof.store.integrator import integrate_all
+
+#: The named lock the outbox's writes take: one pusher queues and claims at a time.
+WEBHOOK_LOCK = "webhook"
 
 log = logging.getLogger("callproof.webhook")
 
@@ -167,7 +171,7 @@ class AlertWebhook:
         value = new_secret()
         write_atomic(self._secret_file, (value + "\n").encode("ascii"), mode=0o600)
         at = self.dep.now(now)
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=WEBHOOK_LOCK) as conn:
             self.dep.record(conn, events.WEBHOOK_SECRET_SET, at, rotated=rotate)
         return value
 
@@ -218,14 +222,15 @@ class AlertWebhook:
 
     def _queue(self, at: datetime) -> None:
         """Put every alert after the cursor (and not older than the give-up limit: the first run
-        does not flood a new receiver with history) into the outbox, once. The writer lock,
-        which every customer's check also takes, is taken only when there is something to
-        queue."""
+        does not flood a new receiver with history) into the outbox, once. Alerts are queued
+        by their leaf index, so what waits in the event queue is integrated first; the outbox's
+        lock is taken only when there is something to queue."""
+        integrate_all(self.dep.store)
         with self.dep.store.read() as conn:
             if not self._unqueued(conn, at):
                 return
         store, issuer, c = self.dep.store, self.dep.issuer_id, schema.webhook_cursor
-        with store.write() as conn:
+        with store.write(lock=WEBHOOK_LOCK) as conn:
             idxs = self._unqueued(conn, at)  # again under the lock: another pusher may be first
             if not idxs:
                 return
@@ -254,7 +259,7 @@ class AlertWebhook:
             if self._due(conn, at) is None:
                 return None  # the usual case: no writer lock taken
         d, issuer = schema.webhook_deliveries, self.dep.issuer_id
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=WEBHOOK_LOCK) as conn:
             row = self._due(conn, at)  # again under the lock: another pusher may be first
             if row is None:
                 return None
@@ -324,6 +329,6 @@ class AlertWebhook:
             log.warning("webhook %s:%d gave up after %d attempts", self.dep.issuer_id, idx, tries)
         else:
             values["next_attempt_at"] = now + backoff_seconds(tries)
-        with self.dep.store.write() as conn:
+        with self.dep.store.write(lock=WEBHOOK_LOCK) as conn:
             conn.execute(update(d).where(d.c.issuer_id == self.dep.issuer_id, d.c.idx == idx,
                                          d.c.delivered_at.is_(None)).values(**values))

@@ -16,6 +16,7 @@ from callproof.errors import InputError, LogBehindCheckpoint, LogForked
 from callproof.protocol import events
 from callproof.store import events as event_record
 from callproof.store import schema
+from callproof.store.integrator import integrate_all
 from callproof.store.log_tree import append_leaf, root_at, tree_size
 from callproof.tlog import merkle, note
 from callproof.tlog.proof import log_origin, verify_tlog_proof
@@ -23,6 +24,8 @@ from tests.conftest import World
 
 
 def _bodies(dep: Deployment) -> list[bytes]:
+    """The integrated events' bodies in leaf order (what is queued is integrated first)."""
+    integrate_all(dep.store)
     with dep.store.read() as conn:
         return [bytes(b) for (b,) in conn.execute(
             select(schema.events.c.body).where(schema.events.c.issuer_id == dep.issuer_id)

@@ -6,7 +6,7 @@ planted problems for the auditor's report to find:
 
 - a **scam wave**: one evening hour in which thousands of codes the company never issued are
   typed into the check page (``CheckFlow.lookup`` with wrong codes; the counts are logged per
-  minute by the library, ``flush_failed_lookups`` closes the last minute), followed by scam
+  minute by housekeeping, ``flush_failed_lookups``, as a server does), followed by scam
   reports the next day;
 - a **rogue agent**: one agent who, on many nights, issues far more calls than any colleague,
   outside working hours (08:00–20:00 in the company's zone).
@@ -88,6 +88,7 @@ class _Month:
         self.zone = ZoneInfo(plan.tz)
         self.rng = random.Random(plan.seed)
         self.clock = FixedClock(self.local(plan.start, 0))
+        self._flushed_minute = -1
         init_data_dir(data_dir, now=self.clock.now())
         self.dep = Deployment.open(data_dir, clock=self.clock)
         self.issuer, self.flow = Issuer(self.dep), CheckFlow(self.dep)
@@ -165,7 +166,13 @@ class _Month:
             pass
 
     def failed_lookup(self) -> None:
-        """A code that matches no live call (a well-formed code, so it is really looked up)."""
+        """A code that matches no live call (a well-formed code, so it is really looked up).
+        Before it, what a server's housekeeping does every few seconds: finished minutes'
+        failed-lookup counts become ``lookups.failed`` events."""
+        minute = int(self.clock.now().timestamp()) // 60
+        if minute != self._flushed_minute:
+            self.flow.flush_failed_lookups()
+            self._flushed_minute = minute
         try:
             self.flow.lookup(new_code(), new_client_token())
         except CheckFailed:

@@ -68,11 +68,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
             services().deployment.store.close()
 
 
-def axe_violations(page: Any) -> list[dict[str, Any]]:
-    """Serious and critical axe-core violations on the page as it is now."""
+def axe_violations(page: Any, *, every_impact: bool = False) -> list[dict[str, Any]]:
+    """Serious and critical axe-core violations on the page as it is now (``every_impact``:
+    minor and moderate ones too)."""
     page.add_script_tag(path=str(AXE))
     found: list[dict[str, Any]] = page.evaluate(
-        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-             .filter(v => v.impact === 'serious' || v.impact === 'critical')
-             .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}))""")
+        """async (every) => (await axe.run(document, {resultTypes: ['violations']})).violations
+             .filter(v => every || v.impact === 'serious' || v.impact === 'critical')
+             .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}))""",
+        every_impact)
     return found

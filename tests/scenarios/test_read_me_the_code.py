@@ -112,7 +112,8 @@ def test_the_enrolment_page_is_the_one_place_a_code_is_typed_and_says_so(
     made = site.call("POST", "/enrollments", {"customer_ref": "C-1001"})
     assert made.status_code == 201, made.text
     customer = instance.customer(lang=lang)
-    app_page = customer.open(made.json()["url"])
+    customer.open(made.json()["url"])  # the link's page: one button, which uses the link
+    app_page = customer.post(made.json()["url"], {})
     words = app_page.visible_text()
     assert said(instance, "We will never ask you to read it to anyone.", lang) in words
     assert said(instance, "6 digits. This is the only place you ever type it: to finish this "

@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
 from callproof import KeySet
 from callproof._cli import cli
@@ -40,6 +41,7 @@ from callproof.protocol.clock import iso, to_epoch
 from callproof.protocol.codes import damm_digit
 from callproof.protocol.keys import SigningKey
 from callproof.protocol.ticket import CallTicket, encode_ticket, verify_ticket
+from callproof.store import schema
 
 from .conftest import Customer, Dialer, Instance
 
@@ -117,7 +119,12 @@ def test_the_thiefs_forgeries_verify_until_the_revocation_and_never_after(
     genuine = dialer.issue()
     old_kid = _kid(str(genuine["ticket"]))
     # What the thief walked away with: the PEM file of the active key.
-    stolen = SigningKey.from_pem((instance.path / "keys" / f"{old_kid}.pem").read_bytes(), None)
+    # What the thief walked away with: the active key's private half, which a demo deployment
+    # keeps unencrypted in the database (ADR 0011).
+    secrets = schema.signing_key_secrets
+    with instance.services().deployment.store.read() as conn:
+        pem = conn.execute(select(secrets.c.pem).where(secrets.c.kid == old_kid)).scalar_one()
+    stolen = SigningKey.from_pem(pem.encode("ascii"), None)
     now = to_epoch(instance.clock.now())
     forged = encode_ticket(CallTicket(
         iss=instance.services().deployment.issuer_id, jti="t_forged0000000000000000",
@@ -171,7 +178,8 @@ def test_an_audit_bundle_still_verifies_and_counts_the_old_keys_tickets_before_t
     listed = {k["kid"]: k for k in json.loads((after / "jwks.json").read_text())["keys"]}
     assert listed[old_kid]["status"] == "revoked" and "compromised_at" in listed[old_kid]
     # The bundle kept from before the revocation verifies as it did.
-    assert CliRunner().invoke(cli, ["audit", "verify", str(before)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["audit", "verify", str(before), "--log-key",
+                                    (before / "log.vkey").read_text().strip()]).exit_code == 0
 
 
 def test_an_old_key_ticket_logged_after_the_stated_compromise_does_not_count(

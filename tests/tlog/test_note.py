@@ -34,6 +34,7 @@ VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "spec" / "vectors" / "notes.json").read_text("utf-8")
 )
 PETER = VECTORS["signed_note"]
+ENOCH = VECTORS["go_two_signers"]
 SUMDB = VECTORS["sumdb_checkpoint"]
 COSIG = VECTORS["cosignature_example"]
 
@@ -229,7 +230,6 @@ def _signed(text: str = "hello\n") -> tuple[Signer, str]:
         (lambda n: n.replace("hello", "hel\rlo"), "control character"),
         (lambda n: n.replace("hello", "hel\tlo"), "control character"),
         (lambda n: n[:-2] + "?\n", "base64"),
-        (lambda n: n + n.split("\n\n")[1], "two signatures"),
         (lambda n: n.replace("hello", "hellO"), "invalid"),
         (lambda n: n.replace("hello", "x" * 70_000), "longer than"),
     ],
@@ -359,3 +359,106 @@ def test_checkpoint_constructor_refusals() -> None:
 def test_checkpoint_round_trip(origin: str, size: int, root: bytes, ext: list[str]) -> None:
     cp = Checkpoint(origin, size, root, tuple(ext))
     assert Checkpoint.from_text(cp.to_text()) == cp
+
+
+# --- unknown and repeated signature lines (issue 13, item 12) ---------------------------------
+# C2SP signed-note: verifiers MUST ignore signatures from unknown keys. Go's sumdb/note (the
+# reference reader) parses every line with base64.StdEncoding, which does not insist that the
+# unused low bits of the last character be zero, drops repeated identical lines by unknown keys
+# and counts a known key once.
+
+
+def _go_note(*lines: str) -> str:
+    return str(PETER["text"]) + "\n" + "".join(line + "\n" for line in lines)
+
+
+def _non_canonical(line: str) -> str:
+    """The same signature bytes in base64 whose unused low bits are not zero."""
+    head, encoded = line.rsplit(" ", 1)
+    assert encoded.endswith("=") and not encoded.endswith("==")  # 68 bytes: 2 spare bits
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".index(encoded[-2])
+    assert last & 0b11 == 0
+    bumped = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[last | 1]
+    return f"{head} {encoded[:-2]}{bumped}="
+
+
+def test_go_two_signer_note_verifies_with_either_key_or_both() -> None:
+    peter, enoch = Verifier.parse(PETER["vkey"]), Verifier.parse(ENOCH["vkey"])
+    note = _go_note(PETER["signature_line"], ENOCH["signature_line"])
+    only_peter = open_note(note, [peter])
+    assert [v.verifier for v in only_peter.verified] == [peter]
+    assert [s.name for s in only_peter.unverified] == ["EnochRoot"]
+    both = open_note(note, [peter, enoch])
+    assert [v.verifier for v in both.verified] == [peter, enoch] and both.unverified == ()
+    with pytest.raises(NoteError, match="no verified signature"):
+        open_note(note, [])
+
+
+def test_an_unknown_keys_line_in_non_canonical_base64_is_ignored() -> None:
+    peter = Verifier.parse(PETER["vkey"])
+    odd = _non_canonical(ENOCH["signature_line"])
+    note = _go_note(PETER["signature_line"], odd)
+    opened = open_note(note, [peter])  # Go accepts this note: so must we
+    assert [v.verifier for v in opened.verified] == [peter]
+    assert opened.to_text() == note  # re-assembled byte for byte, the odd line included
+    text, signatures = split_note(note)
+    assert signatures[1].to_line() == odd and Signature.from_line(odd) == signatures[1]
+    # The same bytes however they were written: Enoch's key still verifies the odd line.
+    assert [v.verifier.name for v in open_note(note, [Verifier.parse(ENOCH["vkey"])]).verified] \
+        == ["EnochRoot"]
+
+
+def test_a_known_keys_line_in_non_canonical_base64_verifies_as_go_does() -> None:
+    peter = Verifier.parse(PETER["vkey"])
+    note = _go_note(_non_canonical(ENOCH["signature_line"]))
+    assert open_note(note, [Verifier.parse(ENOCH["vkey"])]).text == PETER["text"]
+    with pytest.raises(NoteError, match="no verified signature"):
+        open_note(note, [peter])
+
+
+def test_repeated_lines_are_ignored_and_counted_once() -> None:
+    peter, enoch = Verifier.parse(PETER["vkey"]), Verifier.parse(ENOCH["vkey"])
+    note = _go_note(PETER["signature_line"], ENOCH["signature_line"], ENOCH["signature_line"],
+                    PETER["signature_line"])
+    opened = open_note(note, [peter])
+    assert [v.verifier for v in opened.verified] == [peter]
+    assert [s.name for s in opened.unverified] == ["EnochRoot"]  # the repeat, once
+    assert opened.to_text() == note
+    both = open_note(note, [peter, enoch], required=[enoch])
+    assert [v.verifier for v in both.verified] == [peter, enoch]
+    assert len(split_note(note)[1]) == 4
+
+
+def test_a_known_keys_second_line_must_verify_too() -> None:
+    """Go drops a known key's second line unread; callproof checks it: a line that claims to be
+    by a trusted key and does not verify is tampering, never ignored."""
+    a, b = Signer.generate("a.example/k"), Signer.generate("b.example/k")
+    note = sign_note("hello\n", [a, b])
+    forged = note + Signature(b.name, b.key_id, bytes(64)).to_line() + "\n"
+    with pytest.raises(NoteError, match="'b.example/k' .* is invalid"):
+        open_note(forged, [a.verifier(), b.verifier()])
+    # For a reader who does not know b, b's lines are ignored, the bad one too.
+    assert [v.verifier for v in open_note(forged, [a.verifier()]).verified] == [a.verifier()]
+
+
+def test_lines_that_are_not_signature_lines_still_refuse_the_note() -> None:
+    """What Go refuses, callproof refuses: a key name with a space, base64 that does not decode
+    (bad alphabet, missing padding), fewer than 5 bytes, text after the signatures."""
+    peter = Verifier.parse(PETER["vkey"])
+    for bad in ("\u2014 Bad Name " + PETER["signature_line"].split(" ")[-1],
+                ENOCH["signature_line"][:-1], ENOCH["signature_line"][:-4] + "*AB=",
+                "\u2014 EnochRoot AAAA", "Unexpected line."):
+        with pytest.raises(NoteError):
+            open_note(_go_note(PETER["signature_line"], bad), [peter])
+
+
+def test_cosignatures_may_be_repeated_but_not_forged() -> None:
+    log, text, signed = _log_and_checkpoint()
+    key = Ed25519PrivateKey.generate()
+    witness = Verifier.from_public_key("witness.example/w1", key.public_key(), ALG_COSIGNATURE_V1)
+    cosig = cosign(text, witness.name, key, timestamp=1_700_000_000)
+    twice = signed + cosig.to_line() + "\n" + cosig.to_line() + "\n"
+    opened = open_note(twice, [log.verifier()], required=[witness])
+    assert [v.timestamp for v in opened.verified] == [None, 1_700_000_000]
+    with pytest.raises(NoteError, match="two signatures"):
+        add_signatures(twice, [cosig])  # adding a key that already signed is still refused

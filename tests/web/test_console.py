@@ -93,7 +93,8 @@ class Customer:
 
     def post(self, path: str, **data: str) -> str:
         token = csrf(self.client, "/")
-        response = self.client.post(path, data={"csrf_token": token, **data})
+        response = self.client.post(path, data={"csrf_token": token, **data},
+                                    follow_redirects=True)  # each check step answers 303 (PRG)
         return response.get_data(as_text=True)
 
     def type_code(self, code: str) -> str:

@@ -49,10 +49,20 @@ def secret_of(page: str) -> str:
     return match.group(1).replace(" ", "")
 
 
+def use_link(client: FlaskClient, token: str, lang: str = "en") -> TestResponse:
+    """Open the link (a page with a button) and press the button (a POST that uses it)."""
+    page = client.get(f"/enroll/{token}?lang={lang}")
+    assert page.status_code in (200, 303), text(page)
+    if page.status_code == 303:  # this visit's own link again: straight to its step
+        return page
+    return client.post(f"/enroll/{token}", data={"csrf_token": csrf_of(text(page)),
+                                                 "lang": lang})
+
+
 def open_visit(web: Web, client: FlaskClient | None = None, lang: str = "en") -> str:
     """Open a fresh token in ``client``; the app step's page."""
     client = client or web.client
-    opened = client.get(f"/enroll/{new_token(web)}?lang={lang}")
+    opened = use_link(client, new_token(web), lang)
     assert opened.status_code == 303, text(opened)
     assert opened.headers["Location"] == f"/enroll/app?lang={lang}"
     page = client.get(opened.headers["Location"])
@@ -191,10 +201,10 @@ def test_both_steps_can_be_skipped(web: Web) -> None:
 
 def test_a_used_token_gets_a_clear_page_but_this_visit_goes_on(web: Web) -> None:
     token = new_token(web)
-    assert web.client.get(f"/enroll/{token}").status_code == 303
+    assert use_link(web.client, token).status_code == 303
     assert web.client.get(f"/enroll/{token}?lang=zh-Hans").headers["Location"] == \
         "/enroll/app?lang=zh-Hans"  # the same visit: a reload or a language switch
-    elsewhere = web.app.test_client().get(f"/enroll/{token}?lang=zh-Hant")
+    elsewhere = use_link(web.app.test_client(), token, "zh-Hant")
     assert elsewhere.status_code == 410
     body = text(elsewhere)
     assert 'lang="zh-Hant"' in body and "這個設定連結已經用過了" in body
@@ -205,7 +215,7 @@ def test_a_used_token_gets_a_clear_page_but_this_visit_goes_on(web: Web) -> None
 def test_an_expired_token_gets_a_clear_page(web: Web, clock: FixedClock) -> None:
     token = new_token(web)
     clock.advance(seconds=15 * 60)
-    response = web.client.get(f"/enroll/{token}")
+    response = use_link(web.client, token)
     assert response.status_code == 410
     assert "This set-up link has expired" in text(response)
     assert "15 minutes" in text(response)
@@ -213,7 +223,7 @@ def test_an_expired_token_gets_a_clear_page(web: Web, clock: FixedClock) -> None
 
 def test_an_unknown_token_gets_a_clear_page(web: Web) -> None:
     for token in ("enr_nope", "nothing", "enr_" + "A" * 300):
-        response = web.client.get(f"/enroll/{token}")
+        response = use_link(web.client, token)
         assert response.status_code == 404
         assert "This set-up link is not valid" in text(response)
 
@@ -269,3 +279,23 @@ def test_a_finished_visit_changes_nothing_more(web: Web) -> None:
                                                        "phrase": "blue heron at dawn"})
     assert response.status_code == 303 and response.headers["Location"].startswith("/enroll/done")
     assert enrolled(web)["phrase"] is False
+
+
+def test_opening_the_link_uses_nothing_only_the_button_does(web: Web) -> None:
+    """A link preview (a chat app, a mail scanner) fetches the link with a GET: it must not use
+    the single-use token up. The page has one button; its POST uses it."""
+    token = new_token(web)
+    for client in (web.app.test_client(), web.app.test_client()):  # two previews
+        page = client.get(f"/enroll/{token}?lang=zh-Hant")
+        body = text(page)
+        assert page.status_code == 200 and "開始設定" in body
+        assert f'<form method="post" action="/enroll/{token}">' in body
+        assert page.headers["Cache-Control"] == "no-store"
+    assert enrolled(web) == {"totp": None, "phrase": False}
+    assert use_link(web.client, token).headers["Location"] == "/enroll/app?lang=en"
+    assert enrolled(web)["totp"] == "pending"
+    # The button needs its CSRF token: a forged POST uses nothing.
+    other = new_token(web, "C-3004")
+    forged = web.app.test_client().post(f"/enroll/{other}", data={"csrf_token": "forged"})
+    assert forged.status_code == 400
+    assert use_link(web.app.test_client(), other).status_code == 303

@@ -36,8 +36,9 @@ def h1(html: str) -> str:
 
 
 def post(web: Web, path: str, **data: str) -> tuple[int, str]:
+    """Submit a form as a browser does: its 303 is followed to the page it names (PRG)."""
     token = web.csrf()
-    response = web.client.post(path, data={"csrf_token": token, **data})
+    response = web.client.post(path, data={"csrf_token": token, **data}, follow_redirects=True)
     return response.status_code, response.get_data(as_text=True)
 
 
@@ -106,8 +107,8 @@ def _fail(web: Web, how: str) -> str:
         token = re.search(r'name="csrf_token" value="([^"]+)"',
                           other.get("/").get_data(as_text=True))
         assert token
-        return other.post("/verify", data={"csrf_token": token.group(1),
-                                           "code": call.code}).get_data(as_text=True)
+        return other.post("/verify", data={"csrf_token": token.group(1), "code": call.code},
+                          follow_redirects=True).get_data(as_text=True)
     html = post(web, "/verify/number", answer="yes", t=call.ticket_id)[1]
     right = right_word(web, call)
     wrong = next(w for w in re.findall(r'name="word" value="([^"]+)"', html) if w != right)
@@ -184,9 +185,10 @@ def test_the_visible_switch_works_without_javascript(web: Web) -> None:
 
 
 # Latin text allowed on a Chinese page: data shown as the registry and the profile hold it (the
-# company, the agent's name and team, the page address), "App", "QR" and the switch's "English".
-_ALLOWED_LATIN = {"Example", "Shop", "shop.example/call", "Mei", "Lin", "Customer", "Care", "App",
-                  "QR", "English"}
+# company, the agent's name and team, the page address and its host), "App", "QR" and the
+# switch's "English".
+_ALLOWED_LATIN = {"Example", "Shop", "shop.example/call", "shop.example", "Mei", "Lin", "Customer",
+                  "Care", "App", "QR", "English"}
 
 
 @pytest.mark.parametrize("lang", ["zh-Hant", "zh-Hans"])
@@ -195,8 +197,8 @@ def test_no_english_is_left_on_a_chinese_page(web: Web, lang: str) -> None:
     pages = [web.client.get(f"/?lang={lang}").get_data(as_text=True)]
     token = web.csrf(f"/?lang={lang}")
     def step(path: str, **data: str) -> None:
-        pages.append(web.client.post(path, data={"csrf_token": token, "lang": lang, **data})
-                     .get_data(as_text=True))
+        pages.append(web.client.post(path, data={"csrf_token": token, "lang": lang, **data},
+                                     follow_redirects=True).get_data(as_text=True))
 
     step("/verify", code=call.code)
     step("/verify/number", answer="yes", t=call.ticket_id)
@@ -216,7 +218,8 @@ def test_the_failure_page_names_the_hotline_in_the_notice_cards_words(web: Web, 
 
     token = web.csrf(f"/?lang={lang}")
     html = web.client.post("/verify", data={"csrf_token": token, "lang": lang,
-                                            "code": "000000000"}).get_data(as_text=True)
+                                            "code": "000000000"},
+                           follow_redirects=True).get_data(as_text=True)
     assert hotline_text(lang, "TW", "165") in visible_text(html)
 
 
@@ -252,7 +255,8 @@ def test_failed_lookups_are_limited_per_client_and_successes_do_not_count(
 
     def lookup(code: str, address: str = "203.0.113.9") -> str:
         return client.post("/verify", data={"csrf_token": token.group(1), "code": code},
-                           environ_base={"REMOTE_ADDR": address}).get_data(as_text=True)
+                           environ_base={"REMOTE_ADDR": address},
+                           follow_redirects=True).get_data(as_text=True)
 
     for call in calls[:3]:  # successes are free
         assert h1(lookup(call.code)).startswith("Ask the caller")
@@ -346,7 +350,8 @@ def test_limits_are_shared_through_redis_by_several_instances(
                           client.get("/").get_data(as_text=True))
         assert token
         return client.post("/verify", data={"csrf_token": token.group(1), "code": code},
-                           environ_base={"REMOTE_ADDR": "192.0.2.44"}).get_data(as_text=True)
+                           environ_base={"REMOTE_ADDR": "192.0.2.44"},
+                           follow_redirects=True).get_data(as_text=True)
 
     assert h1(lookup(first, "000000000")) == "We cannot confirm this call."
     assert h1(lookup(second, "000000000")) == "We cannot confirm this call."
@@ -354,18 +359,21 @@ def test_limits_are_shared_through_redis_by_several_instances(
     assert h1(lookup(first, call.code)) == "We cannot confirm this call."
 
 
-def test_the_server_signs_checkpoints_and_publishes_the_latest(
+def test_the_worker_signs_checkpoints_and_the_server_publishes_the_latest(
         web: Web, make_app: Callable[..., Flask]) -> None:
+    from callproof.audit.duties import standard_duties
     from callproof.audit.log import AuditLog
     from callproof.tlog import note
+    from callproof.worker import Worker
 
-    app = make_app(HOUSEKEEPING_SECONDS=0)
+    app = make_app()
     client = app.test_client()
     assert client.get("/.well-known/callproof/checkpoint").status_code == 404
     with app.app_context():
+        dep = services().deployment
         services().issuer.issue(agent_id="a-001", reason="payment_failed")
-        vkey = AuditLog(services().deployment).vkey()
-    client.get("/healthz")  # any response lets the housekeeping run
+        vkey = AuditLog(dep).vkey()
+        assert Worker(dep, standard_duties(dep)).run_once()["log"]  # `callproof worker`'s round
     response = client.get("/.well-known/callproof/checkpoint")
     assert response.status_code == 200 and response.mimetype == "text/plain"
     opened = note.open_note(response.get_data(as_text=True), [note.Verifier.parse(vkey)])

@@ -1,5 +1,5 @@
-"""Witnesses (C2SP tlog-witness v1.0.0): cosigning, refusals, persistence, the log's pushes and
-the auditor's quorum check."""
+"""Witnesses (C2SP tlog-witness, its current text): cosigning, refusals, persistence, the
+monitors' view, the log's pushes and the auditor's quorum check."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from callproof import new_client_token
 from callproof._cli import cli
 from callproof.audit.log import AuditLog
-from callproof.audit.witnessing import WitnessEndpoint, load_witnesses
+from callproof.audit.witnessing import Refusal, WitnessEndpoint, load_witnesses, refusal
 from callproof.auditor.bundle import verify_bundle
 from callproof.errors import ConfigError, WitnessError
 from callproof.store import schema
@@ -145,14 +145,67 @@ def test_an_inconsistent_checkpoint_is_refused_with_422_and_the_witness_does_not
     assert witness.state(ORIGIN).size == 5  # type: ignore[union-attr]
 
 
-def test_a_fork_at_the_same_size_is_a_409_conflict(witness: Witness, signer: note.Signer) -> None:
-    """tlog-witness v1.0.0: old size = checkpoint size with another root → 409."""
+def test_a_fork_at_the_same_size_is_a_422(witness: Witness, signer: note.Signer) -> None:
+    """tlog-witness as current: old size = checkpoint size with another root is a proof that
+    does not verify → 422 (v1.0.0 said 409; issue 13, item 15)."""
     assert _post(witness, MemLog(signer).body(0, 5)).status_code == 200
     before = _state_bytes(witness)
     refused = _post(witness, MemLog(signer, fork=1).body(5, 5))
-    assert refused.status_code == 409 and refused.text == "5\n"
-    assert "another root" in refused.headers["X-Callproof-Reason"]
+    assert refused.status_code == 422 and "another root" in refused.text
+    assert refused.headers["Content-Type"] != SIZE_CONTENT_TYPE
     assert _state_bytes(witness) == before
+
+
+def test_a_proof_from_size_0_must_be_empty_422(witness: Witness, signer: note.Signer) -> None:
+    refused = _post(witness, request_body(0, [bytes(32)], MemLog(signer).checkpoint(3)))
+    assert refused.status_code == 422 and "must be empty" in refused.text
+    assert witness.state(ORIGIN) is None
+
+
+def test_a_bad_signature_by_a_trusted_key_is_403_even_beside_a_good_one(
+        tmp_path: Path, signer: note.Signer) -> None:
+    second = note.Signer.generate(ORIGIN)  # the log's next key, trusted too
+    w = init_witness(tmp_path / "w2", "auditor.example/w2",
+                     logs=[signer.verifier().to_vkey(), second.verifier().to_vkey()])
+    good = MemLog(signer).checkpoint(3)
+    text = note.split_note(good)[0]
+    for bad in (note.Signature(second.name, second.key_id, bytes(64)),  # the other trusted key
+                note.Signature(signer.name, signer.key_id, bytes(64))):  # a second line, bad
+        refused = _post(w, request_body(0, [], good + bad.to_line() + "\n"))
+        assert refused.status_code == 403 and "does not verify" in refused.text, refused.text
+    assert w.state(ORIGIN) is None
+    both = note.sign_note(text, [signer, second])
+    assert _post(w, request_body(0, [], both)).status_code == 200
+
+
+def test_unknown_and_repeated_signature_lines_are_ignored(
+        witness: Witness, signer: note.Signer) -> None:
+    """Issue 13, item 12: a checkpoint Go's sumdb/note accepts is cosigned, not a 400."""
+    good = MemLog(signer).checkpoint(3)
+    text, [own] = note.split_note(good)
+    stranger = note.Signer.generate("someone.example/k").sign(text).to_line()
+    head, encoded = stranger.rsplit(" ", 1)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    odd = f"{head} {encoded[:-2]}{alphabet[alphabet.index(encoded[-2]) | 1]}="  # spare bits set
+    assert odd != stranger and note.Signature.from_line(odd) == note.Signature.from_line(stranger)
+    body = request_body(0, [], good + odd + "\n" + odd + "\n" + own.to_line() + "\n")
+    answer = _post(witness, body)
+    assert answer.status_code == 200, answer.text
+    assert note.verify_cosignature(text, note.Signature.from_line(answer.text.strip()),
+                                   witness.verifier())
+
+
+def test_monitors_read_the_last_cosigned_checkpoint(witness: Witness,
+                                                    signer: note.Signer) -> None:
+    client = _client(witness)
+    assert client.get(f"/{ORIGIN}/checkpoint").status_code == 404  # nothing cosigned yet
+    assert client.get("/other.example/log/checkpoint").status_code == 404
+    assert _post(witness, MemLog(signer).body(0, 4)).status_code == 200
+    seen = client.get(f"/{ORIGIN}/checkpoint")
+    assert seen.status_code == 200 and seen.headers["Cache-Control"] == "no-store"
+    opened = note.open_note(seen.text, [signer.verifier()], required=[witness.verifier()])
+    assert note.Checkpoint.from_text(opened.text).size == 4
+    assert f"GET /{ORIGIN}/checkpoint" in client.get("/").text
 
 
 def test_an_old_size_mismatch_is_a_409_with_the_witness_size(
@@ -179,8 +232,7 @@ def test_signatures_origins_and_malformed_requests(witness: Witness, signer: not
     good = MemLog(signer).checkpoint(3)
     for body in (b"old 01\n\n" + good.encode(), b"old 0\n" + good.encode(),
                  b"old 0\nnot-base64\n\n" + good.encode(), b"old 0\n\nnot a note\n",
-                 b"\xff\xfe", b"old 0\n" + b"AAAA\n" * 64 + b"\n" + good.encode(),
-                 request_body(0, [bytes(32)], good)):
+                 b"\xff\xfe", b"old 0\n" + b"AAAA\n" * 64 + b"\n" + good.encode()):
         assert _post(witness, body).status_code == 400, body[:40]
     huge = _post(witness, b"old 0\n\n" + b"x" * 70_000)
     assert huge.status_code == 413
@@ -490,9 +542,55 @@ def test_a_forked_log_gets_no_cosignature(world: World, two: list[Served]) -> No
     forked = note.Checkpoint(log.origin, size, bytes(32)).to_text()
     with pytest.raises(WitnessError) as refused:
         w1.add_checkpoint(request_body(size, [], note.sign_note(forked, [log.signer()])))
-    assert refused.value.status == 409
+    assert refused.value.status == 422  # tlog-witness as current (v1.0.0 said 409)
     state = w1.state(log.origin)
     assert state is not None and state.root == log.root()
+
+
+def test_the_log_says_what_each_refusal_means(world: World, two: list[Served],
+                                             tmp_path: Path) -> None:
+    """The log reads the current tlog-witness answers (issue 13, item 15): 422 another history,
+    403 the log's key is not trusted, 404 the log is not witnessed, in the operator's words."""
+    log = AuditLog(world.deployment)
+    _traffic(world)
+    assert all(r.ok for r in log.push_to_witnesses(log.checkpoint()))
+    # w1 has seen another history: its stored root at this size is not the log's.
+    w1 = two[0].witness
+    state = w1.state(log.origin)
+    assert state is not None
+    path = w1._state_file(log.origin)
+    data = json.loads(path.read_text("utf-8"))
+    data["root"] = base64.b64encode(bytes(32)).decode()
+    path.write_text(json.dumps(data))
+    _traffic(world, 2)
+    [forked] = log.push_to_witnesses(log.checkpoint(), witnesses=[
+        WitnessEndpoint("w1", two[0].url, w1.verifier())])
+    assert not forked.ok and "(HTTP 422" in str(forked.error)
+    assert "the log showed it another history" in str(forked.error)
+    # A witness that trusts another key for this origin, and one that witnesses other logs.
+    stranger_key = note.Signer.generate(log.origin).verifier().to_vkey()
+    w3 = init_witness(tmp_path / "w3", "auditor.example/w3", logs=[stranger_key])
+    w4 = init_witness(tmp_path / "w4", "auditor.example/w4",
+                      logs=[note.Signer.generate("other.example/log").verifier().to_vkey()])
+    with _serve(w3) as u3, _serve(w4) as u4:
+        untrusted, unknown = log.push_to_witnesses(log.checkpoint(), witnesses=[
+            WitnessEndpoint("w3", u3, w3.verifier()), WitnessEndpoint("w4", u4, w4.verifier())])
+    assert "does not accept the log's signature (HTTP 403" in str(untrusted.error)
+    assert "callproof audit vkey" in str(untrusted.error)
+    assert f"does not witness the log {log.origin} (HTTP 404)" in str(unknown.error)
+
+
+def test_refusals_of_either_text_of_tlog_witness_are_read() -> None:
+    def read(status: int, body: str = "", ctype: str = "text/plain", old: int = 4) -> Refusal:
+        return refusal(status, ctype, body, old=old, size=9, origin=ORIGIN)
+
+    assert read(409, "7\n", SIZE_CONTENT_TYPE) == Refusal(retry_from=7)
+    # v1.0.0 answered a same-size fork with 409 naming the size sent; the current text, 422.
+    assert "another history" in str(read(409, "4\n", SIZE_CONTENT_TYPE).error)
+    assert "another history" in str(read(422, "forked", old=9).error)
+    assert "from its checkpoint of 4 to 9 does not verify" in str(read(422, "bad proof").error)
+    assert "without its size" in str(read(409, "seven").error)
+    assert read(500, "oops\nmore").error == "HTTP 500: oops"
 
 
 def test_witness_config_is_checked(world: World, two: list[Served]) -> None:

@@ -7,15 +7,17 @@ Registered on the main command line by :mod:`callproof._cli`. The verifying comm
 from __future__ import annotations
 
 import base64
+import errno
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 import click
 
 from callproof._cli._common import EXIT_FAILED, deployment, emit
-from callproof.auditor.bundle import load_verifier, verify_bundle
+from callproof.auditor.bundle import NOT_PINNED, load_verifier, verify_bundle
 from callproof.tlog import merkle, note
 from callproof.tlog.cosign import check_quorum
 from callproof.tlog.proof import parse_tlog_proof, verify_tlog_proof
@@ -34,6 +36,24 @@ def _log(ctx: click.Context) -> AuditLog:
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
+
+
+def _cannot_write(e: OSError, what: str, then: str) -> NoReturn:
+    """One line for a file that could not be written (a full disk, a read-only mount …) and a
+    non-zero exit, instead of a traceback."""
+    where = f" ({e.filename})" if e.filename else ""
+    reason = e.strerror or e.__class__.__name__
+    if e.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    click.echo(f"callproof: cannot write {what}{where}: {reason}. {then}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+def _write_out(path: Path, data: bytes, what: str) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as e:
+        _cannot_write(e, what, "Nothing else changed; free some space and run it again.")
 
 
 @click.group()
@@ -60,9 +80,106 @@ def checkpoint_cmd(ctx: click.Context) -> None:
     """Sign a checkpoint of the log as it is now (or print the latest if nothing changed),
     push it to the witnesses of witnesses.toml and print it with their cosignatures."""
     log = _log(ctx)
-    signed = log.checkpoint()
+    try:
+        signed = log.checkpoint()
+    except OSError as e:  # the checkpoint file, written before the database commits
+        _cannot_write(e, "the log's checkpoint file", "The checkpoint was not recorded; free "
+                      "some space and run `callproof audit checkpoint` again.")
     _push(log, signed)
     click.echo(log.cosigned_note(signed), nl=False)
+
+
+@audit.command("new-log-key")
+@click.option("--yes", is_flag=True, help="Do it without asking.")
+@click.pass_context
+def new_log_key_cmd(ctx: click.Context, yes: bool) -> None:
+    """Start the log over with a new log key, when the newest database is lost for good.
+
+    Only when the database is behind (or forked from) the log's checkpoint file — an older
+    backup restored, the newer database gone. The old log ends at that file's checkpoint: the
+    file and the old key are kept under retired names, a new key is made, and the notice to
+    give auditors and witness operators is printed (README: "When the database is behind the
+    log").
+    """
+    from datetime import UTC, datetime
+
+    from callproof._files import create_key_file
+    from callproof.audit.log import AuditLog
+    from callproof.config import passphrase
+    from callproof.errors import ConfigError, InputError
+    from callproof.store.log_tree import read_checkpoint_file, root_at, tree_size
+
+    dep = deployment(ctx)
+    dd, log = dep.data_dir, AuditLog(dep)
+    path = dd.log_checkpoint_file
+    if not path.exists():
+        raise InputError(f"{path} does not exist: the log has no checkpoint that the database "
+                         "could be behind, and nothing to recover")
+    old_note = path.read_text("utf-8")
+    last = read_checkpoint_file(path, log.origin)
+    with dep.store.read() as conn:
+        size = tree_size(conn, dep.issuer_id)
+        forked = size >= last.size and root_at(conn, dep.issuer_id, last.size) != last.root
+    if size >= last.size and not forked:
+        raise InputError(
+            f"the database holds {size} log entries and agrees with the checkpoint of "
+            f"{last.size}: it is not behind, and the log goes on as it is. A new log key is "
+            "only for a database that lost the newest entries")
+    try:
+        old_vkey = log.vkey()  # the key that signed the file, unless it is lost too
+    except ConfigError as e:
+        old_vkey = f"(unknown: {e})"
+    if forked:
+        state, lost = f"forked from it at {last.size} entries", "its entries"
+    else:
+        state = f"behind it: {size} entries, where the checkpoint covers {last.size}"
+        lost = f"its entries from {size} on"
+    click.echo(f"The database is {state}. The log {log.origin} signed by {old_vkey} ends at "
+               "that checkpoint; what this database lacks cannot be restored from it.", err=True)
+    if not yes:
+        click.confirm("Retire the log key and the checkpoint file, and start the log over "
+                      "with a new key?", abort=True, err=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    retired = path.parent / "retired"
+    kept_note = retired / f"checkpoint-{stamp}"
+    kept_key = dd.log_key_file.with_name(f"log.key.retired-{stamp}")
+    try:
+        retired.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(path, kept_note)
+        if dd.log_key_file.exists():
+            os.replace(dd.log_key_file, kept_key)
+        create_key_file(dd.log_key_file, passphrase())
+    except OSError as e:
+        _cannot_write(e, "the new log key", f"Look at {kept_note} and {kept_key}; nothing was "
+                      "signed with a new key.")
+    new = AuditLog(dep)
+    new_vkey = new.vkey()
+    signed = new.checkpoint()
+    try:
+        note.open_note(signed.note, [new.verifier()])
+        first = f"The new key signed a checkpoint of {signed.size} entries."
+    except note.NoteError:
+        first = ("The new key signs its first checkpoint when the log next grows (the latest "
+                 f"one, of {signed.size} entries, was signed by the old key).")
+    click.echo("\n".join([
+        f"The log starts over with a new key. {first}",
+        "",
+        f"Kept: the old log's last checkpoint, {kept_note}",
+        f"      the old log key, {kept_key}",
+        "Copy keys/log.key to every host that runs `callproof worker` or signs checkpoints, and",
+        "re-apply every ticket-key revocation made after the backup was taken.",
+        "",
+        "Tell the auditors and the witness operators, giving them both keys and the checkpoint:",
+        f"- the log {log.origin} signed by the old key ends at its checkpoint of {last.size}",
+        f"  entries; {lost} were lost with the newest database;",
+        "- from now on the log is signed by the new key: pin it (--log-key) for new bundles;",
+        "- witness operators add the new key (`callproof witness add-log NEW_KEY`) and set their",
+        "  state for this log aside (README), or they refuse every new checkpoint as a fork.",
+        "",
+        f"old key: {old_vkey}",
+        f"new key: {new_vkey}",
+        "the old log's last checkpoint:",
+        old_note]), nl=False)
 
 
 @audit.command("vkey")
@@ -81,7 +198,7 @@ def prove_cmd(ctx: click.Context, ticket_id: str, out: str | None) -> None:
     """Write a C2SP tlog-proof that TICKET_ID's ticket.issued event is in the log."""
     proof = _log(ctx).prove_ticket(ticket_id)
     if out:
-        Path(out).write_text(proof, "utf-8")
+        _write_out(Path(out), proof.encode("utf-8"), "the proof")
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(proof, nl=False)
@@ -159,25 +276,55 @@ def export_cmd(ctx: click.Context, out: str, upto: int | None) -> None:
     """Write an export bundle: entries.jsonl, checkpoint (with witness cosignatures),
     jwks.json, log.vkey. The checkpoint is pushed to the witnesses first."""
     log = _log(ctx)
-    signed = log.checkpoint(size=upto)
+    try:
+        signed = log.checkpoint(size=upto)
+    except OSError as e:
+        _cannot_write(e, "the log's checkpoint file", "Nothing was exported; free some space "
+                      "and export again.")
     _push(log, signed)
-    signed = log.export(Path(out), upto=signed.size)
+    try:
+        signed = log.export(Path(out), upto=signed.size)
+    except OSError as e:
+        (Path(out) / ".entries.jsonl.tmp").unlink(missing_ok=True)  # the exporter's, half done
+        _cannot_write(e, f"the bundle in {out}", "The bundle is incomplete: do not hand it "
+                      "over; free some space and export again.")
     click.echo(f"exported {signed.size} entries to {out} (root {_b64(signed.root)})")
+
+
+def _key_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option("--trust-bundle-key", is_flag=True,
+                     help="No --log-key: use the bundle's own log.vkey, which shows only that "
+                          "the bundle agrees with itself (a warning says so).")(f)
+    return click.option("--log-key", "log_key", metavar="VKEY",
+                        help="Pin the log's verifier key (name+hex+base64, or a file holding "
+                             "it): the key the company published. Required, unless "
+                             "--trust-bundle-key.")(f)
+
+
+def _need_key(log_key: str | None, trust_bundle_key: bool) -> None:
+    if log_key is not None and trust_bundle_key:
+        raise click.UsageError("--trust-bundle-key is for a check without --log-key; give one "
+                               "of them")
 
 
 @audit.command("verify")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--previous", type=click.File("rb"),
               help="An earlier signed checkpoint you kept: the bundle must extend it.")
-@click.option("--log-key", "log_key", metavar="VKEY",
-              help="Pin the log's verifier key (name+hex+base64, or a file holding it).")
+@_key_options
 @_witness_options
-def verify_cmd(directory: str, previous: BinaryIO | None,
-               log_key: str | None, witnesses: tuple[str, ...], quorum: int | None) -> None:
-    """Check a bundle offline; exit 0 only when everything holds."""
+def verify_cmd(directory: str, previous: BinaryIO | None, log_key: str | None,
+               trust_bundle_key: bool, witnesses: tuple[str, ...], quorum: int | None) -> None:
+    """Check a bundle offline; exit 0 only when everything holds.
+
+    The log key must be pinned (--log-key, as the company published it): a bundle checked
+    against its own log.vkey proves nothing about the company's log, so without --log-key the
+    check fails unless --trust-bundle-key says that is what you want.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     _need_witnesses(witnesses, quorum)
+    _need_key(log_key, trust_bundle_key)
     lines = _count_lines(Path(directory) / "entries.jsonl")
     show = lines >= 50_000 and sys.stderr.isatty()
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
@@ -186,7 +333,8 @@ def verify_cmd(directory: str, previous: BinaryIO | None,
         report = verify_bundle(directory, log_key=log_key,
                                previous=previous.read() if previous else None,
                                progress=lambda n: bar.update(task, completed=n),
-                               witnesses=witnesses, quorum=quorum)
+                               witnesses=witnesses, quorum=quorum,
+                               trust_bundle_key=trust_bundle_key)
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     for failure in report.failures:
@@ -198,8 +346,9 @@ def verify_cmd(directory: str, previous: BinaryIO | None,
     cp = report.checkpoint
     assert cp is not None  # noqa: S101 - no failure means the checkpoint was read
     cosigned = f", cosigned by {', '.join(report.cosigned_by)}" if report.cosigned_by else ""
+    key = "" if report.pinned else " (its own key, NOT pinned: it only agrees with itself)"
     click.echo(f"OK: {report.entries} entries, {report.tickets} tickets, root "
-               f"{_b64(cp.root)}, signed by {cp.origin}{cosigned}")
+               f"{_b64(cp.root)}, signed by {cp.origin}{key}{cosigned}")
     _notes(report.notes)
 
 
@@ -226,22 +375,23 @@ def _count_lines(path: Path) -> int:
               help="The company's time zone, for days, hours and working hours.")
 @click.option("--hours", "work_hours", default="08:00-20:00", show_default=True,
               help="Working hours in that zone; calls outside them are anomalies.")
-@click.option("--log-key", "log_key", metavar="VKEY",
-              help="Pin the log's verifier key (name+hex+base64, or a file holding it).")
+@_key_options
 @click.option("--previous", type=click.File("rb"),
               help="An earlier signed checkpoint you kept: the bundle must extend it.")
 @_witness_options
 def report_cmd(directory: str, out: str, lang: str, tz: str, work_hours: str,
-               log_key: str | None, previous: BinaryIO | None, witnesses: tuple[str, ...],
-               quorum: int | None) -> None:
+               log_key: str | None, trust_bundle_key: bool, previous: BinaryIO | None,
+               witnesses: tuple[str, ...], quorum: int | None) -> None:
     """Write the auditor's report of a bundle: the verdict, anomalies and charts, offline.
 
     The report is written whether or not the bundle verifies (its first section says which);
-    the exit status is 0 when it was written.
+    the exit status is 0 when it was written — and 1 when the log key was not pinned
+    (--log-key; --trust-bundle-key accepts the bundle's own key, and the verdict says so).
     """
     from callproof.auditor.report import ReportOptions, render_report
 
     _need_witnesses(witnesses, quorum)
+    _need_key(log_key, trust_bundle_key)
     try:
         options = ReportOptions.parse_hours(work_hours, tz)
         options.zone  # noqa: B018 - refuse an unknown zone here, with its name
@@ -249,11 +399,20 @@ def report_cmd(directory: str, out: str, lang: str, tz: str, work_hours: str,
         raise click.BadParameter(str(e)) from e
     verdict = verify_bundle(directory, log_key=log_key,
                             previous=previous.read() if previous else None,
-                            witnesses=witnesses, quorum=quorum)
+                            witnesses=witnesses, quorum=quorum,
+                            trust_bundle_key=trust_bundle_key)
     html = render_report(directory, lang=lang, options=options, log_key=log_key,
                          verdict=verdict)
-    Path(out).write_text(html, "utf-8")
+    _write_out(Path(out), html.encode("utf-8"), "the report")
     for warning in verdict.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
-    state = "verifies" if verdict.ok else f"does NOT verify ({len(verdict.failures)} failure(s))"
+    if not verdict.ok:
+        state = f"does NOT verify ({len(verdict.failures)} failure(s))"
+    elif not verdict.pinned:
+        state = "only agrees with itself (its log key was NOT pinned)"
+    else:
+        state = "verifies"
     click.echo(f"wrote {out}: the bundle {state}; {verdict.entries} entries")
+    if log_key is None and not trust_bundle_key:
+        click.echo(f"callproof: {NOT_PINNED}", err=True)
+        sys.exit(EXIT_FAILED)

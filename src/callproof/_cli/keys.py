@@ -1,7 +1,9 @@
 """`callproof keys`: the ticket signing keys — list, rotate, revoke, export the public JWKS.
 
 A new key signs from now on while the old ones verify their tickets until those expire; a
-revoked key verifies no live ticket any more, on every server.
+revoked key verifies no live ticket any more, on every server. Keys live in the shared database
+(the private half encrypted under CALLPROOF_KEY_PASSPHRASE, ADR 0011): a rotation or revocation
+on any host takes effect on every instance at its next ticket or check.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from rich.table import Table
 
 from callproof._cli._common import deployment, emit, print_tables
 from callproof.admin import Admin
+from callproof.config import passphrase
 from callproof.protocol.clock import iso, require_aware
 
 _TIMES = ("created_at", "retired_at", "revoked_at", "compromised_at")
@@ -43,7 +46,15 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
 @keys.command("rotate")
 @click.pass_context
 def keys_rotate(ctx: click.Context) -> None:
-    """Make a new signing key; the old one verifies its tickets until they expire."""
+    """Make a new signing key; the old one verifies its tickets until they expire.
+
+    The key is kept in the database, encrypted under CALLPROOF_KEY_PASSPHRASE: every instance of
+    the deployment signs with it from its next ticket, with no file to copy.
+    """
+    if passphrase() is None:
+        click.secho("warning: CALLPROOF_KEY_PASSPHRASE is not set: the new key is stored "
+                    "UNENCRYPTED in the database. Fine for a demo, never for real calls.",
+                    fg="yellow", err=True)
     kid = Admin(deployment(ctx)).rotate_key()
     click.echo(f"new active key {kid}")
 

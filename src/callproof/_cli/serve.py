@@ -2,22 +2,35 @@
 the agent console from it with gunicorn.
 
 ``serve`` opens the deployment once before forking its workers, so a broken config or database
-is one clear line, not a worker crash loop.
+is one clear line, not a worker crash loop. It listens on loopback unless told that the TLS proxy
+is in front (``--behind-proxy``) or that nothing is (``--exposed-without-proxy``); its worker model
+and timeouts are the measured ones of spec/adr/0010; each instance has its own gunicorn control
+socket or none, so several on one host stop independently.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 
-from callproof._cli._common import data_dir, deployment
+from callproof._cli._common import EXIT_ERROR, data_dir, deployment
 from callproof.bootstrap import DEMO_AGENTS, DEMO_REASONS, init_data_dir
 from callproof.config import DataDir
 from callproof.deployment import Deployment
 from callproof.issuer import Issuer
 from callproof.protocol.clock import iso
+
+#: The worker model and its timeouts, chosen from measurement (spec/adr/0010).
+WORKERS = 2
+THREADS = 4
+TIMEOUT = 30  # seconds a worker may be silent before it is killed and replaced
+GRACEFUL_TIMEOUT = 10  # seconds to finish requests under way when stopping
+KEEPALIVE_DIRECT = 5  # idle keep-alive seconds for clients that reach the server directly
+#: Behind the proxy: longer than nginx's upstream keepalive_timeout (60 s), so the server never
+#: closes a pooled connection the proxy is about to reuse.
+KEEPALIVE_BEHIND_PROXY = 75
 
 
 @click.command()
@@ -72,33 +85,148 @@ def demo(ctx: click.Context, port: int, no_serve: bool) -> None:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on. Anything but loopback needs --behind-proxy.")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--workers", default=WORKERS, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes.")
+@click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(1, 64),
+              help="Threads per worker process (1: gunicorn's sync worker).")
+@click.option("--behind-proxy", is_flag=True,
+              help="The TLS reverse proxy (deploy/nginx/callproof.conf) is the only client: "
+                   "allows a non-loopback --host and keeps upstream connections open.")
+@click.option("--exposed-without-proxy", is_flag=True,
+              help="Serve clients directly on a non-loopback --host, with nothing in front "
+                   "(slow clients can then tie up every thread; spec/adr/0010).")
+@click.option("--control-socket", type=click.Path(dir_okay=False),
+              help="Gunicorn's control socket for this instance (default: none).")
+@click.option("--no-worker", is_flag=True,
+              help="Run no background worker here (when `callproof worker` runs apart).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Serve the check page, the API and the console with gunicorn."""
-    _serve(data_dir(ctx), host, port, workers)
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
+          behind_proxy: bool, exposed_without_proxy: bool, control_socket: str | None,
+          no_worker: bool) -> None:
+    """Serve the check page, the API and the console with gunicorn.
+
+    One `callproof worker` runs beside the server (a child process) for the background duties —
+    integration, checkpoints, witnesses, alerts — unless --no-worker says they run elsewhere.
+    """
+    if behind_proxy and exposed_without_proxy:
+        _refuse("--behind-proxy and --exposed-without-proxy contradict each other; pass one")
+    if not (behind_proxy or exposed_without_proxy) and not is_loopback(host):
+        _refuse(f"refusing to serve on {host}: it is not a loopback address, and without a TLS "
+                "proxy in front slow clients can tie up every worker and nothing is encrypted; "
+                "put deploy/nginx/callproof.conf in front and pass --behind-proxy "
+                "(or --exposed-without-proxy)")
+    for warning in proxy_warnings(behind_proxy, host):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    _serve(data_dir(ctx), host, port, workers, threads=threads, behind_proxy=behind_proxy,
+           control_socket=control_socket, embedded_worker=not no_worker)
 
 
-def _serve(directory: DataDir, host: str, port: int, workers: int) -> None:
+class _Refused(click.ClickException):
+    """One line on stderr and exit status 2 (a configuration problem)."""
+
+    exit_code = EXIT_ERROR
+
+
+def _refuse(message: str) -> NoReturn:
+    raise _Refused(message)
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` names is a loopback address."""
+    import ipaddress
+    import socket
+
+    name = host.strip().removeprefix("[").removesuffix("]")
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(name, None)}
+    except (OSError, UnicodeError):
+        return False
+    return bool(found) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback
+                               for a in found)
+
+
+def proxy_warnings(behind_proxy: bool, host: str) -> list[str]:
+    """What the proxy settings leave open, one line each (issue 13 item 9)."""
+    import os
+
+    if not behind_proxy:
+        return []
+    found = []
+    hops = os.environ.get("CALLPROOF_TRUSTED_PROXIES", "0").strip() or "0"
+    trusted = os.environ.get("CALLPROOF_TRUSTED_PROXY_ADDRESSES", "").strip()
+    if hops == "0" and not trusted:
+        found.append("CALLPROOF_TRUSTED_PROXIES is 0: every customer will share the proxy's "
+                     "address for the limits; set CALLPROOF_TRUSTED_PROXY_ADDRESSES to the "
+                     "proxy's address")
+    elif not trusted and not is_loopback(host):
+        found.append("CALLPROOF_TRUSTED_PROXY_ADDRESSES is not set: any peer that reaches "
+                     f"{host} can choose its address with X-Forwarded-For; name the proxy, and "
+                     "let only the proxy reach this port")
+    if os.environ.get("CALLPROOF_HTTPS") != "1":
+        found.append("CALLPROOF_HTTPS is not 1: cookies are not Secure and HSTS is not sent; "
+                     "set it when the proxy terminates TLS")
+    return found
+
+
+def gunicorn_settings(host: str, port: int, workers: int = WORKERS, threads: int = THREADS, *,
+                      behind_proxy: bool = False,
+                      control_socket: str | None = None) -> dict[str, Any]:
+    """Gunicorn's settings for one instance (benchmarks/bench_web.py runs its hello-world app
+    with the same)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "threads": threads,
+        "timeout": TIMEOUT,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
+        "keepalive": KEEPALIVE_BEHIND_PROXY if behind_proxy else KEEPALIVE_DIRECT,
+        # The app alone decides what forwarding headers to trust (CALLPROOF_TRUSTED_PROXIES,
+        # CALLPROOF_TRUSTED_PROXY_ADDRESSES); gunicorn's own X-Forwarded-Proto handling is off.
+        "forwarded_allow_ips": "",
+        # One control socket per instance, or none: gunicorn's default path is shared by every
+        # instance of the user, and the first to stop removes the others' socket.
+        "control_socket_disable": control_socket is None,
+        **({"control_socket": control_socket} if control_socket else {}),
+        "proc_name": f"callproof-serve:{port}",
+        "accesslog": None,  # no access log: it would keep addresses
+        "errorlog": "-",
+    }
+
+
+def _serve(directory: DataDir, host: str, port: int, workers: int, *, threads: int = THREADS,
+           behind_proxy: bool = False, control_socket: str | None = None,
+           embedded_worker: bool = True) -> None:
     import os
 
     from gunicorn.app.base import BaseApplication
 
+    from callproof._cli.worker import spawn_embedded, stop_embedded
     from verifier_app import create_app
 
     os.environ["CALLPROOF_DATA_DIR"] = str(directory.path)
     Deployment.open(directory).store.close()  # fail here, clearly, before forking workers
+    settings = gunicorn_settings(host, port, workers, threads, behind_proxy=behind_proxy,
+                                 control_socket=control_socket)
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", None)  # no access log: it would keep addresses
-            self.cfg.set("errorlog", "-")
+            for name, value in settings.items():
+                self.cfg.set(name, value)
 
         def load(self) -> Any:
             return create_app()
 
-    _App().run()
+    child = spawn_embedded(directory.path) if embedded_worker else None  # one per serve
+    try:
+        _App().run()
+    finally:
+        if child is not None:
+            stop_embedded(child)

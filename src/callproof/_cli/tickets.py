@@ -1,7 +1,10 @@
 """`callproof issue`, `verify`, `check-code` and `tickets`: a call ticket from the shell, from
 its issue through what the dialer reports to the operator's read-only look at a call code.
 
-``verify --jwks FILE`` checks a ticket against that file alone: it opens no data dir.
+``verify --jwks FILE --issuer ID`` checks a ticket against that file alone: it opens no data
+dir. The issuer is required with ``--jwks`` (a JWKS names no issuer, so without it any issuer's
+ticket signed by a listed key would pass); a JWKS document whose top-level ``issuer`` member is
+a string supplies it instead.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import click
 
 from callproof._cli._common import EXIT_FAILED, deployment, emit
 from callproof.checkflow import CheckFlow
-from callproof.errors import TicketError
+from callproof.errors import InputError, TicketError
 from callproof.issuer import Issuer
 from callproof.protocol.clock import iso
 from callproof.protocol.keys import KeySet
@@ -44,28 +47,57 @@ def issue(ctx: click.Context, agent_id: str, reason: str, customer_ref: str | No
 @click.command()
 @click.argument("ticket")
 @click.option("--jwks", "jwks_file", type=click.File("r"),
-              help="Verify against this JWKS file instead of the data dir's keys.")
+              help="Verify against this JWKS file instead of the data dir's keys (needs "
+                   "--issuer).")
+@click.option("--issuer", "expected_issuer", metavar="ID",
+              help="The issuer the ticket must be from (its iss); required with --jwks unless "
+                   "the JWKS document names its issuer. Default: the data dir's issuer.")
 @click.pass_context
-def verify(ctx: click.Context, ticket: str, jwks_file: Any) -> None:
+def verify(ctx: click.Context, ticket: str, jwks_file: Any,
+           expected_issuer: str | None) -> None:
     """Verify TICKET ('-' reads stdin); print its claims, or the outcome and exit 1."""
-    token = sys.stdin.read().strip() if ticket == "-" else ticket
     if jwks_file is not None:
         try:
-            keyset = KeySet.from_jwks(json.load(jwks_file))
+            document = json.load(jwks_file)
         except ValueError as e:
-            raise click.BadParameter(f"the JWKS file is not JSON: {e}") from e
-        issuer, skew = None, CLOCK_SKEW
+            raise click.BadParameter(f"the JWKS file is not JSON: {e}",
+                                     param_hint="--jwks") from e
+        issuer = _jwks_issuer(document, expected_issuer)
+        try:
+            keyset = KeySet.from_jwks(document)
+        except InputError as e:
+            raise click.BadParameter(str(e), param_hint="--jwks") from e
+        skew = CLOCK_SKEW
     else:
         dep = deployment(ctx)
         with dep.store.read() as conn:
             keyset = dep.keyset(conn)
-        issuer, skew = dep.issuer_id, dep.config.limits.skew
+        issuer, skew = expected_issuer or dep.issuer_id, dep.config.limits.skew
+    token = sys.stdin.read().strip() if ticket == "-" else ticket
     try:
         claims = verify_ticket(token, keyset, issuer=issuer, skew=skew)
     except TicketError as e:
         click.echo(json.dumps({"outcome": e.outcome, "message": str(e)}))
         sys.exit(EXIT_FAILED)
     emit(claims.to_claims())
+
+
+def _jwks_issuer(document: Any, given: str | None) -> str:
+    """The issuer a ticket checked against a JWKS file must name: ``--issuer``, or the
+    document's own top-level ``issuer``; both, they must agree."""
+    named = document.get("issuer") if isinstance(document, dict) else None
+    if named is not None and (not isinstance(named, str) or not named):
+        raise click.BadParameter("the JWKS document's `issuer` is not a non-empty string",
+                                 param_hint="--jwks")
+    if given is not None and named is not None and given != named:
+        raise click.BadParameter(f"the JWKS document is {named!r}'s, not {given!r}'s",
+                                 param_hint="--issuer")
+    issuer = given or named
+    if not issuer:
+        raise click.UsageError("--jwks needs --issuer ID: a JWKS does not say whose tickets it "
+                               "verifies, and without the issuer another issuer's ticket "
+                               "signed by a listed key would pass")
+    return issuer
 
 
 @click.command("check-code")

@@ -64,7 +64,8 @@ def vkey_cmd(state_dir: str) -> None:
 @click.option("--port", default=7380, show_default=True, type=click.IntRange(0, 65535))
 @_STATE_DIR
 def serve_cmd(host: str, port: int, state_dir: str) -> None:
-    """Serve POST /add-checkpoint (C2SP tlog-witness v1.0.0) until Ctrl-C."""
+    """Serve POST /add-checkpoint (C2SP tlog-witness) and, for monitors, GET
+    /<origin>/checkpoint, until Ctrl-C."""
     from werkzeug.serving import make_server
 
     from callproof.witness.app import create_app

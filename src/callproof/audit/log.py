@@ -48,6 +48,7 @@ from callproof.errors import (
 from callproof.protocol import events
 from callproof.protocol.clock import to_epoch
 from callproof.store import schema
+from callproof.store.integrator import integrate_all
 from callproof.store.log_tree import consistency_proof, inclusion_proof, root_at, tree_size
 from callproof.tlog import cosign, merkle, note
 from callproof.tlog.proof import format_tlog_proof, log_origin
@@ -107,6 +108,10 @@ class PushResult:
 
 _C = schema.log_checkpoints
 _E = schema.events
+_Q = schema.event_queue
+#: The named lock a checkpoint is signed under: one signer at a time, so the checkpoint file
+#: never goes backwards (requests never take it).
+CHECKPOINT_LOCK = "checkpoint"
 _W = schema.witness_cosignatures
 
 
@@ -151,11 +156,21 @@ class AuditLog:
 
     # --- reading ----------------------------------------------------------------------------
 
+    def integrate(self) -> int:
+        """Integrate the events queued so far into the tree (:mod:`callproof.store.integrator`);
+        return how many. Reads of "the log now" do this first, without waiting for an
+        integrator that is already at it (the worker integrates on its own timer too)."""
+        return integrate_all(self.dep.store)
+
     def size(self) -> int:
+        """The number of leaves, after integrating what is queued."""
+        self.integrate()
         with self.dep.store.read() as conn:
             return tree_size(conn, self.issuer)
 
     def root(self, size: int | None = None) -> bytes:
+        if size is None:
+            self.integrate()
         with self.dep.store.read() as conn:
             size = self._check_size(conn, size)
             return root_at(conn, self.issuer, size)
@@ -265,7 +280,8 @@ class AuditLog:
         """
         signer = self.signer()  # outside the transaction: reading the key may be slow
         at = to_epoch(self.dep.now(now))
-        with self.dep.store.write() as conn:
+        self.integrate()
+        with self.dep.store.write(lock=CHECKPOINT_LOCK) as conn:
             file_cp = self._file_checkpoint()  # under the lock: no other signer is writing it
             current = tree_size(conn, self.issuer)
             size = current if size is None else size
@@ -329,6 +345,7 @@ class AuditLog:
         With ``push`` a new checkpoint is also pushed to the witnesses (this waits for them,
         up to a few seconds each: call it off the request path)."""
         at = to_epoch(self.dep.now(now))
+        self.integrate()
         with self.dep.store.read() as conn:
             size = tree_size(conn, self.issuer)
             row = conn.execute(select(_C.c.size, _C.c.signed_at).where(
@@ -436,17 +453,13 @@ class AuditLog:
                     return PushResult(w, signed.size, error=f"it cosigned, but the cosignature "
                                                             f"could not be stored: {e}")
                 return PushResult(w, signed.size, stamp)
-            size = cosign.parse_size(ctype, answer) if status == 409 else None
-            if size is not None and size == old:
-                return PushResult(w, signed.size, error=(
-                    f"it cosigned a different checkpoint of size {old} (HTTP 409): the log "
-                    "showed it another history"))
-            if size is not None and attempt == 1:
-                old = size  # the witness knows better where it is; retry once from there
+            refused = witnessing.refusal(status, ctype, answer, old=old, size=signed.size,
+                                         origin=self.origin)
+            if refused.retry_from is not None and attempt == 1:
+                old = refused.retry_from  # the witness knows where it is; retry once from there
                 continue
-            first = answer.strip().splitlines()[0][:200] if answer.strip() else ""
-            return PushResult(w, signed.size, error=f"HTTP {status}" + (f": {first}" if first
-                                                                        else ""))
+            return PushResult(w, signed.size, error=refused.error or (
+                f"HTTP 409 again: its size is {refused.retry_from}"))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _keep_cosignature(self, size: int, cosignature: note.Signature, stamp: int,
@@ -464,11 +477,22 @@ class AuditLog:
     # --- proofs -------------------------------------------------------------------------------
 
     def ticket_leaf(self, ticket_id: str) -> tuple[int, bytes]:
-        """The index and body of ``ticket_id``'s ``ticket.issued`` event."""
+        """The index and body of ``ticket_id``'s ``ticket.issued`` event.
+
+        Raises :class:`NotFound` for an unknown ticket, and :class:`InputError` (``queued``)
+        when its event is committed but not in the tree yet (an integrator is busy with it)."""
+        self.integrate()
         with self.dep.store.read() as conn:
             row = conn.execute(select(_E.c.idx, _E.c.body).where(
                 _E.c.issuer_id == self.issuer, _E.c.ticket_id == ticket_id,
                 _E.c.type == events.TICKET_ISSUED)).first()
+            waiting = row is None and conn.execute(select(_Q.c.seq).where(
+                _Q.c.issuer_id == self.issuer, _Q.c.ticket_id == ticket_id,
+                _Q.c.type == events.TICKET_ISSUED)).first() is not None
+        if waiting:
+            raise InputError(f"ticket {ticket_id!r} is recorded but not yet in the audit log's "
+                             "tree (it is integrated within seconds): try again shortly",
+                             reason="queued")
         if row is None:
             raise NotFound(f"no ticket {ticket_id!r} in the audit log")
         return int(row.idx), bytes(row.body)

@@ -9,6 +9,14 @@ else runs, is :mod:`callproof.witness.server`.
     >>> [w.name for w in load_witnesses(Path("callproof-data") / WITNESSES_FILE)]
     ['w1', 'w2']
     >>> status, content_type, text = post_checkpoint(w.url, body, timeout=5.0)
+    >>> refusal(status, content_type, text, old=0, size=12, origin="shop.example/callproof-log")
+    Refusal(retry_from=7, error=None)
+
+The answers follow the current C2SP tlog-witness text (spec/audit-log.md §7.2): 409 names the
+witness's size (retried once from there), 422 is a proof that does not verify — a fork, the same
+size with another root included — 403 the witness trusts no key that signed, 404 it does not
+witness this log. A witness of the older text that answers a same-size fork with 409 naming the
+size sent is understood too.
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ from typing import Any
 
 from callproof.errors import ConfigError, PushError
 from callproof.tlog import note
-from callproof.tlog.cosign import MAX_RESPONSE_BYTES
+from callproof.tlog.cosign import MAX_RESPONSE_BYTES, parse_size
 
-__all__ = ["WITNESSES_FILE", "WitnessEndpoint", "load_witnesses", "post_checkpoint"]
+__all__ = ["WITNESSES_FILE", "Refusal", "WitnessEndpoint", "load_witnesses", "post_checkpoint",
+           "refusal"]
 
 #: The log's list of witnesses, in its data dir.
 WITNESSES_FILE = "witnesses.toml"
@@ -120,3 +129,48 @@ def post_checkpoint(url: str, body: bytes, *, timeout: float = 5.0) -> tuple[int
     if len(raw) > MAX_RESPONSE_BYTES:
         raise PushError(f"{target} answered more than {MAX_RESPONSE_BYTES} bytes")
     return int(status), ctype, raw.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What a non-200 answer to add-checkpoint means for the log: send again from
+    ``retry_from`` (the witness's size, from a 409), or give up with ``error``."""
+
+    retry_from: int | None = None
+    error: str | None = None
+
+
+def refusal(status: int, content_type: str, text: str, *, old: int, size: int,
+            origin: str) -> Refusal:
+    """Read a witness's refusal of the checkpoint of ``size`` sent with old size ``old``.
+
+    A 409 naming another size than ``old`` is the witness's size: the caller retries once from
+    it. Every other answer is an error that says, in the operator's words, what the witness
+    found and what to do.
+    """
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    said = f": {first}" if first else ""
+    if status == 409:
+        theirs = parse_size(content_type, text)
+        if theirs is None:
+            return Refusal(error=f"HTTP 409 without its size{said}")
+        if theirs != old:
+            return Refusal(retry_from=theirs)
+        # tlog-witness v1.0.0 answered a same-size fork with 409 naming the size sent.
+        return Refusal(error=f"it cosigned a different checkpoint of size {old} (HTTP 409): "
+                             "the log showed it another history")
+    if status == 422:
+        if old == size:
+            return Refusal(error=f"it cosigned a different checkpoint of size {old} (HTTP 422"
+                                 f"{said}): the log showed it another history")
+        return Refusal(error=f"the consistency proof from its checkpoint of {old} to {size} "
+                             f"does not verify (HTTP 422{said}): the log showed it another "
+                             "history, or the proof is wrong")
+    if status == 403:
+        return Refusal(error=f"it does not accept the log's signature (HTTP 403{said}): give its "
+                             "operator this log's key (callproof audit vkey) for "
+                             f"`callproof witness add-log`")
+    if status == 404:
+        return Refusal(error=f"it does not witness the log {origin} (HTTP 404): its operator "
+                             "adds it with `callproof witness add-log` and this log's key")
+    return Refusal(error=f"HTTP {status}{said}")

@@ -39,6 +39,7 @@ from callproof.tlog.cosign import check_quorum
 from callproof.tlog.proof import ORIGIN_SUFFIX
 
 __all__ = [
+    "NOT_PINNED",
     "Failure",
     "VerifyReport",
     "load_verifier",
@@ -79,6 +80,10 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cosigned_by: list[str] = field(default_factory=list)  # the given witnesses that cosigned
+    #: The log key was the auditor's (``log_key``), not taken from the bundle: only then does
+    #: a bundle that verifies show the company's log, not merely a bundle that agrees with
+    #: itself.
+    pinned: bool = False
     #: Seconds spent per phase: ``merkle`` (leaf hashes, where they were computed, and the
     #: tree), ``lines`` (the reading process's own work: with workers, the tree and the ordered
     #: checks — key timeline, story; alone, also parsing and shape; includes ``merkle``),
@@ -108,15 +113,25 @@ def load_verifier(value: str) -> note.Verifier:
     return note.Verifier.parse(text.strip())
 
 
+#: The failure of a bundle checked without a pinned log key (spec/audit-log.md §6 step 1).
+NOT_PINNED = ("no log key was pinned (--log-key): anyone can make a bundle that verifies with "
+              "its own log.vkey. Pin the log key the company published; to check only that the "
+              "bundle agrees with itself, say so with --trust-bundle-key")
+
+
 def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Verifier | None = None,
                   previous: str | bytes | None = None, skew: timedelta = CLOCK_SKEW,
                   progress: Callable[[int], None] | None = None,
                   witnesses: Sequence[str | note.Verifier] = (),
-                  quorum: int | None = None, workers: int | None = None) -> VerifyReport:
+                  quorum: int | None = None, workers: int | None = None,
+                  trust_bundle_key: bool = False) -> VerifyReport:
     """Check a bundle from its files alone (spec/audit-log.md §6).
 
-    ``log_key`` pins the log's verifier key (without it the bundle's own ``log.vkey`` is used,
-    with a warning); ``previous`` is an earlier signed checkpoint the auditor kept, whose tree
+    ``log_key`` pins the log's verifier key. Without it the bundle does not verify (a failure
+    says the key was not pinned: a fabricated bundle signs itself), unless ``trust_bundle_key``
+    says to use the bundle's own ``log.vkey`` — then it may verify, with a warning, and the
+    report's :attr:`~VerifyReport.pinned` is false. The other steps run either way, with the
+    bundle's key. ``previous`` is an earlier signed checkpoint the auditor kept, whose tree
     the bundle must extend. ``witnesses`` are the cosignature (type 0x04) keys of the witnesses
     the auditor trusts; at least ``quorum`` distinct ones of them (default: all) must have
     cosigned the checkpoint. Without witnesses no quorum is checked (a note says so).
@@ -137,11 +152,14 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
         report.warnings.append(f"{VKEY}: cannot be read ({e})")
     if log_key is None:
         pinned = bundle_vkey
-        if pinned is not None:
+        if not trust_bundle_key:
+            report.fail(NOT_PINNED)
+        elif pinned is not None:
             report.warnings.append(
                 "no log key was pinned (--log-key): the bundle's own log.vkey is trusted, which "
                 "shows only that the bundle agrees with itself")
     else:
+        report.pinned = True
         try:
             pinned = log_key if isinstance(log_key, note.Verifier) else load_verifier(log_key)
         except note.NoteError as e:

@@ -255,6 +255,8 @@ p {{ margin: .4rem 0 .8rem; }}
 .verdict .big {{ font-size: 1.35rem; font-weight: 700; margin: 0 0 .3rem; }}
 .verdict.pass .big {{ color: {GREEN}; }}
 .verdict.fail .big {{ color: {RED}; }}
+.verdict.unpinned {{ border-color: {AMBER}; background: #fdf6ee; }}
+.verdict.unpinned .big {{ color: {AMBER}; }}
 .verdict ol {{ margin: .5rem 0 0; padding-left: 1.5rem; }}
 .verdict li {{ font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .88rem; }}
 .warn {{ border-left: 4px solid {AMBER}; background: #fdf6ee; padding: .5rem .9rem; }}
@@ -356,7 +358,11 @@ class ReportPage:
     def verdict(self) -> str:
         v, s = self.v, self.s
         cp = v.checkpoint
-        if v.ok:
+        if v.ok and not self.pinned:
+            # The bundle agrees with itself, by a key it brought along: not a green verdict.
+            box = f'<div class="verdict unpinned"><p class="big">! {s("unpinned")}</p><p>' \
+                f"{s('unpinned.text', entries=number(v.entries))}</p>"
+        elif v.ok:
             box = f'<div class="verdict pass"><p class="big">✓ {s("pass")}</p><p>' \
                 f"{s('pass.text', entries=number(v.entries), tickets=number(v.tickets))}</p>"
         else:

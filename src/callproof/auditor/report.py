@@ -35,23 +35,28 @@ __all__ = ["STRINGS", "ReportOptions", "render_report", "write_report"]
 def render_report(directory: str | os.PathLike[str], *, lang: str = "en",
                   options: ReportOptions | None = None, log_key: str | None = None,
                   previous: str | bytes | None = None, now: datetime | None = None,
-                  verdict: VerifyReport | None = None) -> str:
+                  verdict: VerifyReport | None = None, trust_bundle_key: bool = False) -> str:
     """The report's HTML for the bundle in ``directory``, verified here unless ``verdict`` is
-    given (``log_key`` pins the log key; ``previous`` is an earlier checkpoint to extend)."""
+    given (``log_key`` pins the log key; ``previous`` is an earlier checkpoint to extend).
+
+    Without a pinned key the verdict fails, or, with ``trust_bundle_key``, says that the bundle
+    only agrees with itself: never the green "verifies" of a pinned key."""
     if lang not in STRINGS:
         raise ValueError(f"no report language {lang!r}; use one of {', '.join(LANGUAGES)}")
     facts = read_facts(directory, options)
     if verdict is None:
-        verdict = verify_bundle(directory, log_key=log_key, previous=previous)
-    return ReportPage(facts, verdict, STRINGS[lang], lang, pinned=log_key is not None,
+        verdict = verify_bundle(directory, log_key=log_key, previous=previous,
+                                trust_bundle_key=trust_bundle_key)
+    return ReportPage(facts, verdict, STRINGS[lang], lang, pinned=verdict.pinned,
                       now=now or datetime.now(UTC)).html()
 
 
 def write_report(directory: str | os.PathLike[str], out: str | os.PathLike[str], *,
                  log_key: str | None = None, previous: str | bytes | None = None,
-                 **kwargs: Any) -> VerifyReport:
+                 trust_bundle_key: bool = False, **kwargs: Any) -> VerifyReport:
     """Verify the bundle and write its report to ``out``; returns the verdict."""
-    verdict = verify_bundle(directory, log_key=log_key, previous=previous)
+    verdict = verify_bundle(directory, log_key=log_key, previous=previous,
+                            trust_bundle_key=trust_bundle_key)
     html = render_report(directory, log_key=log_key, verdict=verdict, **kwargs)
     Path(out).write_text(html, "utf-8")
     return verdict

@@ -15,8 +15,8 @@ reads it back.
 
 Private keys are PEM (PKCS#8), encrypted with a passphrase unless the caller explicitly writes
 a demo key without one; this module turns keys into PEM bytes and back, and
-:mod:`callproof._files` reads and writes the files. They never enter the database or the audit
-log.
+:mod:`callproof._files` reads and writes the files. The active ticket key's private half is kept
+in the database, encrypted (ADR 0011); none enters the audit log.
 """
 
 from __future__ import annotations

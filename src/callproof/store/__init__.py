@@ -1,10 +1,13 @@
 """One storage layer for SQLite (the embedded default) and PostgreSQL (scale-out).
 
 SQLAlchemy Core over the tables in :mod:`.schema`, migrated by Alembic when a store is opened.
-Every write runs in :meth:`Store.write`, which serialises writers: ``BEGIN IMMEDIATE`` on SQLite,
-a transaction-scoped advisory lock on PostgreSQL. That single sequencer is what keeps event
-indices contiguous and makes "claim this ticket" an atomic compare-and-set across processes.
-Events and their audit-log leaves are written by :mod:`.events` and :mod:`.log_tree`.
+Every write runs in :meth:`Store.write`. On PostgreSQL writers do not wait for each other: each
+step locks only the rows it changes (a ticket's row, its live code, a counter shard), so two
+customers' transactions never queue behind one lock (ADR 0012). SQLite has one writer at a time
+(``BEGIN IMMEDIATE``; that is SQLite), so there every transaction is kept short. Events go into a
+queue (:mod:`.events`); the one integrator at a time (:mod:`.integrator`, under a named lock that
+only it takes) gives them their leaf index and their leaf in the audit log's tree
+(:mod:`.log_tree`).
 
     >>> store = Store.open("sqlite:///callproof-data/callproof.db")
     >>> with store.write() as conn:
@@ -15,6 +18,7 @@ Events and their audit-log leaves are written by :mod:`.events` and :mod:`.log_t
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -30,8 +34,14 @@ from callproof.store import schema
 
 __all__ = ["AppendGuard", "Store", "schema"]
 
-# pg_advisory_xact_lock key for the deployment's single writer ("callproof" in ASCII, truncated).
-_PG_LOCK_KEY = 0x63616C6C70726F6F
+
+
+def _lock_key(space: str, name: str) -> int:
+    """The PostgreSQL advisory-lock key (a signed 64-bit integer) of a named lock. Advisory
+    locks belong to the whole database; ``space`` (the store's URL, which names its schema too)
+    keeps two deployments in one database from sharing them."""
+    digest = hashlib.sha256(f"callproof\0{space}\0{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -49,13 +59,23 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _store_error(e: SQLAlchemyError) -> StoreError:
+    """One line for the operator: what the driver said (its first line) and its kind; never
+    the statement or its parameters, which may hold hashes of customers' data."""
+    orig = getattr(e, "orig", None)
+    detail = str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else ""
+    kind = (orig if orig is not None else e).__class__.__name__
+    return StoreError(f"the database refused or is unreachable: {detail} ({kind})" if detail
+                      else f"the database refused or is unreachable: {kind}")
+
+
 class AppendGuard(Protocol):
     """A check run before every audit-log leaf appended through a store; it raises to refuse.
 
     The deployment's is :class:`callproof.store.log_tree.CheckpointGuard`.
     """
 
-    def check(self, conn: Connection, issuer: str, idx: int) -> None: ...
+    def check(self, conn: Connection, issuer: str, idx: int | None = None) -> None: ...
 
 
 class Store:
@@ -69,6 +89,7 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.append_guard = append_guard
+        self._lock_space = engine.url.render_as_string(hide_password=True)
         # Statements built once per table: building them costs more than running them.
         self._insert_if_absent: dict[str, Any] = {}
         self._thread_lock = threading.Lock()
@@ -118,15 +139,20 @@ class Store:
         config = Config()
         config.set_main_option("script_location", location)
         head = ScriptDirectory.from_config(config).get_current_head()
-        with self.write() as conn:
+        with self.write(lock="migrations") as conn:
             if MigrationContext.configure(conn).get_current_revision() == head:
                 return
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction; only one runs at a time across every process of the deployment.
+    def write(self, *, lock: str | None = None) -> Iterator[Connection]:
+        """A write transaction. It locks only the rows its statements lock, except:
+
+        ``lock`` names a deployment-wide lock taken first and held to the end of the transaction
+        (a PostgreSQL advisory lock; SQLite's single writer already is one), for the few jobs
+        that must run one at a time across processes — migrations, signing a checkpoint, the
+        webhook's outbox. Never on a customer's or a dialer's path.
 
         Raises :class:`StoreError` when the database is unreachable or refuses; nothing of the
         transaction is kept then.
@@ -135,13 +161,29 @@ class Store:
             with self._sqlite_writer(), self.engine.connect() as conn:
                 conn.execution_options(callproof_write=True)
                 with conn.begin():
-                    if self.dialect == "postgresql":
+                    if lock is not None and self.dialect == "postgresql":
                         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                     {"k": _PG_LOCK_KEY})
+                                     {"k": _lock_key(self._lock_space, lock)})
                     yield conn
         except SQLAlchemyError as e:
-            raise StoreError(f"the database refused or is unreachable: {e.__class__.__name__}") \
-                from e
+            raise _store_error(e) from e
+
+    @contextmanager
+    def write_if_free(self, lock: str) -> Iterator[Connection | None]:
+        """A write transaction holding the named lock, or ``None`` at once (nothing waits) when
+        another transaction holds it. The integrator runs in one of these."""
+        try:
+            with self._sqlite_writer(), self.engine.connect() as conn:
+                conn.execution_options(callproof_write=True)
+                with conn.begin():
+                    if self.dialect == "postgresql" and not conn.execute(
+                            text("SELECT pg_try_advisory_xact_lock(:k)"),
+                            {"k": _lock_key(self._lock_space, lock)}).scalar():
+                        yield None
+                        return
+                    yield conn
+        except SQLAlchemyError as e:
+            raise _store_error(e) from e
 
     @contextmanager
     def _sqlite_writer(self) -> Iterator[None]:
@@ -170,8 +212,7 @@ class Store:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
         except SQLAlchemyError as e:
-            raise StoreError(f"the database refused or is unreachable: {e.__class__.__name__}") \
-                from e
+            raise _store_error(e) from e
 
     def insert_if_absent(self, conn: Connection, table: Table, values: dict[str, Any]) -> bool:
         """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted."""

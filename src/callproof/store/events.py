@@ -1,10 +1,12 @@
 """Appending events and reading them back: the event record's storage.
 
-Each event is written inside the caller's write transaction, together with the change it records
-and its leaf in the audit log's Merkle tree (:func:`callproof.store.log_tree.append_leaf`); its
-index is contiguous per issuer.
+A request appends its events inside its own write transaction, together with the change they
+record, into the event queue: durable at commit, with no lock beyond the row it inserts. The
+integrator (:mod:`callproof.store.integrator`) later moves them, in queue order, into ``events``
+with their leaf index, and into the audit log's Merkle tree (ADR 0012).
 
     >>> append(store, conn, issuer="shop.example", type=TICKET_CLAIMED, at=now, ticket_id=tid)
+    >>> read_events(conn, "shop.example", ticket_id=tid)   # integrated first, then queued
 """
 
 from __future__ import annotations
@@ -12,47 +14,49 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, LargeBinary, String, bindparam, func, insert, select
+from sqlalchemy import Connection, insert, literal, select, union_all
 
 from callproof.protocol.clock import to_epoch
 from callproof.protocol.events import EVENT_TYPES, Event
 from callproof.store import Store, schema
-from callproof.store.log_tree import append_leaf
+
+_Q, _E = schema.event_queue, schema.events
+_APPEND = insert(_Q)
 
 
 def append(store: Store, conn: Connection, *, issuer: str, type: str, at: datetime,
-           ticket_id: str | None = None, **data: Any) -> int:
-    """Append one event inside the caller's write transaction; returns its index."""
+           ticket_id: str | None = None, **data: Any) -> None:
+    """Append one event to the queue inside the caller's write transaction.
+
+    Raises ``ValueError`` for an unknown event type, and what the store's append guard raises
+    while the database is behind or forked from the log's checkpoint file (nothing confirms what
+    the log would refuse to hold). The event gets its leaf index when the integrator takes it
+    (:func:`callproof.store.integrator.integrate_queued`).
+    """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
+    if store.append_guard is not None:
+        store.append_guard.check(conn, issuer)
     if ticket_id is not None:
         data["ticket_id"] = ticket_id
     event = Event(type=type, issuer=issuer, at=to_epoch(at), data=data)
-    body = event.to_bytes()
-    idx: int = conn.execute(_APPEND, {"issuer": issuer, "type": type, "at": event.at,
-                                      "ticket_id": ticket_id, "body": body}).scalar_one()
-    append_leaf(store, conn, issuer, idx, body)  # the leaf of the audit log, same transaction
-    return idx
-
-
-# One statement, built once: the next index is taken and used in the same INSERT, under the
-# writer lock that the caller's transaction holds (ADR 0005), so indices stay contiguous.
-_E = schema.events
-_APPEND = insert(_E).from_select(
-    ["issuer_id", "idx", "type", "at", "ticket_id", "body"],
-    select(bindparam("issuer", type_=String), func.coalesce(func.max(_E.c.idx) + 1, 0),
-           bindparam("type", type_=String), bindparam("at", type_=BigInteger),
-           bindparam("ticket_id", type_=String), bindparam("body", type_=LargeBinary))
-    .where(_E.c.issuer_id == bindparam("issuer", type_=String)),
-).returning(_E.c.idx)
+    conn.execute(_APPEND, {"issuer_id": issuer, "type": type, "at": event.at,
+                           "ticket_id": ticket_id, "body": event.to_bytes()})
 
 
 def read_events(conn: Connection, issuer: str, *, ticket_id: str | None = None,
                 start: int = 0) -> list[Event]:
-    """The issuer's events in order (optionally one ticket's), parsed from their bodies."""
-    query = select(schema.events.c.body).where(schema.events.c.issuer_id == issuer,
-                                               schema.events.c.idx >= start)
+    """The issuer's events in order (optionally one ticket's), parsed from their bodies: those
+    integrated into the log from leaf ``start`` on, by leaf index, then those still queued, in
+    queue order. A ticket's own events are in causal order either way."""
+    done = select(literal(0).label("part"), _E.c.idx.label("pos"), _E.c.body) \
+        .where(_E.c.issuer_id == issuer, _E.c.idx >= start)
+    queued = select(literal(1).label("part"), _Q.c.seq.label("pos"), _Q.c.body) \
+        .where(_Q.c.issuer_id == issuer)
     if ticket_id is not None:
-        query = query.where(schema.events.c.ticket_id == ticket_id)
-    return [Event.from_bytes(bytes(b)) for (b,) in conn.execute(query.order_by(
-        schema.events.c.idx))]
+        done = done.where(_E.c.ticket_id == ticket_id)
+        queued = queued.where(_Q.c.ticket_id == ticket_id)
+    # One statement, so one snapshot: an event the integrator moves meanwhile is seen once.
+    both = union_all(done, queued).subquery()
+    rows = conn.execute(select(both.c.body).order_by(both.c.part, both.c.pos))
+    return [Event.from_bytes(bytes(b)) for (b,) in rows]

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, union_all
 
-from callproof.errors import LogBehindCheckpoint, LogError, LogForked, NoteError
+from callproof.errors import LogBehindCheckpoint, LogError, LogForked, NoteError, StoreError
 from callproof.store import Store, schema
 from callproof.tlog import merkle, note
 from callproof.tlog.merkle import split_point
@@ -91,26 +91,37 @@ def append_leaf(store: Store, conn: Connection, issuer: str, idx: int, body: byt
     dialect = store.dialect
     cur = raw.cursor()
     try:
-        if not idx & 1:  # a left child: no complete subtree ends here
-            cur.execute(_sql(dialect, "insert", 1), (issuer, 0, idx, h))
-            return
-        ones = (~idx & (idx + 1)).bit_length() - 1  # trailing 1 bits: subtrees this completes
-        params: list[Any] = []
-        for k in range(ones):
-            params += (issuer, k, (idx >> k) - 1)
-        cur.execute(_sql(dialect, "select", ones), params)
-        siblings = {int(level): bytes(value) for level, value in cur.fetchall()}
-        row: list[Any] = [issuer, 0, idx, h]
-        for k in range(ones):
-            left = siblings.get(k)
-            if left is None:
-                raise LogError(f"the audit log of {issuer!r} lacks node ({k}, {(idx >> k) - 1}):"
-                               " its tree is damaged")
-            h = hashlib.sha256(b"\x01" + left + h).digest()  # merkle.node_hash(left, h)
-            row += (issuer, k + 1, idx >> (k + 1), h)
-        cur.execute(_sql(dialect, "insert", ones + 1), row)
+        _append(cur, dialect, issuer, idx, h)
+    except store.engine.dialect.loaded_dbapi.Error as e:
+        # The raw cursor's errors are the driver's own (sqlite3, psycopg), not SQLAlchemy's:
+        # say them as the store says every database error.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise StoreError(f"the audit log's tree could not be written at leaf {idx}: {first} "
+                         f"({e.__class__.__name__})") from e
     finally:
         cur.close()
+
+
+def _append(cur: Any, dialect: str, issuer: str, idx: int, h: bytes) -> None:
+    """Store leaf hash ``h`` at ``idx`` and every subtree it completes, on the raw cursor."""
+    if not idx & 1:  # a left child: no complete subtree ends here
+        cur.execute(_sql(dialect, "insert", 1), (issuer, 0, idx, h))
+        return
+    ones = (~idx & (idx + 1)).bit_length() - 1  # trailing 1 bits: subtrees this completes
+    params: list[Any] = []
+    for k in range(ones):
+        params += (issuer, k, (idx >> k) - 1)
+    cur.execute(_sql(dialect, "select", ones), params)
+    siblings = {int(level): bytes(value) for level, value in cur.fetchall()}
+    row: list[Any] = [issuer, 0, idx, h]
+    for k in range(ones):
+        left = siblings.get(k)
+        if left is None:
+            raise LogError(f"the audit log of {issuer!r} lacks node ({k}, {(idx >> k) - 1}):"
+                           " its tree is damaged")
+        h = hashlib.sha256(b"\x01" + left + h).digest()  # merkle.node_hash(left, h)
+        row += (issuer, k + 1, idx >> (k + 1), h)
+    cur.execute(_sql(dialect, "insert", ones + 1), row)
 
 
 class CheckpointGuard:
@@ -132,9 +143,10 @@ class CheckpointGuard:
     def __repr__(self) -> str:
         return f"CheckpointGuard({self.issuer!r}, {str(self.path)!r})"
 
-    def check(self, conn: Connection, issuer: str, idx: int) -> None:
+    def check(self, conn: Connection, issuer: str, idx: int | None = None) -> None:
         """Raise :class:`LogBehindCheckpoint` or :class:`LogForked` to refuse appending leaf
-        ``idx`` to ``issuer``'s tree."""
+        ``idx`` to ``issuer``'s tree. With ``idx`` None (a request queueing an event) the tree's
+        size is read only when this version of the file has not been checked yet."""
         if issuer != self.issuer:
             return
         try:
@@ -147,6 +159,10 @@ class CheckpointGuard:
             self._stamp, self._verified = stamp, False
         cp = self._checkpoint
         assert cp is not None  # noqa: S101 - set above with its stamp
+        if idx is None:
+            if self._verified:
+                return  # this file's size and root were found in the tree: it only grows
+            idx = tree_size(conn, issuer)
         if idx < cp.size:
             raise LogBehindCheckpoint(
                 f"the database's audit log has {idx} entries but the checkpoint in {self.path} "

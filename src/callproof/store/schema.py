@@ -115,11 +115,31 @@ events = Table(
     Index("ix_events_ticket", "ticket_id"),
 )
 
-# Failed lookups, counted per minute for the whole deployment (logged once the minute is over)
-# and per client (a keyed hash of the address the shell passes) for the per-client limit.
+# Events written by requests wait here until the integrator (store/integrator.py) gives them
+# their leaf index in ``events`` and the audit log's tree (migration 0008; ADR 0012). ``seq``
+# orders the queue: a ticket's own events are always in causal order in it (each step of a
+# ticket holds the ticket's row lock, so the next step's event is numbered after the last one
+# committed); unrelated events may be numbered in another order than they commit.
+event_queue = Table(
+    "event_queue", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("issuer_id", String(_ISSUER), nullable=False),
+    Column("type", String(48), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("ticket_id", String(_ID)),
+    Column("body", LargeBinary, nullable=False),
+    Index("ix_event_queue_ticket", "ticket_id"),
+)
+
+# Failed lookups, counted per minute for the whole deployment (logged once the minute is over,
+# by housekeeping) and per client (a keyed hash of the address the shell passes) for the
+# per-client limit. The deployment's count is spread over ``shard`` rows (a failed lookup adds
+# to one at random) so that failures from unrelated customers do not queue on one row's lock.
 failed_lookups = Table(
     "failed_lookups", metadata,
     Column("minute", BigInteger, primary_key=True),
+    Column("shard", Integer, primary_key=True, autoincrement=False),
     Column("count", Integer, nullable=False),
     Column("logged", Boolean, nullable=False),
 )
@@ -300,3 +320,58 @@ webhook_cursor = Table(
     Column("issuer_id", String(_ISSUER), primary_key=True),
     Column("last_idx", BigInteger, nullable=False),
 )
+
+# --- idempotent issuing (migration 0007; callproof.idempotency) --------------------------------
+
+# One row per Idempotency-Key of an API key, for 24 h: ``key_hash`` is a keyed hash of (issuer,
+# API key id, idempotency key); ``request_hash`` the SHA-256 of the request's canonical JSON.
+# ``attempt`` names the request that holds the row (until ``lease_until`` while ``ticket_id`` is
+# empty); ``sealed_code`` is the ticket's call code under AES-256-GCM (nonce ‖ ciphertext), the
+# one part of the response the ticket row cannot give back.
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("key_hash", String(_HASH), primary_key=True),
+    Column("issuer_id", String(_ISSUER), nullable=False),
+    Column("api_key", String(_ID), nullable=False),
+    Column("request_hash", String(_HASH), nullable=False),
+    Column("attempt", String(_HASH), nullable=False),
+    Column("ticket_id", String(_ID)),
+    Column("sealed_code", LargeBinary),
+    Column("created_at", BigInteger, nullable=False),
+    Column("lease_until", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_idempotency_keys_expires", "expires_at"),
+)
+
+# --- background duties and shared ticket keys (migration 0009; store/leases.py, ADR 0011) ------
+
+# Which worker process runs each background duty now (integration, checkpoints, witnesses,
+# alerts, housekeeping): one row per (issuer, duty). ``expires_at`` is the DATABASE's clock in
+# milliseconds, so hosts whose clocks differ agree on when a lease ends; ``generation`` goes up
+# each time the lease changes hands (a fencing token). No row is ever locked for longer than the
+# one statement that takes or renews it.
+leases = Table(
+    "leases", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("name", String(_ID), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+)
+
+# The private half of each ACTIVE ticket signing key, PKCS#8 PEM encrypted under
+# CALLPROOF_KEY_PASSPHRASE (unencrypted only in a demo without one), so that every instance of a
+# deployment signs with the key ``signing_keys`` says is active, without copying files (ADR 0011).
+# A key's row is deleted when the key is retired or revoked: nothing signs with it again.
+signing_key_secrets = Table(
+    "signing_key_secrets", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("kid", String(_HASH), primary_key=True),
+    Column("pem", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# At most one active signing key per issuer, even when two operators rotate at once.
+Index("uq_signing_keys_one_active", signing_keys.c.issuer_id, unique=True,
+      sqlite_where=signing_keys.c.status == "active",
+      postgresql_where=signing_keys.c.status == "active")

@@ -122,17 +122,20 @@ def check_quorum(signed_checkpoint: str | bytes, witnesses: Sequence[note.Verifi
         raise NoteError(f"a quorum of {need} cannot be met by the {len(distinct)} distinct "
                              "witness key(s) given")
     text, signatures = note.split_note(signed_checkpoint)
-    by_key = {(s.name, s.key_id): s for s in signatures}
+    by_key: dict[tuple[str, int], list[note.Signature]] = {}
+    for s in signatures:  # lines by keys not given are ignored, however they repeat
+        by_key.setdefault((s.name, s.key_id), []).append(s)
     good: list[note.Verifier] = []
     problems: list[str] = []
     for key, w in distinct.items():
         label = f"{w.name} ({w.key_id:08x})"
-        s = by_key.get(key)
-        if s is None:
+        lines = by_key.get(key)
+        if not lines:
             problems.append(f"{label}: no cosignature")
             continue
-        try:
-            note.verify_cosignature(text, s, w)
+        try:  # a repeated line counts once, and every line of a given witness must verify
+            for s in dict.fromkeys(lines):
+                note.verify_cosignature(text, s, w)
         except NoteError as e:
             problems.append(f"{label}: the cosignature is invalid ({e}); it was altered or is "
                             "not over this checkpoint")

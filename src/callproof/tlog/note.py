@@ -7,6 +7,12 @@ a note signature of type 0x04 over ``cosignature/v1\\ntime <ts>\\n`` + the check
 bytes are key ID || big-endian u64 timestamp || Ed25519 signature. No clock is read here: the
 cosignature time is always a parameter.
 
+Reading follows Go's ``golang.org/x/mod/sumdb/note`` (C2SP signed-note: "verifiers MUST ignore
+signatures from unknown keys"): a line by a key the reader does not know is kept but never
+judged — repeated, or in non-canonical base64, it does not make the note malformed — and a
+known key's repeated line counts once. callproof checks every line of a known key, where Go
+checks only the first: a known key's second line that does not verify refuses the note.
+
     >>> log = Signer.generate("example.com/log")
     >>> cp = Checkpoint("example.com/log", 3, bytes(32))
     >>> signed = sign_note(cp.to_text(), [log])
@@ -29,7 +35,7 @@ import binascii
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -79,13 +85,17 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _unb64(text: str, what: str) -> bytes:
-    """Standard, padded, canonical base64 only (the encoding must round-trip)."""
+def _unb64(text: str, what: str, *, canonical: bool = True) -> bytes:
+    """Standard, padded base64; with ``canonical`` the encoding must also round-trip.
+
+    Signature lines are decoded as Go's ``sumdb/note`` does (``base64.StdEncoding``): padding
+    is required, but unused low bits of the last character need not be zero.
+    """
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (UnicodeEncodeError, binascii.Error) as e:
         raise NoteError(f"{what} is not valid base64") from e
-    if _b64(raw) != text:
+    if canonical and _b64(raw) != text:
         raise NoteError(f"{what} is not canonical base64")
     return raw
 
@@ -123,29 +133,43 @@ def cosignature_message(checkpoint_text: str, timestamp: int) -> bytes:
 
 @dataclass(frozen=True)
 class Signature:
-    """One signature line: key name, key ID and the signature bytes that follow the key ID."""
+    """One signature line: key name, key ID and the signature bytes that follow the key ID.
+
+    ``encoded`` is the line's base64 as it was read (None for a signature made here); it is
+    written back by :meth:`to_line`, so a note re-assembles to the bytes it came from, and it
+    takes no part in comparisons: two encodings of the same bytes are the same signature.
+    """
 
     name: str
     key_id: int
     data: bytes
+    encoded: str | None = field(default=None, compare=False, repr=False)
 
     def to_line(self) -> str:
         """The line, without its final newline."""
-        return f"{_EM_DASH} {self.name} {_b64(self.key_id.to_bytes(4, 'big') + self.data)}"
+        encoded = self.encoded if self.encoded is not None else \
+            _b64(self.key_id.to_bytes(4, "big") + self.data)
+        return f"{_EM_DASH} {self.name} {encoded}"
 
     @classmethod
     def from_line(cls, line: str) -> Signature:
-        """Parse one signature line (without its final newline)."""
+        """Parse one signature line (without its final newline).
+
+        As Go's ``sumdb/note``: the name must be a valid key name and the rest standard padded
+        base64 of at least 5 bytes; its unused low bits need not be zero (the line's own text
+        is kept in :attr:`encoded`).
+        """
         if not line.startswith(_EM_DASH + " "):
             raise NoteError(f"signature line {line[:40]!r} does not start with '\u2014 '")
         name, sep, encoded = line[2:].partition(" ")
         if not sep:
             raise NoteError(f"signature line {line[:40]!r} has no signature after the name")
         _check_name(name)
-        raw = _unb64(encoded, f"signature of {name!r}")
+        raw = _unb64(encoded, f"signature of {name!r}", canonical=False)
         if len(raw) < 5:
             raise NoteError(f"signature of {name!r} is {len(raw)} bytes, too short")
-        return cls(name, int.from_bytes(raw[:4], "big"), raw[4:])
+        return cls(name, int.from_bytes(raw[:4], "big"), raw[4:],
+                   None if _b64(raw) == encoded else encoded)
 
 
 @dataclass(frozen=True)
@@ -318,9 +342,16 @@ class Note:
 
     @property
     def unverified(self) -> tuple[Signature, ...]:
-        """Signatures by keys the caller did not name (kept, e.g. other witnesses)."""
-        done = {v.signature for v in self.verified}
-        return tuple(s for s in self.signatures if s not in done)
+        """Signatures by keys the caller did not name (kept, e.g. other witnesses), each
+        signature once however often its line was repeated."""
+        known = {(v.verifier.name, v.verifier.key_id) for v in self.verified}
+        seen: set[Signature] = set()
+        found = []
+        for s in self.signatures:
+            if (s.name, s.key_id) not in known and s not in seen:
+                seen.add(s)
+                found.append(s)
+        return tuple(found)
 
     def to_text(self) -> str:
         """The note as it was opened: text, blank line, all signature lines."""
@@ -348,7 +379,13 @@ def _no_duplicates(signatures: Iterable[Signature]) -> None:
 def split_note(
     note: str | bytes, *, max_bytes: int = MAX_NOTE_BYTES, max_signatures: int = MAX_SIGNATURES
 ) -> tuple[str, tuple[Signature, ...]]:
-    """Check a note's structure (no cryptography) and split it into text and signatures."""
+    """Check a note's structure (no cryptography) and split it into text and signatures.
+
+    Every signature line is returned, in order, repeats included: which lines count is for the
+    reader that knows the keys (:func:`open_note`, :func:`~callproof.tlog.cosign.check_quorum`).
+    As in Go's ``sumdb/note``, a repeated line or a line in non-canonical base64 does not make
+    the note malformed (C2SP signed-note: signatures by unknown keys are ignored).
+    """
     if len(note) > max_bytes:
         raise NoteError(f"note is longer than {max_bytes} bytes")
     if isinstance(note, bytes):
@@ -370,9 +407,7 @@ def split_note(
         raise NoteError("note has no signatures")
     if len(lines) > max_signatures:
         raise NoteError(f"note has {len(lines)} signatures, more than {max_signatures}")
-    signatures = tuple(Signature.from_line(line) for line in lines)
-    _no_duplicates(signatures)
-    return text, signatures
+    return text, tuple(Signature.from_line(line) for line in lines)
 
 
 def sign_note(text: str, signers: Iterable[Signer]) -> str:
@@ -386,11 +421,16 @@ def sign_note(text: str, signers: Iterable[Signer]) -> str:
 
 
 def add_signatures(note: str, signatures: Iterable[Signature]) -> str:
-    """Append signature lines (e.g. cosignatures) to a signed note, refusing duplicates."""
+    """Append signature lines (e.g. cosignatures) to a signed note, refusing a signature by a
+    key that already signed it (the note's own lines are kept as they are)."""
     text, existing = split_note(note)
-    combined = (*existing, *signatures)
-    _no_duplicates(combined)
-    return _assemble(text, combined)
+    added = list(signatures)
+    _no_duplicates(added)
+    present = {(s.name, s.key_id) for s in existing}
+    for s in added:
+        if (s.name, s.key_id) in present:
+            raise NoteError(f"note has two signatures by {s.name!r} ({s.key_id:08x})")
+    return _assemble(text, (*existing, *added))
 
 
 def open_note(
@@ -401,12 +441,14 @@ def open_note(
     max_bytes: int = MAX_NOTE_BYTES,
     max_signatures: int = MAX_SIGNATURES,
 ) -> Note:
-    """Parse ``note`` and verify every signature by a known key.
+    """Parse ``note`` and verify every signature line by a known key.
 
-    Known keys are ``verifiers`` plus ``required``. Signatures by other keys are kept, not
-    checked. Refused (:class:`NoteError`): malformed or over-long notes, duplicate signatures,
-    a failing signature by a known key, no verified signature at all, or a ``required`` key
-    without a verified signature.
+    Known keys are ``verifiers`` plus ``required``. Lines by other keys are kept, not checked
+    (C2SP signed-note: unknown signatures are ignored), however they repeat. Every line by a
+    known key must verify; a known key's repeated line counts once (:attr:`Note.verified`
+    holds each key once, at its first line). Refused (:class:`NoteError`): malformed or
+    over-long notes, a failing signature by a known key, no verified signature at all, or a
+    ``required`` key without a verified signature.
     """
     text, signatures = split_note(note, max_bytes=max_bytes, max_signatures=max_signatures)
     must = list(required)
@@ -415,18 +457,18 @@ def open_note(
         other = known.setdefault((v.name, v.key_id), v)
         if other != v:
             raise NoteError(f"two different verifier keys share name {v.name!r} and key ID")
-    verified = []
+    verified: dict[tuple[str, int], VerifiedSignature] = {}
     for s in signatures:
         match = known.get((s.name, s.key_id))
         if match is not None:
-            verified.append(VerifiedSignature(s, match, match.verify(text, s)))
+            timestamp = match.verify(text, s)
+            verified.setdefault((s.name, s.key_id), VerifiedSignature(s, match, timestamp))
     if not verified:
         raise NoteError("note has no verified signature by a known key")
-    done = {(x.verifier.name, x.verifier.key_id) for x in verified}
     for v in must:
-        if (v.name, v.key_id) not in done:
+        if (v.name, v.key_id) not in verified:
             raise NoteError(f"note is not signed by required key {v.name!r} ({v.key_id:08x})")
-    return Note(text, signatures, tuple(verified))
+    return Note(text, signatures, tuple(verified.values()))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The witness's WSGI face: ``POST /add-checkpoint`` (C2SP tlog-witness v1.0.0) and ``GET /``.
+"""The witness's WSGI face (C2SP tlog-witness): ``POST /add-checkpoint``, ``GET /`` and, for
+monitors, ``GET /<origin>/checkpoint``.
 
 Run by ``callproof witness serve``; the witness itself, its state and its rules are in
 :mod:`callproof.witness.server`.
@@ -6,9 +7,12 @@ Run by ``callproof witness serve``; the witness itself, its state and its rules 
     >>> app = create_app(Witness.open("witness-data"))
     >>> app.test_client().post("/add-checkpoint", data=body).status_code
     200
+    >>> app.test_client().get("/shop.example/callproof-log/checkpoint").text  # cosigned note
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -21,7 +25,8 @@ __all__ = ["create_app"]
 
 
 def create_app(witness: Witness) -> Flask:
-    """The witness as a WSGI app: ``POST /add-checkpoint`` (C2SP tlog-witness) and ``GET /``."""
+    """The witness as a WSGI app: ``POST /add-checkpoint`` (C2SP tlog-witness), ``GET /`` and
+    ``GET /<origin>/checkpoint`` (the last checkpoint it cosigned for that log, for monitors)."""
     app = Flask("callproof.witness")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
@@ -41,10 +46,23 @@ def create_app(witness: Witness) -> Flask:
                 return response
             return text(e.message + "\n", e.status)
 
+    @app.get("/<path:origin>/checkpoint")
+    def latest(origin: str) -> Response:
+        try:
+            found = witness.latest(origin)
+        except WitnessError as e:
+            return text(e.message + "\n", e.status)
+        if found is None:
+            return text(f"this witness has cosigned no checkpoint of {origin!r}\n", 404)
+        response = text(found)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     @app.get("/")
     def index() -> Response:
-        logs = "".join(f"  {origin}\n" for origin in sorted(witness.logs()))
-        return text(f"callproof witness (C2SP tlog-witness v1.0.0)\nkey: {witness.vkey()}\n"
+        logs = "".join(f"  {origin}  (GET /{quote(origin)}/checkpoint)\n"
+                       for origin in sorted(witness.logs()))
+        return text(f"callproof witness (C2SP tlog-witness)\nkey: {witness.vkey()}\n"
                     f"POST /add-checkpoint\nlogs witnessed:\n{logs}")
 
     @app.errorhandler(HTTPException)

@@ -1,4 +1,4 @@
-"""The independent witness: a C2SP tlog-witness (v1.0.0) that cosigns a log's checkpoints.
+"""The independent witness: a C2SP tlog-witness that cosigns a log's checkpoints.
 
 A witness is run by someone other than the company — an auditor, a regulator. It knows the logs
 it witnesses (origin → the log's verifier key), keeps the last checkpoint it cosigned for each,
@@ -6,6 +6,11 @@ and cosigns a new checkpoint (a C2SP tlog-cosignature v1.0.1, type 0x04) only wh
 by the log's key and a consistency proof shows it extends that last one. It never goes back, and
 it persists its new state (temporary file, fsync, rename) before it answers. Because auditors
 accept only checkpoints with enough cosignatures, the log cannot show two histories.
+
+It follows the current tlog-witness text, after v1.0.0 (spec/audit-log.md §7.1 names the
+version and its answers): a fork at the same size and a proof from size 0 that is not empty are
+422, a bad signature by a trusted key is 403, and monitors read what it cosigned last at
+``GET /<origin>/checkpoint`` (:meth:`Witness.latest`).
 
 The witness's state dir (spec/audit-log.md §7)::
 
@@ -169,6 +174,14 @@ class Witness:
             raise WitnessError(500, f"the witness's state {path.name} is of another log")
         return state
 
+    def latest(self, origin: str) -> str | None:
+        """For monitors: the last checkpoint cosigned for ``origin`` — the log's signed note
+        with this witness's cosignature — or None (an unknown log, or nothing cosigned yet)."""
+        if origin not in self.logs():
+            return None
+        state = self.state(origin)
+        return None if state is None else state.note
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """One add-checkpoint at a time: across threads (a lock), across processes (flock)."""
@@ -185,10 +198,12 @@ class Witness:
     def add_checkpoint(self, body: bytes) -> str:
         """Handle one tlog-witness add-checkpoint request body; return the cosignature line(s).
 
-        Raises :class:`WitnessError` with the HTTP status of the refusal: 400 malformed,
-        403 no valid signature by a trusted key, 404 unknown log, 409 the old size is not the
-        witness's (``size`` says what it is) or a different checkpoint of the same size,
-        422 the consistency proof does not verify, 413 too long. Nothing changes then.
+        Raises :class:`WitnessError` with the HTTP status of the refusal (C2SP tlog-witness,
+        its current text): 400 malformed, or the old size exceeds the checkpoint's;
+        403 a signature by a trusted key does not verify, or none is there; 404 unknown log;
+        409 the old size is not the witness's (``size`` says what it is); 422 the consistency
+        proof does not verify — a different checkpoint of the same size, a non-empty proof from
+        size 0 or between equal sizes included; 413 too long. Nothing changes then.
         """
         old, proof, signed = parse_request(body)
         try:
@@ -200,9 +215,7 @@ class Witness:
         if not trusted:
             raise WitnessError(404, f"this witness does not witness the log "
                                     f"{checkpoint.origin!r}")
-        if not _signed_by(text, signatures, trusted):
-            raise WitnessError(403, f"the checkpoint is not signed by a key of "
-                                    f"{checkpoint.origin!r} this witness trusts")
+        _check_signed(text, signatures, trusted, checkpoint.origin)
         if old > checkpoint.size:
             raise WitnessError(400, f"the old size {old} exceeds the checkpoint's "
                                     f"{checkpoint.size}")
@@ -237,12 +250,14 @@ class Witness:
             if checkpoint.root != expected:
                 if state is None:
                     raise WitnessError(422, "a checkpoint of size 0 must have the empty root")
-                raise WitnessError(409, f"the witness cosigned a different checkpoint of size "
-                                        f"{old} (another root): the log forked", size=old)
+                # Not 409: the old size is the witness's, so this is a proof that does not
+                # verify (equal sizes, other roots) — a fork, which the current text answers 422.
+                raise WitnessError(422, f"the witness cosigned a different checkpoint of size "
+                                        f"{old} (another root): the log forked")
             return
         if old == 0:
             if proof:
-                raise WitnessError(400, "the consistency proof must be empty when the old "
+                raise WitnessError(422, "the consistency proof must be empty when the old "
                                         "size is 0")
             return  # the first checkpoint this witness sees of this log
         assert state is not None  # noqa: S101 - old == state.size > 0
@@ -253,20 +268,29 @@ class Witness:
                                     f"does not verify: {e}") from e
 
 
-def _signed_by(text: str, signatures: Iterable[note.Signature],
-               trusted: Iterable[note.Verifier]) -> bool:
-    """True when a signature verifies against a trusted key (others are ignored)."""
+def _check_signed(text: str, signatures: Iterable[note.Signature],
+                  trusted: Iterable[note.Verifier], origin: str) -> None:
+    """Raise 403 unless a trusted key signed ``text`` and every line by a trusted key verifies.
+
+    Lines by other keys are ignored (C2SP signed-note), however they repeat or are encoded; a
+    trusted key's repeated line counts once, but a line that claims a trusted key and does not
+    verify is refused, as the tlog-witness text asks (a bad signature by a trusted key: 403).
+    """
     keys = {(v.name, v.key_id): v for v in trusted}
-    for s in signatures:
+    good = False
+    for s in dict.fromkeys(signatures):
         v = keys.get((s.name, s.key_id))
         if v is None:
             continue
         try:
             v.verify(text, s)
-        except note.NoteError:
-            continue
-        return True
-    return False
+        except note.NoteError as e:
+            raise WitnessError(403, f"a signature by a key of {origin!r} this witness trusts "
+                                    f"does not verify: {e}") from e
+        good = True
+    if not good:
+        raise WitnessError(403, f"the checkpoint is not signed by a key of {origin!r} this "
+                                "witness trusts")
 
 
 # --- the witness's state dir -------------------------------------------------------------------
