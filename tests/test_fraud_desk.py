@@ -432,3 +432,20 @@ def test_an_unknown_id_costs_as_much_as_a_wrong_password(users: DeskUsers) -> No
     known = statistics.median(cost("f-01") for _ in range(3))
     unknown = statistics.median(cost("nobody-here") for _ in range(3))
     assert unknown > 0.3 * known  # an Argon2id verification either way, not a quick "no"
+
+
+def test_a_reports_free_text_is_forgotten_after_its_retention(world: World) -> None:
+    """Hardening item 10: the text a customer writes may identify them; housekeeping forgets it
+    after ``report_text_days`` (30 by default) and keeps the number and scripts."""
+    reports = Reports(world.deployment)
+    old = reports.file(scripts=["refund"], caller_number="+886 2 2345 6789",
+                       text="he knew my order number 1234", now=world.clock.now())
+    world.clock.advance(seconds=29 * 86_400)
+    recent = reports.file(scripts=["refund"], text="same again", now=world.clock.now())
+    world.clock.advance(seconds=2 * 86_400)
+    assert reports.purge_texts(now=world.clock.now()) == 1
+    t = schema.scam_reports
+    with world.deployment.store.read() as conn:
+        rows = {r.report_id: r for r in conn.execute(select(t))}
+    assert rows[old].text is None and rows[old].caller_number == "+886223456789"
+    assert rows[old].scripts == "refund" and rows[recent].text == "same again"

@@ -157,3 +157,33 @@ def test_a_bad_config_names_the_problem(tmp_path: Path, config: str, message: st
     (tmp_path / "config.toml").write_text(config)
     with pytest.raises(ConfigError, match=message):
         DataDir(tmp_path).load()
+
+
+def test_a_data_dir_made_over_an_existing_folder_is_private(tmp_path: Path) -> None:
+    """Hardening item 10: the database, its WAL, keys and secrets are the owner's alone, even
+    when `init` runs in a folder that already existed with a permissive mode and umask."""
+    import os
+    import stat
+
+    from callproof import init_data_dir
+    from callproof.issuer import Issuer
+
+    data = tmp_path / "existing"
+    data.mkdir(mode=0o755)
+    os.chmod(data, 0o755)  # noqa: S103 - the permissive folder the test starts from
+    old = os.umask(0o022)
+    try:
+        init_data_dir(data)
+        Issuer.open(data).issue(agent_id="a-001", reason="payment_failed")  # the WAL exists now
+    finally:
+        os.umask(old)
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert mode(data) == 0o700
+    for name in ("callproof.db", "callproof.db-wal", "callproof.db-shm", "keys/log.key",
+                 "secrets/hash.key"):
+        assert mode(data / name) == 0o600, name
+    for name in ("keys", "secrets"):
+        assert mode(data / name) == 0o700, name

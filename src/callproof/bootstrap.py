@@ -68,6 +68,10 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
     dd = DataDir(path)
     report = InitReport(dd.path)
     dd.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(dd.path, 0o700)  # also when made over an existing folder: it holds keys and secrets
+    for sub in ("keys", "secrets"):
+        if (dd.path / sub).is_dir():
+            os.chmod(dd.path / sub, 0o700)
     if not dd.exists():
         dd.config_file.write_text(DEMO_CONFIG.format(**DEMO_COMPANY), "utf-8")
         report.created.append("config.toml")

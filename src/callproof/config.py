@@ -80,6 +80,8 @@ class Limits:
     breaker_cooldown_seconds: int = 300
     reveals_per_agent_hour: int = 20
     reveals_per_customer_hour: int = 3
+    #: Days a scam report's free text is kept (the number and scripts stay for the police facts).
+    report_text_days: int = 30
 
     @property
     def code_window(self) -> timedelta:
@@ -101,7 +103,8 @@ class Limits:
             raise ConfigError("clock_skew_seconds must be between 0 and 300")
         if min(self.client_failure_limit, self.global_failure_budget,
                self.client_window_seconds, self.breaker_cooldown_seconds,
-               self.reveals_per_agent_hour, self.reveals_per_customer_hour) < 1:
+               self.reveals_per_agent_hour, self.reveals_per_customer_hour,
+               self.report_text_days) < 1:
             raise ConfigError("failure limits must be positive")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import phonenumbers
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from callproof.deployment import Deployment
 from callproof.errors import InputError
@@ -65,3 +65,15 @@ class Reports:
             self.dep.record(conn, events.REPORT_FILED, at, report_id=report_id, scripts=chosen,
                             with_number=number is not None)
         return report_id
+
+    def purge_texts(self, *, now: datetime | None = None) -> int:
+        """Forget the free text of reports older than ``limits.report_text_days`` (a customer may
+        have written something that identifies them); their number and scripts stay. Returns how
+        many texts were forgotten. Housekeeping runs this."""
+        at = to_epoch(self.dep.now(now))
+        before = at - self.dep.config.limits.report_text_days * 86_400
+        t = schema.scam_reports
+        with self.dep.store.write() as conn:
+            return int(conn.execute(update(t).where(
+                t.c.issuer_id == self.dep.issuer_id, t.c.at < before, t.c.text.is_not(None))
+                .values(text=None)).rowcount)

@@ -37,6 +37,7 @@ from types import FrameType
 from callproof.checkflow import CheckFlow
 from callproof.deployment import Deployment
 from callproof.errors import CallproofError, ConfigError
+from callproof.scam_reports import Reports
 from callproof.store.leases import Lease, new_holder_id
 from callproof.webhook import MAX_PER_RUN, AlertWebhook
 
@@ -133,11 +134,13 @@ def alert_duty(dep: Deployment, every: float) -> Duty:
 
 
 def housekeeping_duty(dep: Deployment, every: float) -> Duty:
-    """Log the failed-lookup counts of every finished minute."""
-    flow = CheckFlow(dep)
+    """Log the failed-lookup counts of every finished minute; forget scam reports' free text
+    after its retention."""
+    flow, reports = CheckFlow(dep), Reports(dep)
 
     def housekeeping(held: Callable[[], bool]) -> bool:
         flow.flush_failed_lookups()
+        reports.purge_texts()
         return False
 
     return Duty("housekeeping", every, housekeeping)

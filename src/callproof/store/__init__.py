@@ -118,9 +118,27 @@ class Store:
         except (SQLAlchemyError, ImportError, ValueError) as e:
             raise StoreError(f"cannot use the database URL: {e}") from e
         store = cls(engine, append_guard=append_guard)
+        store._keep_private()
         if migrate:
             store.migrate()
+            store._keep_private()  # the WAL and shared-memory files exist after a write
         return store
+
+    def _keep_private(self) -> None:
+        """An SQLite database and its WAL are readable by their owner only (0600), whatever the
+        umask or the folder they were made in: they hold keyed hashes and the signing key."""
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return
+        path = os.path.abspath(database)
+        if not os.path.exists(path):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        for name in (path, path + "-wal", path + "-shm", path + ".writer-lock"):
+            try:
+                if os.stat(name).st_mode & 0o077:
+                    os.chmod(name, 0o600)
+            except FileNotFoundError:
+                continue
 
     def close(self) -> None:
         self.engine.dispose()
