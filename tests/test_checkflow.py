@@ -307,6 +307,60 @@ def test_the_global_budget_trips_the_breaker_and_alerts(world: World) -> None:
     assert w.flow.lookup(call.code, new_client_token()).step == "number"
 
 
+def test_one_network_cannot_spend_more_than_its_own_budget(world: World) -> None:
+    """Hardening item 1: failures count per address AND per network (IPv4 /24, IPv6 /48); a
+    network past its limit is refused, every address in it, while other networks check."""
+    w = world
+    limits = w.deployment.config.limits
+    w.clock.set(w.clock.now().replace(second=0))
+    for i in range(limits.network_failure_limit):  # many addresses, each far under its own limit
+        failure(w.flow.lookup, "000000000", new_client_token(),
+                client_address=f"198.51.100.{i % 250 + 1}")
+        if i % 200 == 199:
+            w.clock.advance(seconds=60)  # stay under the deployment's per-minute budget
+    call = issue(w)
+    assert failure(w.flow.lookup, call.code, new_client_token(),
+                   client_address="198.51.100.253") == "too_many_tries"  # a fresh address there
+    assert w.flow.lookup(call.code, new_client_token(),
+                         client_address="203.0.113.7").step == "number"  # another network
+    # IPv6: a /48 is one network, whatever /64 each guess comes from.
+    v6 = [f"2001:db8:7:{i:x}::1" for i in range(limits.network_failure_limit)]
+    for i, address in enumerate(v6):
+        failure(w.flow.lookup, "000000000", new_client_token(), client_address=address)
+        if i % 200 == 199:
+            w.clock.advance(seconds=60)
+    other = issue(w)
+    assert failure(w.flow.lookup, other.code, new_client_token(),
+                   client_address="2001:db8:7:ffff::9") == "too_many_tries"
+    assert w.flow.lookup(other.code, new_client_token(),
+                         client_address="2001:db8:8::9").step == "number"
+
+
+def test_during_a_wave_clean_networks_still_check(world: World) -> None:
+    """Hardening item 1: a flood from a few networks trips the deployment's budget; then clients
+    and networks with recent failures are refused (rate_limited), genuine customers elsewhere
+    check as usual, one alert says the wave is on, and agents can read until when."""
+    w = world
+    limits = w.deployment.config.limits
+    w.clock.set(w.clock.now().replace(second=0))
+    flooders = [f"{net}.{i}" for net in ("192.0.2", "198.51.100", "100.64.0")
+                for i in range(1, 40)]  # three networks, each under its own limit
+    for i in range(limits.global_failure_budget + 1):
+        failure(w.flow.lookup, "000000000", new_client_token(),
+                client_address=flooders[i % len(flooders)])
+    assert w.flow.wave() is not None
+    call = issue(w)
+    assert failure(w.flow.lookup, call.code, new_client_token(),
+                   client_address="192.0.2.200") == "rate_limited"  # the flooders' network
+    assert w.flow.lookup(call.code, new_client_token(),
+                         client_address="203.0.113.50").step == "number"  # a clean one
+    with w.deployment.store.read() as conn:
+        types = [e.type for e in read_events(conn, w.deployment.issuer_id)]
+    assert types.count(ev.BUDGET_TRIPPED) == 1
+    w.clock.advance(seconds=limits.breaker_cooldown_seconds)
+    assert w.flow.wave() is None
+
+
 def test_failed_lookups_are_logged_per_minute_not_per_miss(world: World) -> None:
     w = world
     w.clock.set(w.clock.now().replace(second=5))

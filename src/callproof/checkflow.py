@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
@@ -34,6 +34,7 @@ from callproof.protocol import events, states
 from callproof.protocol.clock import Clock, from_epoch, to_epoch
 from callproof.protocol.codes import normalise_code
 from callproof.protocol.jws import peek_unverified_claims
+from callproof.protocol.networks import client_keys
 from callproof.protocol.privacy import equal
 from callproof.protocol.ticket import CallTicket, verify_ticket
 from callproof.protocol.words import WORDS, CheckWord
@@ -55,6 +56,13 @@ def new_client_token() -> str:
 def is_client_token(token: object) -> bool:
     """Whether ``token`` can be a client token (a claim-cookie value): 16–128 characters."""
     return isinstance(token, str) and 16 <= len(token) <= 128
+
+
+class _Who(NamedTuple):
+    """The keyed hashes a client's failed lookups count against (None: not given)."""
+
+    address: str | None
+    network: str | None
 
 
 @dataclass(frozen=True)
@@ -127,9 +135,24 @@ class CheckFlow:
         _check_client_token(client_token)
         at = self.dep.now(now)
         client = self.dep.hash_keys.client_hash(client_token)
-        address = self.dep.hash_keys.client_hash("addr:" + client_address) \
-            if client_address else None
-        return self._run(lambda conn: self._lookup(conn, code, client, address, at))
+        who = self._who(client_address)
+        return self._run(lambda conn: self._lookup(conn, code, client, who, at))
+
+    def _who(self, client_address: str | None) -> _Who:
+        """The keyed hashes a failed lookup from ``client_address`` counts against."""
+        if not client_address:
+            return _Who(None, None)
+        address, network = client_keys(client_address)
+        hashed = self.dep.hash_keys.client_hash
+        return _Who(hashed(address), hashed(network) if network else None)
+
+    def wave(self, *, now: datetime | None = None) -> datetime | None:
+        """Until when a wave of wrong codes has the deployment refusing lookups from clients and
+        networks with recent failures (None: no wave). Agents and the fraud desk are shown it."""
+        at = to_epoch(self.dep.now(now))
+        with self.dep.store.read() as conn:
+            open_until = conn.execute(_BREAKER).scalar()
+        return from_epoch(open_until) if open_until is not None and at < open_until else None
 
     def _run(self, step: Callable[[Connection], CheckStep]) -> CheckStep:
         """Run one step in a write transaction. A refusal still commits what it recorded (the
@@ -144,48 +167,56 @@ class CheckFlow:
             raise failure
         return result
 
-    def _lookup(self, conn: Connection, code: str, client: str, address: str | None,
+    def _lookup(self, conn: Connection, code: str, client: str, who: _Who,
                 at: datetime) -> CheckStep:
         """Spec §6.3 steps 1–7 (step 0 ran in :meth:`lookup`), in the spec's order:
 
-        (1) the global breaker, then this client's failures; (2) the live code; (3) a ticket
+        (1) this client's and its network's failures, and the wave; (2) the live code; (3) a ticket
         that is over; (4) the ticket verifies now and its cdh binds it to this code; (5) already
         claimed: this client's step, or a relay that ends the ticket; (6) the code's window;
         (7) claim it for this client.
         """
         now = to_epoch(at)
         limits = self.dep.config.limits
-        # (1): the global breaker, then this client's failures.
+        # (1): this client's and its network's failures; during a wave (the deployment's budget
+        # spent), only clients and networks with no recent failure are looked up.
         open_until = conn.execute(_BREAKER).scalar()
-        if open_until is not None and now < open_until:
-            raise CheckFailed("rate_limited", "lookups are paused after too many failures")
-        if address is not None and self._client_failures(conn, address, now) >= \
-                limits.client_failure_limit:
-            raise CheckFailed("too_many_tries", "too many failed lookups from this client")
+        wave = open_until is not None and now < open_until
+        if who.address is None:
+            if wave:
+                raise CheckFailed("rate_limited", "lookups are paused after too many failures")
+        else:
+            mine = self._client_failures(conn, who.address, now)
+            network = self._client_failures(conn, who.network, now) if who.network else 0
+            if mine >= limits.client_failure_limit or network >= limits.network_failure_limit:
+                raise CheckFailed("too_many_tries", "too many failed lookups from this client")
+            if wave and (mine or network):
+                raise CheckFailed("rate_limited", "a wave of wrong codes: this client's network "
+                                                  "had failures")
         # (2): the live code.
         code_hash = self.dep.hash_keys.code_hash(code)
         link = conn.execute(_LIVE_CODE, {"h": code_hash}).first()
         row = self._row(conn, link.ticket_id, lock=True) if link else None
         if row is None:
-            self._fail_lookup(conn, at, address, "not_found", None)
+            self._fail_lookup(conn, at, who, "not_found", None)
         # (3): a ticket that is over refuses without further checks.
         state = states.effective_state(row.state, row.expires_at, now)
         if state not in states.LIVE:
-            self._fail_lookup(conn, at, address, state, row.ticket_id)
+            self._fail_lookup(conn, at, who, state, row.ticket_id)
         # (4): the ticket verifies now, and its cdh binds it to exactly this code.
-        ticket = self._verified(conn, row, code, at, address)
+        ticket = self._verified(conn, row, code, at, who)
         if ticket is None:
-            self._fail_lookup(conn, at, address, "revoked", row.ticket_id)
+            self._fail_lookup(conn, at, who, "revoked", row.ticket_id)
         # (5): already claimed — by this device (where it is), or by another (a relay).
         if row.claimed_by is not None:
             if equal(row.claimed_by, client):
                 return self._step(conn, row, ticket)  # the same device again: where it is
             # Another device has this code: the call is being relayed. End it.
             self._end(conn, row, at, states.CAUSE_CLAIMED_ELSEWHERE, alert=True)
-            self._fail_lookup(conn, at, address, "claimed_elsewhere", row.ticket_id)
+            self._fail_lookup(conn, at, who, "claimed_elsewhere", row.ticket_id)
         # (6): the code's window is over.
         if now >= row.code_until:
-            self._fail_lookup(conn, at, address, "expired", row.ticket_id)
+            self._fail_lookup(conn, at, who, "expired", row.ticket_id)
         # (7): claim it for this client.
         conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == row.ticket_id)
                      .values(state=states.CLAIMED, claimed_by=client, updated_at=now))
@@ -193,7 +224,7 @@ class CheckFlow:
         return self._step(conn, self._row(conn, row.ticket_id), ticket)
 
     def _verified(self, conn: Connection, row: Any, code: str, at: datetime,
-                  address: str | None) -> CallTicket | None:
+                  who: _Who) -> CallTicket | None:
         """The stored ticket, verified against today's keys; None if its key is revoked.
 
         Refuses (``tampered``, with an alert event) a ticket that does not verify or whose
@@ -206,7 +237,7 @@ class CheckFlow:
             return None
         except (Expired, NotYetValid) as e:
             # A matter of clocks (servers more than the skew apart), not of tampering.
-            self._fail_lookup(conn, at, address, e.outcome, row.ticket_id)
+            self._fail_lookup(conn, at, who, e.outcome, row.ticket_id)
         except TicketError as e:
             self._tampered(conn, at, row.ticket_id, e.outcome)
         expected = self.dep.hash_keys.cdh(ticket.iss, ticket.jti, code)
@@ -344,16 +375,17 @@ class CheckFlow:
             t.c.client_hash == address, t.c.minute >= since - since % 60)).scalar_one()
         return int(total)
 
-    def _fail_lookup(self, conn: Connection, at: datetime, address: str | None, outcome: str,
+    def _fail_lookup(self, conn: Connection, at: datetime, who: _Who, outcome: str,
                      ticket_id: str | None) -> NoReturn:
         """Count a failed lookup, maybe trip the breaker, and refuse with ``outcome``."""
-        self._count_failure(conn, at, address)
+        self._count_failure(conn, at, who)
         raise _Refused(CheckFailed(outcome, f"cannot confirm: {outcome}", ticket_id=ticket_id))
 
-    def _count_failure(self, conn: Connection, at: datetime, address: str | None) -> None:
+    def _count_failure(self, conn: Connection, at: datetime, who: _Who) -> None:
         """Count a failed lookup for the deployment (on one of its shards, so unrelated
         customers' failures do not queue on one row) and for the client; trip the breaker when
-        this minute's failures pass the budget (one conditional UPDATE: one trip, one alert)."""
+        this minute's failures pass the budget (one conditional UPDATE: one trip, one alert).
+        A client's failure counts for its address and its network (spec §10)."""
         now = to_epoch(at)
         minute = now - now % 60
         store, limits = self.dep.store, self.dep.config.limits
@@ -363,13 +395,15 @@ class CheckFlow:
                                                 "logged": False}):
             conn.execute(update(t).where(t.c.minute == minute, t.c.shard == shard)
                          .values(count=t.c.count + 1))
-        if address is not None:
-            c = schema.client_failures
-            if not store.insert_if_absent(conn, c, {"client_hash": address, "minute": minute,
+        c = schema.client_failures
+        for key in (who.address, who.network):
+            if key is None:
+                continue
+            if not store.insert_if_absent(conn, c, {"client_hash": key, "minute": minute,
                                                     "count": 1}):
-                conn.execute(update(c).where(c.c.client_hash == address, c.c.minute == minute)
+                conn.execute(update(c).where(c.c.client_hash == key, c.c.minute == minute)
                              .values(count=c.c.count + 1))
-            conn.execute(delete(c).where(c.c.client_hash == address, c.c.minute <
+            conn.execute(delete(c).where(c.c.client_hash == key, c.c.minute <
                                          minute - limits.client_window_seconds - 60))
         count = conn.execute(select(func.sum(t.c.count)).where(t.c.minute == minute)).scalar_one()
         if count > limits.global_failure_budget:

@@ -76,6 +76,9 @@ class Limits:
     word_choices: int = 6
     client_failure_limit: int = 30
     client_window_seconds: int = 900
+    #: Failed lookups one network (IPv4 /24, IPv6 /48) may make in the client window: so that one
+    #: network cannot spend the deployment's budget alone (spec §10).
+    network_failure_limit: int = 300
     global_failure_budget: int = 600
     breaker_cooldown_seconds: int = 300
     reveals_per_agent_hour: int = 20
@@ -101,7 +104,7 @@ class Limits:
             raise ConfigError("word_choices must be between 4 and 6")
         if not 0 <= self.clock_skew_seconds <= 300:
             raise ConfigError("clock_skew_seconds must be between 0 and 300")
-        if min(self.client_failure_limit, self.global_failure_budget,
+        if min(self.client_failure_limit, self.network_failure_limit, self.global_failure_budget,
                self.client_window_seconds, self.breaker_cooldown_seconds,
                self.reveals_per_agent_hour, self.reveals_per_customer_hour,
                self.report_text_days) < 1:
