@@ -32,6 +32,7 @@ from callproof.apikeys import ApiKeys
 from callproof.desk_users import DeskUsers
 from callproof.fraud import FraudDesk
 from callproof.scam_reports import Reports
+from callproof.sign_ins import SignIns
 from callproof.webhook import AlertWebhook
 
 from . import api, console, enroll, errors, fraud, i18n, public, security, wellknown
@@ -67,7 +68,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         admin=Admin(deployment), api_keys=ApiKeys(deployment),
         passwords=AgentPasswords(deployment), reports=Reports(deployment),
         enrolled=EnrolledProofs(deployment), desk=FraudDesk(deployment),
-        desk_users=DeskUsers(deployment), webhook=AlertWebhook(deployment))
+        desk_users=DeskUsers(deployment), webhook=AlertWebhook(deployment),
+        sign_ins=SignIns(deployment))
     # The session (CSRF token, console sign-in) is signed with a key derived from the
     # deployment's hash key, so every instance of a deployment agrees without another secret.
     app.secret_key = deployment.hash_keys.session_secret()

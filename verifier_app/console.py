@@ -10,9 +10,11 @@ GET  /console/tickets/<id>                   the call code, the state, the check
 GET  /console/tickets/<id>/status.json       the same for console.js, polled every 2 s
 POST /console/tickets/<id>/close             the agent hangs up
 
-An agent sees only the tickets they issued (any other id is a 404). The call code is kept only in
-the agent's signed session cookie (the library stores just its hash), for the last few calls, so
-the call page can show it again on a refresh; it is shown until the customer has typed it.
+An agent sees only the tickets they issued (any other id is a 404). The sign-in lives in the
+database (:mod:`callproof.sign_ins`): the cookie holds only a random token, so signing out, a new
+password or ``agents disable`` ends it at once. The last few calls' codes are kept with the
+sign-in, server-side (the tickets store just the code's hash), so the call page can show the code
+again on a refresh; it is shown until the customer has typed it.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from callproof import ConfigError, InputError, NotFound, StoreError, TransitionR
 from callproof.admin import Agent
 from callproof.issuer import TicketStatus, normalise_phone
 from callproof.protocol import events, states
-from callproof.protocol.clock import to_epoch
 from callproof.protocol.languages import LANGUAGES
+from callproof.sign_ins import SignIn
 
 from .extensions import limiter, services
 from .i18n import NATIVE_NAMES, current_language, redirect_keeping_language
@@ -47,9 +49,7 @@ from .security import client_key
 bp = Blueprint("console", __name__, url_prefix="/console")
 log = logging.getLogger("callproof.console")
 
-#: How long a sign-in lasts (a long shift); then the agent signs in again.
-SIGN_IN_SECONDS = 12 * 3600
-#: How many calls' codes the session keeps (newest first).
+#: How many calls' codes a sign-in keeps (newest first; server-side, with the sign-in).
 KEPT_CALLS = 5
 #: States after which the page stops polling: nothing more can happen to the ticket.
 FINAL = frozenset({states.FAILED, states.CLOSED, states.EXPIRED, states.REVOKED})
@@ -91,22 +91,17 @@ def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
                          status)
 
 
-def _now() -> int:
-    return to_epoch(services().deployment.now())
-
-
 def _signed_in() -> Agent | None:
     """The signed-in agent, if the sign-in is recent and the agent still exists and is enabled.
 
     Anything else clears the session (a disabled agent is signed out on their next request).
     """
-    agent_id = session.get("agent_id")
-    since = session.get("signed_in_at")
-    if not isinstance(agent_id, str) or not isinstance(since, int):
+    live = _sign_in()
+    if live is None:
+        if "sign_in" in session:
+            session.clear()
         return None
-    if not 0 <= _now() - since <= SIGN_IN_SECONDS:
-        session.clear()
-        return None
+    agent_id = live.user_id
     agent = next((a for a in services().admin.agents() if a.agent_id == agent_id), None)
     if agent is None or not agent.enabled:
         session.clear()
@@ -114,21 +109,35 @@ def _signed_in() -> Agent | None:
     return agent
 
 
+def _sign_in() -> SignIn | None:
+    """This request's live agent sign-in (looked up once per request)."""
+    if "cp_sign_in" not in g:
+        g.cp_sign_in = services().sign_ins.check("agent", session.get("sign_in"))
+    live: SignIn | None = g.cp_sign_in
+    return live
+
+
 def _calls() -> list[list[str]]:
-    """[ticket_id, code_display, reason] of the calls started in this browser, newest first."""
-    kept = session.get("calls")
+    """[ticket_id, code_display, reason] of the calls started in this sign-in, newest first."""
+    live = _sign_in()
+    kept = live.data if live is not None else None
     if not isinstance(kept, list):
         return []
     return [c for c in kept
             if isinstance(c, list) and len(c) == 3 and all(isinstance(x, str) for x in c)]
 
 
+def _keep_calls(calls: list[list[str]]) -> None:
+    services().sign_ins.keep(session["sign_in"], calls)
+    g.pop("cp_sign_in", None)
+
+
 def _remember_call(ticket_id: str, code_display: str, reason: str) -> None:
-    session["calls"] = [[ticket_id, code_display, reason], *_calls()][:KEPT_CALLS]
+    _keep_calls([[ticket_id, code_display, reason], *_calls()][:KEPT_CALLS])
 
 
 def _forget_call(ticket_id: str) -> None:
-    session["calls"] = [c for c in _calls() if c[0] != ticket_id]
+    _keep_calls([c for c in _calls() if c[0] != ticket_id])
 
 
 def _reason_texts() -> dict[str, str]:
@@ -244,19 +253,21 @@ def sign_in_post() -> Response:
         services().passwords.check(agent_id, password)
     if not ok:
         g.failed_sign_in = True
+        services().sign_ins.failed("agent", agent_id)
         log.info("console sign-in failed for %r", agent_id[:64])
         return _sign_in_page(_("The agent id or the password is not right."), 400,
                              agent_id=agent_id[:64])
+    token = services().sign_ins.start("agent", agent_id)
     session.clear()  # a fresh session (and CSRF token) for the signed-in agent
-    session["agent_id"] = agent_id
-    session["signed_in_at"] = _now()
+    session["sign_in"] = token
     log.info("console sign-in: %s", agent_id)
     return redirect_keeping_language("console.home")
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    """End the sign-in (and forget the kept calls)."""
+    """End the sign-in (and forget the kept calls), in the database: a copied cookie is dead."""
+    services().sign_ins.end(session.get("sign_in"))
     session.clear()
     return redirect_keeping_language("console.sign_in", signed_out=1)
 

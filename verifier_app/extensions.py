@@ -14,6 +14,7 @@ from callproof.apikeys import ApiKeys
 from callproof.desk_users import DeskUsers
 from callproof.fraud import FraudDesk
 from callproof.scam_reports import Reports
+from callproof.sign_ins import SignIns
 from callproof.webhook import AlertWebhook
 
 from . import security
@@ -38,6 +39,7 @@ class Services:
     desk: FraudDesk
     desk_users: DeskUsers
     webhook: AlertWebhook
+    sign_ins: SignIns
 
 
 def services() -> Services:

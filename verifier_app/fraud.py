@@ -40,7 +40,7 @@ from flask_wtf.csrf import CSRFError
 from callproof import ConfigError, StoreError
 from callproof.desk_users import DeskUser
 from callproof.fraud import WINDOWS, Alert, HourCount
-from callproof.protocol.clock import from_epoch, to_epoch
+from callproof.protocol.clock import from_epoch
 from callproof.webhook import WebhookStatus
 
 from .extensions import limiter, services
@@ -50,11 +50,10 @@ from .security import client_key
 bp = Blueprint("fraud", __name__, url_prefix="/fraud")
 log = logging.getLogger("callproof.fraud")
 
-#: How long a desk sign-in lasts; then the desk user signs in again.
-SIGN_IN_SECONDS = 12 * 3600
-#: The session keys of a desk sign-in (the console's are ``agent_id`` / ``signed_in_at``).
-USER_KEY = "desk_user_id"
-SINCE_KEY = "desk_signed_in_at"
+#: The session key of a desk sign-in's token (the console's is ``sign_in``); the sign-in itself
+#: lives in the database (:mod:`callproof.sign_ins`): sign-out, a new password or ``desk
+#: disable`` ends it at once, and it lasts 12 hours at most.
+TOKEN_KEY = "desk_sign_in"  # noqa: S105 - a session key name, not a token
 #: Alerts on the desk page (fraud.js adds newer ones as they come).
 SHOWN_ALERTS = 50
 #: How often fraud.js asks for new alerts.
@@ -235,21 +234,15 @@ def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
     return _no_store(response)
 
 
-def _now() -> int:
-    return to_epoch(services().deployment.now())
-
-
 def _signed_in() -> DeskUser | None:
     """The signed-in desk user, if the sign-in is recent and the user still exists and is
     enabled. Anything else ends the desk sign-in (a disabled user is signed out at once)."""
-    user_id = session.get(USER_KEY)
-    since = session.get(SINCE_KEY)
-    if not isinstance(user_id, str) or not isinstance(since, int):
+    live = services().sign_ins.check("desk", session.get(TOKEN_KEY))
+    if live is None:
+        if TOKEN_KEY in session:
+            session.clear()
         return None
-    if not 0 <= _now() - since <= SIGN_IN_SECONDS:
-        session.clear()
-        return None
-    user = services().desk_users.get(user_id)
+    user = services().desk_users.get(live.user_id)
     if user is None or not user.enabled:
         session.clear()
         return None
@@ -324,19 +317,21 @@ def sign_in_post() -> Response:
         if len(user_id) <= 64 and len(password) <= 1024 else None
     if user is None:
         g.failed_sign_in = True
+        services().sign_ins.failed("desk", user_id)
         log.info("fraud desk sign-in failed for %r", user_id[:64])
         return _sign_in_page(_("The user id or the password is not right."), 400,
                              user_id=user_id[:64])
+    token = services().sign_ins.start("desk", user.user_id)
     session.clear()  # a fresh session (and CSRF token); any console sign-in here ends
-    session[USER_KEY] = user.user_id
-    session[SINCE_KEY] = _now()
+    session[TOKEN_KEY] = token
     log.info("fraud desk sign-in: %s", user.user_id)
     return redirect_keeping_language("fraud.home")
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    """End the desk sign-in."""
+    """End the desk sign-in, in the database: a copied cookie is dead."""
+    services().sign_ins.end(session.get(TOKEN_KEY))
     session.clear()
     return redirect_keeping_language("fraud.sign_in", signed_out=1)
 

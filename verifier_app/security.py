@@ -116,15 +116,20 @@ def set_claim_cookie(response: Response, token: str) -> None:
 # --- forms from this site only -----------------------------------------------------------
 
 
-def own_origin() -> str:
-    """This site's origin as a browser writes it in ``Origin`` (scheme https when served over
-    HTTPS, even if the proxy's hop to the app is plain HTTP)."""
-    scheme = "https" if current_app.config["HTTPS"] or request.is_secure else request.scheme
-    host = request.host.lower()
+def _origin(scheme: str, host: str) -> str:
+    """``scheme://host[:port]`` as a browser serialises an origin: lower case, no default port."""
+    scheme, host = scheme.lower(), host.lower()
     name, colon, port = host.rpartition(":")
     if colon and "]" not in port and port == _DEFAULT_PORT.get(scheme):
         host = name
     return f"{scheme}://{host}"
+
+
+def own_origin() -> str:
+    """This site's origin as a browser writes it in ``Origin`` (scheme https when served over
+    HTTPS, even if the proxy's hop to the app is plain HTTP)."""
+    scheme = "https" if current_app.config["HTTPS"] or request.is_secure else request.scheme
+    return _origin(scheme, request.host)
 
 
 def _same_origin() -> None:
@@ -142,10 +147,8 @@ def _same_origin() -> None:
     origin = request.headers.get("Origin")
     if origin is None or origin.strip() == "null":
         return  # nothing to go on: the token and the SameSite=Strict cookie decide
-    parts = urlsplit(origin.strip().lower())
-    port = f":{parts.port}" if parts.port and str(parts.port) != _DEFAULT_PORT.get(
-        parts.scheme) else ""
-    if f"{parts.scheme}://{parts.hostname}{port}" != own_origin():
+    parts = urlsplit(origin.strip())
+    if _origin(parts.scheme, parts.netloc) != own_origin():
         raise CSRFError("The form was sent from another origin.")
 
 

@@ -26,6 +26,7 @@ from callproof.protocol.clock import to_epoch
 from callproof.protocol.keys import ACTIVE, RETIRED, REVOKED, SigningKey, TicketKey
 from callproof.protocol.languages import LANGUAGES
 from callproof.protocol.ticket import MAX_LIFETIME
+from callproof.sign_ins import end_sign_ins
 from callproof.store import schema
 
 #: The named lock the registry's writes (keys, agents, reasons, customers, API keys, passwords)
@@ -201,6 +202,8 @@ class Admin:
                                 .values(enabled=enabled)).rowcount
             if not done:
                 raise NotFound(f"no agent {agent_id!r}")
+            if not enabled:  # signed out everywhere, at once
+                end_sign_ins(self.dep, conn, "agent", agent_id)
             self.dep.record(conn, events.AGENT_ENABLED if enabled else events.AGENT_DISABLED,
                             now, agent_id=agent_id)
 

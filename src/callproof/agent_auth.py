@@ -22,6 +22,7 @@ from callproof.deployment import Deployment
 from callproof.errors import InputError, NotFound
 from callproof.protocol import events
 from callproof.protocol.clock import to_epoch
+from callproof.sign_ins import end_sign_ins
 from callproof.store import schema
 
 MIN_PASSWORD = 12
@@ -80,6 +81,7 @@ class AgentPasswords:
             if not self.dep.store.insert_if_absent(conn, c, values):
                 conn.execute(c.update().where(c.c.issuer_id == self.dep.issuer_id,
                                               c.c.agent_id == agent_id).values(**values))
+            end_sign_ins(self.dep, conn, "agent", agent_id)  # a new password ends every sign-in
             self.dep.record(conn, events.AGENT_PASSWORD_SET, at, agent_id=agent_id)
 
     def check(self, agent_id: str, password: str) -> bool:

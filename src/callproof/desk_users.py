@@ -22,6 +22,7 @@ from callproof.deployment import Deployment
 from callproof.errors import InputError, NotFound
 from callproof.protocol import events
 from callproof.protocol.clock import to_epoch
+from callproof.sign_ins import end_sign_ins
 from callproof.store import schema
 
 
@@ -76,6 +77,8 @@ class DeskUsers:
                                 .values(updated_at=to_epoch(at), **values)).rowcount
             if not done:
                 raise NotFound(f"no desk user {user_id!r}")
+            if "password_hash" in values or values.get("enabled") is False:
+                end_sign_ins(self.dep, conn, "desk", user_id)  # signed out everywhere, at once
             self.dep.record(conn, event, at, user_id=user_id)
 
     def check(self, user_id: str, password: str) -> DeskUser | None:

@@ -38,6 +38,7 @@ from callproof.checkflow import CheckFlow
 from callproof.deployment import Deployment
 from callproof.errors import CallproofError, ConfigError
 from callproof.scam_reports import Reports
+from callproof.sign_ins import SignIns
 from callproof.store.leases import Lease, new_holder_id
 from callproof.webhook import MAX_PER_RUN, AlertWebhook
 
@@ -135,12 +136,13 @@ def alert_duty(dep: Deployment, every: float) -> Duty:
 
 def housekeeping_duty(dep: Deployment, every: float) -> Duty:
     """Log the failed-lookup counts of every finished minute; forget scam reports' free text
-    after its retention."""
-    flow, reports = CheckFlow(dep), Reports(dep)
+    after its retention; delete expired staff sign-ins."""
+    flow, reports, sign_ins = CheckFlow(dep), Reports(dep), SignIns(dep)
 
     def housekeeping(held: Callable[[], bool]) -> bool:
         flow.flush_failed_lookups()
         reports.purge_texts()
+        sign_ins.purge()
         return False
 
     return Duty("housekeeping", every, housekeeping)

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from callproof import WORDS
 from callproof.protocol import events, states
+from callproof.sign_ins import SignIn
 from callproof.store.events import read_events
 from verifier_app import services
 
@@ -147,8 +148,54 @@ def test_sign_in_starts_a_fresh_session(agents: Web) -> None:
         sess["calls"] = [["t-planted", "111 111 111", "order_delivery"]]
     sign_in(agents.client)
     with agents.client.session_transaction() as sess:
-        assert sess["agent_id"] == "a-001"
+        live = _sign_in_of(agents, sess)
+        assert live is not None and live.user_id == "a-001" and live.data is None
         assert "planted" not in sess and "calls" not in sess
+
+
+def _sign_in_of(web: Web, sess: Any) -> SignIn | None:
+    """The server-side sign-in the session cookie's token names (the cookie holds nothing else
+    of it: hardening item 6)."""
+    with web.app.app_context():
+        return services().sign_ins.check("agent", sess.get("sign_in"))
+
+
+def test_the_cookie_holds_no_agent_id_and_no_call_code(agents: Web) -> None:
+    sign_in(agents.client)
+    code = code_on(page(agents.client, issue(agents.client)))
+    with agents.client.session_transaction() as sess:
+        assert set(sess) <= {"sign_in", "csrf_token", "_fresh"}
+        kept = str(dict(sess))
+        assert code.replace(" ", "") not in kept.replace(" ", "") and "a-001" not in kept
+
+
+def test_sign_out_password_change_and_disable_end_a_copied_cookie(agents: Web) -> None:
+    """Hardening item 6: a cookie copied before sign-out (or before a new password, or before
+    ``agents disable``) no longer opens the console, on its very next request."""
+    from callproof import Admin
+    from callproof.agent_auth import AgentPasswords
+
+    for end in ("sign_out", "password", "disable"):
+        sign_in(agents.client)
+        with agents.client.session_transaction() as sess:
+            copied = dict(sess)
+        if end == "sign_out":
+            agents.client.post("/console/sign-out",
+                               data={"csrf_token": csrf(agents.client, "/console/")})
+        with agents.app.app_context():
+            dep = services().deployment
+            if end == "password":
+                AgentPasswords(dep).set("a-001", PASSWORD)
+            elif end == "disable":
+                Admin(dep).set_agent_enabled("a-001", False)
+        thief = agents.app.test_client()
+        with thief.session_transaction() as sess:
+            sess.update(copied)
+        response = thief.get("/console/")
+        assert response.status_code in (302, 303) and "/console/sign-in" in response.location, end
+        if end == "disable":
+            with agents.app.app_context():
+                Admin(services().deployment).set_agent_enabled("a-001", True)
 
 
 @pytest.mark.parametrize(("agent_id", "password"), [
@@ -405,7 +452,8 @@ def test_a_confirmed_call(agents: Web) -> None:
     s = status(agents.client, ticket_id)
     assert s["state"] == states.CLOSED and s["final"] and not s["can_close"]
     with agents.client.session_transaction() as sess:
-        assert sess["calls"] == []  # the code is dropped once the call is closed
+        live = _sign_in_of(agents, sess)
+        assert live is not None and live.data == []  # the code is dropped once the call is closed
 
 
 def test_a_call_without_a_number_goes_straight_to_the_word(agents: Web) -> None:

@@ -682,3 +682,19 @@ def test_no_push_without_a_webhook(desk: Web) -> None:
     finally:
         with app.app_context():
             services().deployment.store.close()
+
+
+def test_a_copied_desk_cookie_dies_with_a_new_password(desk: Web) -> None:
+    """Hardening item 6: the police CSV is not downloadable with a cookie copied before the
+    desk user's password changed (the sign-in lives in the database, not in the cookie)."""
+    sign_in(desk.client)
+    assert desk.client.get("/fraud/police.csv?days=7").status_code == 200
+    with desk.client.session_transaction() as sess:
+        copied = dict(sess)
+    with desk.app.app_context():
+        services().desk_users.set_password("d-001", DESK_PASSWORD + " new")
+    thief = desk.app.test_client()
+    with thief.session_transaction() as sess:
+        sess.update(copied)
+    response = thief.get("/fraud/police.csv?days=7")
+    assert response.status_code in (302, 303) and "/fraud/sign-in" in response.location

@@ -178,11 +178,18 @@ def test_hsts_is_sent_when_the_proxy_speaks_plain_http_to_the_app(https: Flask) 
 
 @pytest.mark.parametrize(("base", "origin"), [
     ("http://127.0.0.1:8000", "http://127.0.0.1:8000"), ("http://localhost", "http://localhost"),
-    ("http://localhost:80", "http://localhost"), ("http://[::1]:8000", "http://[::1]:8000")])
+    ("http://localhost:80", "http://localhost"), ("http://[::1]:8000", "http://[::1]:8000"),
+    ("http://[::1]", "http://[::1]"), ("http://Shop.Example", "http://shop.example")])
 def test_the_own_origin_is_written_as_a_browser_writes_origin(
         web: Web, base: str, origin: str) -> None:
     with web.app.test_request_context("/", base_url=base):
         assert own_origin() == origin
+    # and a form from that origin (no Fetch Metadata) is this site's
+    client = web.app.test_client()
+    token = _token(client, "/", base)
+    response = client.post("/verify", base_url=base, headers={"Origin": origin},
+                           data={"csrf_token": token, "code": "000000000"})
+    assert "open too long" not in response.get_data(as_text=True)
 
 
 # --- proxy trust ------------------------------------------------------------------------------

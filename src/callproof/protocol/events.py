@@ -68,6 +68,10 @@ DESK_USER_DISABLED = "desk.user_disabled"
 DESK_USER_ENABLED = "desk.user_enabled"
 DESK_PASSWORD_SET = "desk.password_set"  # noqa: S105 - an event name, not a password
 WEBHOOK_SECRET_SET = "desk.webhook_secret_set"  # noqa: S105 - an event name, not a secret
+# Staff sign-ins (the console's agents, the desk's users): kind and id, never a password.
+SIGNED_IN = "staff.signed_in"
+SIGN_IN_FAILED = "staff.sign_in_failed"
+SIGNED_OUT = "staff.signed_out"
 
 #: What a scam caller asked for, as the report form lists it: the values of a ``report.filed``
 #: event's ``scripts`` (spec/fraud-desk.md, the scam scripts).
@@ -83,6 +87,7 @@ EVENT_TYPES = frozenset({
     ENROLL_TOKEN_CREATED, ENROLL_TOKEN_USED, TOTP_STARTED, TOTP_CONFIRMED, TOTP_CONFIRM_FAILED,
     PHRASE_SET, PROOF_REMOVED, REVEAL_APP_CODE, REVEAL_PHRASE, REVEAL_UNCONNECTED, REVEAL_CAPPED,
     DESK_USER_ADDED, DESK_USER_DISABLED, DESK_USER_ENABLED, DESK_PASSWORD_SET, WEBHOOK_SECRET_SET,
+    SIGNED_IN, SIGN_IN_FAILED, SIGNED_OUT,
 })
 
 

@@ -375,3 +375,22 @@ signing_key_secrets = Table(
 Index("uq_signing_keys_one_active", signing_keys.c.issuer_id, unique=True,
       sqlite_where=signing_keys.c.status == "active",
       postgresql_where=signing_keys.c.status == "active")
+
+# --- sign-ins (migration 0010; hardening issue 13 items 6–8) ------------------------------------
+
+# Staff sign-ins (agents on the console, users of the fraud desk), kept here, not in the cookie:
+# the browser holds only a random token, stored as its SHA-256. Signing out, a new password or
+# ``disable`` deletes the rows, which ends the sign-in on its next request everywhere. ``data`` is
+# what the page keeps for the sign-in (the console's recent calls with their codes), never in the
+# cookie.
+sign_ins = Table(
+    "sign_ins", metadata,
+    Column("token_hash", String(_HASH), primary_key=True),
+    Column("issuer_id", String(_ISSUER), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("user_id", String(_ID), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("data", Text),
+    Index("ix_sign_ins_user", "issuer_id", "kind", "user_id"),
+)
