@@ -50,6 +50,7 @@ scratch database dropped.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -248,7 +249,8 @@ class Customer:
             try:
                 if self.flow():
                     self.records.flows.append(time.monotonic())
-            except (FlowError, OSError, ValueError, KeyError) as e:
+            except (FlowError, OSError, http.client.HTTPException, ValueError, KeyError,
+                    TypeError) as e:
                 self.records.failures.append((time.monotonic(), f"{type(e).__name__}: {e}"))
                 self.browser.close()
                 self.browser.cookies.clear()

@@ -42,7 +42,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused
 from callproof.apikeys import ApiKey
-from callproof.errors import AuthError, RevealRefused
+from callproof.errors import AuthError, LogError, RevealRefused
 from callproof.idempotency import IdempotentIssuing
 from callproof.protocol.canonical import parse_json_strict
 from callproof.protocol.languages import LANGUAGES
@@ -503,9 +503,16 @@ def too_large(_e: RequestEntityTooLarge) -> Response:
 
 
 @bp.errorhandler(StoreError)
-def database_down(_e: StoreError) -> Response:
-    """The database cannot be reached: logged, and 503."""
-    log.error("the database is unavailable")
+def database_down(e: StoreError) -> Response:
+    """The database cannot be reached, or the audit log refuses to record: logged with the
+    reason, and an honest 503."""
+    if isinstance(e, LogError):
+        log.error("the audit log refuses to record: %s", e)
+        return error_response(
+            503, "unavailable", "The audit log cannot record this, so nothing was done: the "
+            "database is behind or not the one the log signed (an old backup restored?). The "
+            "operator must restore the newest database; GET /healthz says more.")
+    log.error("the database is unavailable: %s", e)
     return error_response(503, "unavailable", "The database is unavailable; try again shortly.")
 
 

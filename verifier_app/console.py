@@ -87,8 +87,9 @@ def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
           **context: Any) -> Response:
     """A console page in the page's language (base.html needs ``company`` and ``here``)."""
     company = services().deployment.config.company
-    return make_response(render_template(template, company=company, here=here, **context),
-                         status)
+    wave = services().flow.wave() if "agent" in context and context["agent"] else None
+    return make_response(render_template(template, company=company, here=here, wave=wave,
+                                         **context), status)
 
 
 def _signed_in() -> Agent | None:

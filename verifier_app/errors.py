@@ -87,9 +87,10 @@ def rate_limited(_e: Exception) -> Response:
     return check_failed("rate_limited")
 
 
-def database_down(_e: StoreError) -> Response:
-    """The database cannot be reached: logged, and our honest outage page (503)."""
-    log.error("the database is unavailable")
+def database_down(e: StoreError) -> Response:
+    """The database cannot be reached: logged with the reason, and our honest outage page
+    (503)."""
+    log.error("the database is unavailable: %s", e)
     if request.blueprint in _STAFF:
         return problem_page(503, _("Something went wrong on our side"),
                             _("Try again in a few minutes."))

@@ -66,6 +66,8 @@ log = logging.getLogger("callproof.web")
 PAGE_COOKIE = "cp_page"
 PAGE_COOKIE_MAX_AGE = 600
 _ELSEWHERE = "elsewhere"
+#: Refusals that are not failed lookups (spec §6.3): the edge limit does not count them either.
+NOT_COUNTED = frozenset({"rate_limited", "too_many_tries", "tampered"})
 _KEPT = re.compile(r"(typo|format)-([0-9]{0,9})\Z")
 _MAX_KEPT_TEXT = 2 * MAX_TEXT  # a report text too long is shown back so it can be shortened
 
@@ -230,14 +232,16 @@ def verify() -> Response:
     token, new = claim_token(request)
     typed = request.form.get("code", "")
     try:
-        step = services().flow.lookup(typed, token)
+        # The library's per-address and per-network counts decide (spec §10), shared by every
+        # instance through the database; the address is the one the proxy settings trust.
+        step = services().flow.lookup(typed, token, client_address=request.remote_addr)
     except CodeError as e:
         response = _go("public.code_again")
         kind = "typo" if e.reason == "typo" else "format"
         _set_page_cookie(response, f"{kind}-{_kept_digits(typed)}")
         return response
     except CheckFailed as e:
-        g.failed_lookup = True
+        g.failed_lookup = e.outcome not in NOT_COUNTED  # the edge limit counts what §6.3 counts
         response = failure_redirect(e.outcome, e.ticket_id)
     else:
         response = _go("public.step", t=step.ticket_id)

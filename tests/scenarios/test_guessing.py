@@ -107,3 +107,31 @@ def test_many_clients_guessing_trip_the_global_budget_and_alert_the_fraud_desk_a
     assert customer.tap_word(dialer.check_word(call["ticket_id"])).kind == "confirmed"
     assert [e.type for e in instance.events() if e.type == "ticket.verified"] == \
         ["ticket.verified"]
+
+
+def test_a_flood_from_a_few_networks_does_not_stop_a_customer_on_another(
+        serve: Callable[..., Instance]) -> None:
+    """Hardening item 1: a wave of wrong codes from many addresses in three networks spends the
+    deployment's budget — one alert, and a refused wave — yet a genuine customer on another
+    network checks her call during it; a newcomer on a flooding network is refused safely."""
+    budget = 30
+    instance = serve(limits={"global_failure_budget": budget})
+    dialer = instance.dialer()
+    call = dialer.issue()
+    made_up = guesses({call["code"]})
+    desk = FraudDesk(instance.services().deployment)
+    networks = ("192.0.2", "198.51.100", "100.64.0")
+    flood = [instance.customer(address=f"{net}.{i}") for net in networks for i in range(1, 12)]
+    pages = [guess(flood[i % len(flood)], next(made_up)) for i in range(budget + 1)]
+    assert set(pages) == {"failed"}
+    [alert] = desk.alerts()
+    assert alert.kind == "budget_tripped"  # the fraud desk sees the wave at once
+    assert instance.services().flow.wave() is not None  # and so does the agents' console
+
+    newcomer = instance.customer(address="198.51.100.200")  # a flooding network: refused
+    assert guess(newcomer, call["code_display"]) == "failed"
+    customer = instance.customer(address="203.0.113.77")  # another network: checks as usual
+    assert customer.type_code(call["code_display"]).kind == "number"
+    assert customer.answer_number(yes=True).kind == "word"
+    assert customer.tap_word(dialer.check_word(call["ticket_id"])).kind == "confirmed"
+    assert len(desk.alerts()) == 1  # one wave, one alert

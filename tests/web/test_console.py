@@ -552,3 +552,24 @@ def test_console_pages_keep_the_security_headers(agents: Web) -> None:
     script = agents.client.get("/static/console.js")
     assert script.status_code == 200 and b"status" in script.data
     script.close()
+
+
+def test_the_console_says_when_a_wave_of_wrong_codes_is_on(agents: Web) -> None:
+    """Hardening item 1: agents see that an attack is on (a tripped budget), and what to tell a
+    customer whose check was refused."""
+    from callproof import CheckFailed, new_client_token
+
+    sign_in(agents.client)
+    assert "A wave of wrong call codes" not in agents.client.get("/console/").get_data(
+        as_text=True)
+    with agents.app.app_context():
+        flow = services().flow
+        budget = services().deployment.config.limits.global_failure_budget
+        for i in range(budget + 1):
+            with pytest.raises(CheckFailed):
+                flow.lookup("000000000", new_client_token(),
+                            client_address=f"10.{i % 3}.{i % 200}.1")
+    html = agents.client.get("/console/").get_data(as_text=True)
+    assert "A wave of wrong call codes is on until" in html
+    assert "目前有大量錯誤的來電確認碼湧入" in agents.client.get("/console/?lang=zh-Hant").get_data(
+        as_text=True)
