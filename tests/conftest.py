@@ -151,9 +151,10 @@ def _browser_unavailable() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium through Playwright (never a downloaded browser). Skipped without it,
-    failed instead when CALLPROOF_REQUIRE_BROWSER=1 (as in CI)."""
+def playwright() -> Iterator[Any]:
+    """One Playwright per test process (a second one inside it would refuse to start): browser
+    fixtures launch Debian's Chromium from it. Skipped without Chromium, failed instead when
+    CALLPROOF_REQUIRE_BROWSER=1 (as in CI)."""
     reason = _browser_unavailable()
     if reason:
         if os.environ.get("CALLPROOF_REQUIRE_BROWSER") == "1":
@@ -162,9 +163,15 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    """Debian's Chromium through Playwright (never a downloaded browser)."""
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run"])
+    yield chromium
+    chromium.close()

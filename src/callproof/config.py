@@ -304,8 +304,9 @@ max_ttl_seconds = 1800          # and never longer than this (the protocol's max
 word_choices = 6                # check-word choices shown to the customer (4 to 6)
 client_failure_limit = 30       # failed lookups one client address may make ...
 client_window_seconds = 900     # ... in this window
-global_failure_budget = 600     # failed lookups per minute before the breaker trips
-breaker_cooldown_seconds = 300  # how long lookups are refused once it has tripped
+network_failure_limit = 300     # ... and one network (IPv4 /24, IPv6 /48) in that window
+global_failure_budget = 600     # failed lookups per minute that start a wave ...
+breaker_cooldown_seconds = 300  # ... during which clients and networks with failures are refused
 reveals_per_agent_hour = 20     # app codes / phrases one agent may reveal in an hour ...
 reveals_per_customer_hour = 3   # ... and that may be revealed for one customer in an hour
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import re
 import socket
 import ssl
@@ -28,26 +27,20 @@ FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
 @pytest.fixture
-def chromium(front: Any) -> Iterator[Any]:
+def chromium(front: Any, playwright: Any) -> Iterator[Any]:
     """Debian's Chromium that trusts the test CA's server certificate (its SPKI pinned), with
-    certificate errors NOT ignored. Skipped, or failed in CI, without it."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CALLPROOF_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+    certificate errors NOT ignored; launched from the process's one Playwright (tests/conftest.py,
+    which skips, or fails in CI, without Chromium)."""
     spki = front.nginx.certificates.spki_sha256
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, timeout=60_000,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", f"--ignore-certificate-errors-spki-list={spki}"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, timeout=60_000,
+        args=["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", f"--ignore-certificate-errors-spki-list={spki}"])
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 def _context(browser: Any, width: int = 1000) -> Any:

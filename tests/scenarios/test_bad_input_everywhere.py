@@ -70,6 +70,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 #: own scenarios); the library's global budget stays at its default and is never reached.
 ROOMY = {"LOOKUP_LIMIT": "100000 per minute", "API_KEY_LIMIT": "100000 per minute",
          "AGENT_ISSUE_LIMIT": "100000 per minute"}
+#: The library's own per-address and per-network counts, as roomy (its customers all come from
+#: one network: tests/scenarios/conftest.py new_address).
+ROOMY_LIMITS = {"client_failure_limit": 100_000, "network_failure_limit": 100_000}
 EXAMPLES = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))
 
@@ -107,8 +110,10 @@ def state(instance: Instance) -> dict[str, Any]:
 
 
 def failed_lookup_added(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    """Exactly one more failed lookup and nothing else changed."""
-    return after == {**before, "failed_lookups": before["failed_lookups"] + 1}
+    """Exactly one more failed lookup — for the deployment, and for the client's address and its
+    network (spec §10) — and nothing else changed."""
+    return after == {**before, "failed_lookups": before["failed_lookups"] + 1,
+                     "client_failures": before["client_failures"] + 2}
 
 
 @dataclass
@@ -125,7 +130,7 @@ class Stage:
 
 @pytest.fixture
 def stage(serve: Any) -> Stage:
-    instance = serve(**ROOMY)
+    instance = serve(limits=ROOMY_LIMITS, **ROOMY)
     dialer = instance.dialer()
     unchecked, checking = dialer.issue(), dialer.issue()
     assert instance.customer().type_code(checking["code_display"]).kind == "number"
@@ -343,7 +348,7 @@ def test_a_nul_character_in_a_form_gets_a_plain_answer_on_postgresql_too(
     input — not reach the database, be lost, and be logged as "the database is unavailable"
     (a false outage alarm), nor answer the console with a 503."""
     monkeypatch.setenv("CALLPROOF_DATABASE_URL", pg_url)
-    served = serve(**ROOMY)
+    served = serve(limits=ROOMY_LIMITS, **ROOMY)
     served.services().passwords.set("a-001", "a long scenario password")
     customer = served.customer()
     customer.open("/verify/failed")
