@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from callproof import (
     CheckFailed,
@@ -449,3 +449,27 @@ def test_a_reports_free_text_is_forgotten_after_its_retention(world: World) -> N
         rows = {r.report_id: r for r in conn.execute(select(t))}
     assert rows[old].text is None and rows[old].caller_number == "+886223456789"
     assert rows[old].scripts == "refund" and rows[recent].text == "same again"
+
+
+def test_one_connection_cannot_fill_the_reports(world: World) -> None:
+    """Hardening item 3: 300 reports naming one number from one address made 300 of 301
+    police-CSV rows. Now an address files at most reports_per_address_hour (5) an hour, and a
+    network at most reports_per_network_hour (30); past that nothing is kept."""
+    reports, limits = Reports(world.deployment), world.deployment.config.limits
+    for _ in range(limits.reports_per_address_hour):
+        reports.file(scripts=["refund"], caller_number="+886 2 2345 6789",
+                     client_address="198.51.100.7")
+    with pytest.raises(InputError) as refused:
+        reports.file(scripts=["refund"], caller_number="+886 2 2345 6789",
+                     client_address="198.51.100.7")
+    assert refused.value.reason == "too_many_reports"
+    for i in range(limits.reports_per_network_hour - limits.reports_per_address_hour):
+        reports.file(scripts=["refund"], client_address=f"198.51.100.{10 + i}")
+    with pytest.raises(InputError):  # the network's budget is spent, whatever the address
+        reports.file(scripts=["refund"], client_address="198.51.100.250")
+    reports.file(scripts=["refund"], client_address="203.0.113.9")  # another network files
+    with world.deployment.store.read() as conn:
+        kept = conn.execute(select(func.count()).select_from(schema.scam_reports)).scalar_one()
+    assert kept == limits.reports_per_network_hour + 1
+    world.clock.advance(seconds=3600)  # the next hour
+    reports.file(scripts=["refund"], client_address="198.51.100.7", now=world.clock.now())

@@ -361,9 +361,13 @@ def report() -> Response:
         errors["text"] = _("Please write at most %(n)d characters.", n=MAX_TEXT)
     if not errors:
         try:
-            services().reports.file(scripts=chosen, caller_number=number_typed, text=text)
+            services().reports.file(scripts=chosen, caller_number=number_typed, text=text,
+                                    client_address=request.remote_addr)
         except InputError as e:
-            if e.reason == "bad_phone":
+            if e.reason == "too_many_reports":
+                errors["limit"] = _("Many reports came from this connection in the last hour, "
+                                    "so we cannot take more now. Thank you: we have them.")
+            elif e.reason == "bad_phone":
                 errors["number"] = _("That phone number does not look right.")
             else:
                 errors["text"] = _("Please write at most %(n)d characters.", n=MAX_TEXT)

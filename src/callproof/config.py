@@ -85,6 +85,9 @@ class Limits:
     reveals_per_customer_hour: int = 3
     #: Days a scam report's free text is kept (the number and scripts stay for the police facts).
     report_text_days: int = 30
+    #: Scam reports one client address, and one network (IPv4 /24, IPv6 /48), may file an hour.
+    reports_per_address_hour: int = 5
+    reports_per_network_hour: int = 30
 
     @property
     def code_window(self) -> timedelta:
@@ -107,7 +110,8 @@ class Limits:
         if min(self.client_failure_limit, self.network_failure_limit, self.global_failure_budget,
                self.client_window_seconds, self.breaker_cooldown_seconds,
                self.reveals_per_agent_hour, self.reveals_per_customer_hour,
-               self.report_text_days) < 1:
+               self.report_text_days, self.reports_per_address_hour,
+               self.reports_per_network_hour) < 1:
             raise ConfigError("failure limits must be positive")
 
 

@@ -404,3 +404,18 @@ def test_the_phone_question_says_what_a_wrong_number_means(web: Web) -> None:
     call = issue(web)
     status, html = post(web, "/verify", code=call.code)
     assert "If it is not the phone in your hand, this call is not from us. Tap No." in html
+
+
+def test_the_report_form_says_when_a_connection_has_filed_too_many(web: Web) -> None:
+    """Hardening item 3, on the page: past the hour's limit for the address, the form says so
+    at the top, in the page's language, and keeps nothing."""
+    for _ in range(5):  # reports_per_address_hour
+        status, _html = post(web, "/report", asked="refund", number="+886 2 2345 6789")
+        assert status in (200, 303)
+    status, html = post(web, "/report", asked="refund", number="+886 2 2345 6789")
+    assert status == 400
+    assert "Many reports came from this connection in the last hour" in visible_text(html)
+    token = web.csrf("/report?lang=zh-Hant")
+    page = web.client.post("/report", data={"csrf_token": token, "lang": "zh-Hant",
+                                            "asked": "refund"}).get_data(as_text=True)
+    assert "這個網路連線已送出許多通報" in visible_text(page)

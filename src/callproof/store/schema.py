@@ -394,3 +394,12 @@ sign_ins = Table(
     Column("data", Text),
     Index("ix_sign_ins_user", "issuer_id", "kind", "user_id"),
 )
+
+# Scam reports filed per client address and per network (keyed hashes) per epoch hour, for the
+# report form's limits (migration 0011; hardening issue 13 item 3).
+report_counts = Table(
+    "report_counts", metadata,
+    Column("key_hash", String(_HASH), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
