@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,12 +57,12 @@ def pg_available() -> None:
         pytest.skip(_PG_UNAVAILABLE)
 
 
-@pytest.fixture
-def pg_url(pg_available: None) -> Iterator[str]:
-    """A database URL whose search_path is a fresh schema, dropped after the test."""
+@contextmanager
+def fresh_pg_schema(prefix: str) -> Iterator[str]:
+    """A database URL whose search_path is a fresh schema, dropped when the block ends."""
     import psycopg
 
-    schema = f"cp_test_{secrets.token_hex(6)}"
+    schema = f"{prefix}_{secrets.token_hex(6)}"
     with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in PG_URL else "?"
@@ -70,6 +71,13 @@ def pg_url(pg_available: None) -> Iterator[str]:
     finally:
         with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def pg_url(pg_available: None) -> Iterator[str]:
+    """A database URL whose search_path is a fresh schema, dropped after the test."""
+    with fresh_pg_schema("cp_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

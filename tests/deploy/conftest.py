@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import _PG_UNAVAILABLE, PG_URL, REQUIRE_PG, _libpq
+from ..conftest import _PG_UNAVAILABLE, REQUIRE_PG, fresh_pg_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long demo password"
@@ -67,17 +66,8 @@ def pg_database(deploy_available: None) -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required here: {_PG_UNAVAILABLE}")
         pytest.skip(_PG_UNAVAILABLE)
-    import psycopg
-
-    schema = f"cp_deploy_{secrets.token_hex(6)}"
-    with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(_libpq(PG_URL), autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with fresh_pg_schema("cp_deploy") as url:
+        yield url
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
