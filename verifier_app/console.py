@@ -255,7 +255,7 @@ def sign_in_post() -> Response:
     if not ok:
         g.failed_sign_in = True
         services().sign_ins.failed("agent", agent_id)
-        log.info("console sign-in failed for %r", agent_id[:64])
+        log.info("console sign-in failed")  # not the id: it may be a password typed there
         return _sign_in_page(_("The agent id or the password is not right."), 400,
                              agent_id=agent_id[:64])
     token = services().sign_ins.start("agent", agent_id)

@@ -318,7 +318,7 @@ def sign_in_post() -> Response:
     if user is None:
         g.failed_sign_in = True
         services().sign_ins.failed("desk", user_id)
-        log.info("fraud desk sign-in failed for %r", user_id[:64])
+        log.info("fraud desk sign-in failed")  # not the id: it may be a password typed there
         return _sign_in_page(_("The user id or the password is not right."), 400,
                              user_id=user_id[:64])
     token = services().sign_ins.start("desk", user.user_id)

@@ -51,6 +51,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from callproof import CheckFailed, CheckStep, CodeError, InputError
+from callproof.checkflow import NOT_COUNTED
 from callproof.protocol.codes import CODE_DIGITS, MAX_INPUT_CHARS, damm_valid
 from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
 from callproof.scam_reports import MAX_TEXT, normalise_caller_number
@@ -66,8 +67,6 @@ log = logging.getLogger("callproof.web")
 PAGE_COOKIE = "cp_page"
 PAGE_COOKIE_MAX_AGE = 600
 _ELSEWHERE = "elsewhere"
-#: Refusals that are not failed lookups (spec §6.3): the edge limit does not count them either.
-NOT_COUNTED = frozenset({"rate_limited", "too_many_tries", "tampered"})
 _KEPT = re.compile(r"(typo|format)-([0-9]{0,9})\Z")
 _MAX_KEPT_TEXT = 2 * MAX_TEXT  # a report text too long is shown back so it can be shortened
 

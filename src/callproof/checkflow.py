@@ -42,6 +42,8 @@ from callproof.store import schema
 
 #: Rows the deployment's per-minute failure count is spread over (a failure adds to one).
 FAILURE_SHARDS = 16
+#: Refusals of a lookup that are not failed lookups (spec §6.3): nothing counts them.
+NOT_COUNTED = frozenset({"rate_limited", "too_many_tries", "tampered"})
 #: The named lock logging finished minutes takes (housekeeping; never a lookup).
 LOOKUPS_LOCK = "lookups"
 

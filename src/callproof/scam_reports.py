@@ -91,12 +91,8 @@ class Reports:
             if filed is not None and filed >= limit:
                 raise InputError("too many reports from this connection in the last hour",
                                  reason="too_many_reports")
-            if filed is None:
-                if not self.dep.store.insert_if_absent(conn, c, {"key_hash": hashed,
-                                                                 "hour": hour, "count": 1}):
-                    conn.execute(update(c).where(c.c.key_hash == hashed, c.c.hour == hour)
-                                 .values(count=c.c.count + 1))
-            else:
+            if filed is not None or not self.dep.store.insert_if_absent(
+                    conn, c, {"key_hash": hashed, "hour": hour, "count": 1}):
                 conn.execute(update(c).where(c.c.key_hash == hashed, c.c.hour == hour)
                              .values(count=c.c.count + 1))
         conn.execute(delete(c).where(c.c.hour < hour - 3600))

@@ -85,12 +85,17 @@ class SignIns:
         return token
 
     def failed(self, kind: str, user_id: str, *, now: datetime | None = None) -> None:
-        """Record a failed sign-in (the id as typed, at most 64 characters; never the
-        password)."""
+        """Record a failed sign-in: the account's id when it is one, else only that the id was
+        unknown — what was typed there may be a password typed in the wrong box, and the event
+        record is kept for good. Never the password."""
         _check_kind(kind)
+        table = schema.agents if kind == "agent" else schema.desk_users
+        id_column = table.c.agent_id if kind == "agent" else table.c.user_id
         with self.dep.store.write() as conn:
+            known = conn.execute(select(id_column).where(
+                table.c.issuer_id == self.dep.issuer_id, id_column == user_id[:64])).first()
             self.dep.record(conn, events.SIGN_IN_FAILED, self.dep.now(now), kind=kind,
-                            user_id=user_id[:64])
+                            **({"user_id": user_id[:64]} if known else {"unknown_id": True}))
 
     def check(self, kind: str, token: Any, *, now: datetime | None = None) -> SignIn | None:
         """The live sign-in of ``token`` (None when unknown, ended, expired or of another

@@ -573,3 +573,23 @@ def test_the_console_says_when_a_wave_of_wrong_codes_is_on(agents: Web) -> None:
     assert "A wave of wrong call codes is on until" in html
     assert "目前有大量錯誤的來電確認碼湧入" in agents.client.get("/console/?lang=zh-Hant").get_data(
         as_text=True)
+
+
+def test_a_password_typed_in_the_id_box_never_reaches_the_event_record(agents: Web) -> None:
+    """Hardening item 8: a failed sign-in is an event, with the agent's id only when it is one
+    (what was typed in the id box may be a password, and the event record is kept for good)."""
+    token = csrf(agents.client, "/console/sign-in")
+    agents.client.post("/console/sign-in", data={"csrf_token": token,
+                                                 "agent_id": "my secret Pa55word",
+                                                 "password": "x" * 12})
+    token = csrf(agents.client, "/console/sign-in")
+    agents.client.post("/console/sign-in", data={"csrf_token": token, "agent_id": "a-001",
+                                                 "password": WRONG_PASSWORD})
+    with agents.app.app_context():
+        dep = services().deployment
+        with dep.store.read() as conn:
+            failed = [e for e in read_events(conn, dep.issuer_id)
+                      if e.type == events.SIGN_IN_FAILED]
+    assert [e.data for e in failed] == [{"kind": "agent", "unknown_id": True},
+                                        {"kind": "agent", "user_id": "a-001"}]
+    assert "Pa55word" not in str([e.to_bytes() for e in failed])

@@ -1,10 +1,10 @@
 """The audit log's background duties, and the full list a `callproof worker` runs.
 
-- ``log``: integrate the queued events into the tree (:func:`callproof.audit.integrator.integrate`,
-  a batch at a time while the lease is held, again at once while batches come back full), then
-  sign a checkpoint when the tree grew and ``checkpoint_seconds`` passed since the last one (or
-  ``checkpoint_events`` leaves were added): every event is in a signed checkpoint a few seconds
-  after it committed.
+- ``log``: integrate the queued events into the tree
+  (:func:`callproof.store.integrator.integrate_all`, a batch at a time while the lease is held,
+  again at once while batches come back full), then sign a checkpoint when the tree grew and
+  ``checkpoint_seconds`` passed since the last one (or ``checkpoint_events`` leaves were added):
+  every event is in a signed checkpoint a few seconds after it committed.
 - ``witnesses``: push the latest checkpoint to the witnesses in ``witnesses.toml``, until each
   has cosigned it.
 
@@ -22,13 +22,12 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from callproof.audit.integrator import integrate
 from callproof.audit.log import AuditLog
 from callproof.deployment import Deployment
 from callproof.errors import PushError
 from callproof.protocol.clock import to_epoch
 from callproof.store import schema
-from callproof.store.integrator import BATCH
+from callproof.store.integrator import BATCH, integrate_all
 from callproof.store.log_tree import tree_size
 from callproof.worker import Duty, Settings, alert_duty, housekeeping_duty
 
@@ -54,7 +53,7 @@ def log_duty(dep: Deployment, settings: Settings) -> Duty:
         with dep.store.read() as conn:  # a read when nothing waits: no write transaction
             waiting = conn.execute(select(_Q.c.seq).limit(1)).first() is not None
         if waiting:
-            n = integrate(dep, limit=BATCH, rounds=1)
+            n = integrate_all(dep.store, limit=BATCH, rounds=1)
             if n >= BATCH and held():
                 return True  # more waits: the next batch at once, the checkpoint after it
         if held() and _checkpoint_due(dep, settings):

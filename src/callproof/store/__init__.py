@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -175,30 +175,32 @@ class Store:
         Raises :class:`StoreError` when the database is unreachable or refuses; nothing of the
         transaction is kept then.
         """
-        try:
-            with self._sqlite_writer(), self.engine.connect() as conn:
-                conn.execution_options(callproof_write=True)
-                with conn.begin():
-                    if lock is not None and self.dialect == "postgresql":
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                     {"k": _lock_key(self._lock_space, lock)})
-                    yield conn
-        except SQLAlchemyError as e:
-            raise _store_error(e) from e
+        with self._writing(lock, wait=True) as conn:
+            yield cast(Connection, conn)  # a lock waited for is always held in the end
 
     @contextmanager
     def write_if_free(self, lock: str) -> Iterator[Connection | None]:
         """A write transaction holding the named lock, or ``None`` at once (nothing waits) when
         another transaction holds it. The integrator runs in one of these."""
+        with self._writing(lock, wait=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _writing(self, lock: str | None, *, wait: bool) -> Iterator[Connection | None]:
+        """The write transaction of :meth:`write` and :meth:`write_if_free`: the named lock
+        taken first (waiting for it, or giving ``None`` when it is held), the driver's errors
+        as :class:`StoreError`."""
         try:
             with self._sqlite_writer(), self.engine.connect() as conn:
                 conn.execution_options(callproof_write=True)
                 with conn.begin():
-                    if self.dialect == "postgresql" and not conn.execute(
-                            text("SELECT pg_try_advisory_xact_lock(:k)"),
-                            {"k": _lock_key(self._lock_space, lock)}).scalar():
-                        yield None
-                        return
+                    if lock is not None and self.dialect == "postgresql":
+                        take = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+                        held = conn.execute(text(f"SELECT {take}(:k)"),  # noqa: S608 - fixed
+                                            {"k": _lock_key(self._lock_space, lock)}).scalar()
+                        if not wait and not held:
+                            yield None
+                            return
                     yield conn
         except SQLAlchemyError as e:
             raise _store_error(e) from e

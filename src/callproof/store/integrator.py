@@ -54,6 +54,8 @@ def integrate_queued(store: Store, *, limit: int = BATCH) -> int:
             issuer = row.issuer_id
             if issuer not in sizes:
                 sizes[issuer] = _size(conn, issuer)
+                if store.append_guard is not None:  # once per issuer and batch: leaves only grow
+                    store.append_guard.check(conn, issuer, sizes[issuer])
             idx = sizes[issuer]
             sizes[issuer] = idx + 1
             body = bytes(row.body)

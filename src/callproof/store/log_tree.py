@@ -1,11 +1,10 @@
 """The audit log's Merkle tree in the store: the per-event append, and root and proof reads.
 
-Every event :func:`callproof.store.events.append` writes becomes leaf ``idx`` of its issuer's
-RFC 6962 tree in the same transaction (:func:`append_leaf`; like tessera's storage-level
-``Integrate``, with sequencing and integration in one transaction here, ADR 0005). The leaf is
-the event body; every complete node (``log_nodes``: level, index → hash) is stored as soon as it
-exists, so an append reads at most O(log n) rows (none for an even index), and roots and proofs
-read O(log n) rows too.
+Every event the integrator (:mod:`callproof.store.integrator`) takes from the queue becomes leaf
+``idx`` of its issuer's RFC 6962 tree (:func:`append_leaf`; like tessera's storage-level
+``Integrate``, ADR 0012). The leaf is the event body; every complete node (``log_nodes``: level,
+index → hash) is stored as soon as it exists, so an append reads at most O(log n) rows (none for an
+even index), and roots and proofs read O(log n) rows too.
 
 A :class:`CheckpointGuard`, handed to the store when the deployment opens it, refuses appends
 while the database is behind the checkpoint file ``<data dir>/log/checkpoint`` or not
@@ -73,15 +72,11 @@ def _sql(dialect: str, kind: str, count: int) -> str:
 def append_leaf(store: Store, conn: Connection, issuer: str, idx: int, body: bytes) -> None:
     """Make ``body`` leaf ``idx`` of ``issuer``'s tree, inside the caller's write transaction.
 
-    Called by :func:`callproof.store.events.append` for every event, right after it took ``idx``.
-    Stores the leaf hash and every subtree it completes; reads only their left siblings (none
-    when ``idx`` is even). Raises :class:`LogBehindCheckpoint` / :class:`LogForked` when the
-    store's :attr:`~callproof.store.Store.append_guard` refuses (the database is behind or not
-    consistent with the checkpoint file), :class:`LogError` when the tree lacks a node.
+    Called by the integrator (:func:`callproof.store.integrator.integrate_queued`, which asks the
+    store's append guard first) for every event it gives ``idx``. Stores the leaf hash and every
+    subtree it completes; reads only their left siblings (none when ``idx`` is even). Raises
+    :class:`LogError` when the tree lacks a node, :class:`StoreError` when the database refuses.
     """
-    guard = store.append_guard
-    if guard is not None:
-        guard.check(conn, issuer, idx)
     # merkle.leaf_hash and merkle.node_hash, inlined: this runs for every event, and the calls
     # are a measurable share of it.
     h = hashlib.sha256(b"\x00" + body).digest()
@@ -128,9 +123,9 @@ class CheckpointGuard:
     """Refuses appends to ``issuer``'s log while the database's tree is behind the checkpoint
     file at ``path``, or forked from it; appends to other issuers' logs pass.
 
-    The deployment hands one to its store (``Store.open(..., append_guard=…)``). Each append
-    stat()s the file; the file is read again when it changed, and the tree's root at the file's
-    size is checked once per file version.
+    The deployment hands one to its store (``Store.open(..., append_guard=…)``). Each queued
+    event and each integrator batch stat()s the file; the file is read again when it changed,
+    and the tree's root at the file's size is checked once per file version.
     """
 
     def __init__(self, issuer: str, path: Path) -> None:
