@@ -3,6 +3,8 @@ monitors' view, the log's pushes and the auditor's quorum check."""
 
 from __future__ import annotations
 
+import hashlib
+
 import base64
 import json
 import os
@@ -197,15 +199,19 @@ def test_unknown_and_repeated_signature_lines_are_ignored(
 
 def test_monitors_read_the_last_cosigned_checkpoint(witness: Witness,
                                                     signer: note.Signer) -> None:
+    # The current C2SP tlog-witness text: GET <prefix>/<SHA-256 of the origin, lowercase hex>/checkpoint.
     client = _client(witness)
-    assert client.get(f"/{ORIGIN}/checkpoint").status_code == 404  # nothing cosigned yet
-    assert client.get("/other.example/log/checkpoint").status_code == 404
+    by_hash = f"/{hashlib.sha256(ORIGIN.encode()).hexdigest()}/checkpoint"
+    assert client.get(by_hash).status_code == 404  # nothing cosigned yet
+    assert client.get(f"/{hashlib.sha256(b'other.example/log').hexdigest()}/checkpoint"
+                      ).status_code == 404
     assert _post(witness, MemLog(signer).body(0, 4)).status_code == 200
-    seen = client.get(f"/{ORIGIN}/checkpoint")
-    assert seen.status_code == 200 and seen.headers["Cache-Control"] == "no-store"
-    opened = note.open_note(seen.text, [signer.verifier()], required=[witness.verifier()])
-    assert note.Checkpoint.from_text(opened.text).size == 4
-    assert f"GET /{ORIGIN}/checkpoint" in client.get("/").text
+    for path in (by_hash, f"/{ORIGIN}/checkpoint"):  # the earlier revision's path still answers
+        seen = client.get(path)
+        assert seen.status_code == 200 and seen.headers["Cache-Control"] == "no-store"
+        opened = note.open_note(seen.text, [signer.verifier()], required=[witness.verifier()])
+        assert note.Checkpoint.from_text(opened.text).size == 4
+    assert f"GET {by_hash}" in client.get("/").text
 
 
 def test_an_old_size_mismatch_is_a_409_with_the_witness_size(

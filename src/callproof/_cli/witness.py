@@ -65,7 +65,7 @@ def vkey_cmd(state_dir: str) -> None:
 @_STATE_DIR
 def serve_cmd(host: str, port: int, state_dir: str) -> None:
     """Serve POST /add-checkpoint (C2SP tlog-witness) and, for monitors, GET
-    /<origin>/checkpoint, until Ctrl-C."""
+    /<origin hash>/checkpoint, until Ctrl-C."""
     from werkzeug.serving import make_server
 
     from callproof.witness.app import create_app

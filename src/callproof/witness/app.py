@@ -1,5 +1,7 @@
 """The witness's WSGI face (C2SP tlog-witness): ``POST /add-checkpoint``, ``GET /`` and, for
-monitors, ``GET /<origin>/checkpoint``.
+monitors, ``GET /<origin hash>/checkpoint`` — the origin hash is the SHA-256 of the log's origin
+in lowercase hex, as the current text asks (an earlier revision put the origin itself in the path;
+that form is still answered).
 
 Run by ``callproof witness serve``; the witness itself, its state and its rules are in
 :mod:`callproof.witness.server`.
@@ -7,12 +9,15 @@ Run by ``callproof witness serve``; the witness itself, its state and its rules 
     >>> app = create_app(Witness.open("witness-data"))
     >>> app.test_client().post("/add-checkpoint", data=body).status_code
     200
-    >>> app.test_client().get("/shop.example/callproof-log/checkpoint").text  # cosigned note
+    >>> origin_hash = hashlib.sha256(b"shop.example/callproof-log").hexdigest()
+    >>> app.test_client().get(f"/{origin_hash}/checkpoint").text  # the cosigned note
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import hashlib
+import re
+from collections.abc import Iterable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -26,7 +31,8 @@ __all__ = ["create_app"]
 
 def create_app(witness: Witness) -> Flask:
     """The witness as a WSGI app: ``POST /add-checkpoint`` (C2SP tlog-witness), ``GET /`` and
-    ``GET /<origin>/checkpoint`` (the last checkpoint it cosigned for that log, for monitors)."""
+    ``GET /<origin hash>/checkpoint`` (the last checkpoint it cosigned for that log, for
+    monitors)."""
     app = Flask("callproof.witness")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
@@ -46,8 +52,9 @@ def create_app(witness: Witness) -> Flask:
                 return response
             return text(e.message + "\n", e.status)
 
-    @app.get("/<path:origin>/checkpoint")
-    def latest(origin: str) -> Response:
+    @app.get("/<path:log>/checkpoint")
+    def latest(log: str) -> Response:
+        origin = _origin_named(log, witness.logs())
         try:
             found = witness.latest(origin)
         except WitnessError as e:
@@ -60,7 +67,7 @@ def create_app(witness: Witness) -> Flask:
 
     @app.get("/")
     def index() -> Response:
-        logs = "".join(f"  {origin}  (GET /{quote(origin)}/checkpoint)\n"
+        logs = "".join(f"  {origin}  (GET /{origin_hash(origin)}/checkpoint)\n"
                        for origin in sorted(witness.logs()))
         return text(f"callproof witness (C2SP tlog-witness)\nkey: {witness.vkey()}\n"
                     f"POST /add-checkpoint\nlogs witnessed:\n{logs}")
@@ -70,3 +77,21 @@ def create_app(witness: Witness) -> Flask:
         return text(f"{e.name}\n", e.code or 500)
 
     return app
+
+
+_ORIGIN_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def origin_hash(origin: str) -> str:
+    """How the monitoring path names a log: SHA-256 of its origin, lowercase hex."""
+    return hashlib.sha256(origin.encode("utf-8")).hexdigest()
+
+
+def _origin_named(log: str, known: Iterable[str]) -> str:
+    """The origin a monitoring path names: a known log whose origin hash it is, else the path
+    itself (the earlier revision's form, or an unknown log that answers 404)."""
+    if _ORIGIN_HASH.fullmatch(log):
+        for origin in known:
+            if origin_hash(origin) == log:
+                return origin
+    return log

@@ -10,7 +10,7 @@ accept only checkpoints with enough cosignatures, the log cannot show two histor
 It follows the current tlog-witness text, after v1.0.0 (spec/audit-log.md §7.1 names the
 version and its answers): a fork at the same size and a proof from size 0 that is not empty are
 422, a bad signature by a trusted key is 403, and monitors read what it cosigned last at
-``GET /<origin>/checkpoint`` (:meth:`Witness.latest`).
+``GET /<origin hash>/checkpoint`` (:meth:`Witness.latest`).
 
 The witness's state dir (spec/audit-log.md §7)::
 
