@@ -3,9 +3,8 @@ monitors' view, the log's pushes and the auditor's quorum check."""
 
 from __future__ import annotations
 
-import hashlib
-
 import base64
+import hashlib
 import json
 import os
 import socket
@@ -199,7 +198,8 @@ def test_unknown_and_repeated_signature_lines_are_ignored(
 
 def test_monitors_read_the_last_cosigned_checkpoint(witness: Witness,
                                                     signer: note.Signer) -> None:
-    # The current C2SP tlog-witness text: GET <prefix>/<SHA-256 of the origin, lowercase hex>/checkpoint.
+    # The current C2SP tlog-witness text:
+    # GET <prefix>/<SHA-256 of the origin, lowercase hex>/checkpoint.
     client = _client(witness)
     by_hash = f"/{hashlib.sha256(ORIGIN.encode()).hexdigest()}/checkpoint"
     assert client.get(by_hash).status_code == 404  # nothing cosigned yet
