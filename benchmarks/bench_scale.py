@@ -30,8 +30,10 @@ Per instance count (the first ``--warmup`` seconds of each are not counted):
   these counts about once a second, so short ``--quick`` phases are rough);
 - sessions waiting on a lock: ``pg_stat_activity`` rows of the bench database with
   ``wait_event_type = 'Lock'``, sampled every 50 ms — their mean, maximum and kinds;
-- the serialised time per write: this benchmark runs ``integrate_queued`` itself, every 0.25 s
-  in a process of its own (the worker's log duty runs every 0.5 s and integrates what is left),
+- the serialised time per write: this benchmark runs ``integrate_queued`` itself, at the
+  worker's cadence (``Settings().integrate_every``, 1 s; it was 0.25 s, with the worker's at
+  0.5 s, up to 2026-12-05 08:33) in a process of its own (the worker's log duty integrates
+  what is left),
   timing each call that integrated something — the call's whole transaction, so an upper bound
   of the time the integrator lock is held — and divides by the events it integrated;
 - CPU: the machine's busy share of all CPUs (``/proc/stat``; other work on the machine counts
@@ -94,6 +96,7 @@ from _loadgen import (
     start_servers,
     stop,
 )
+from callproof.worker import Settings
 
 HERE = Path(__file__).resolve().parent
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -108,7 +111,9 @@ STEPS = {
     "word": "POST /verify/word",
 }
 THREADS_PER_INSTANCE = 8  # `serve`'s default: 2 processes × 4 threads
-INTEGRATE_EVERY = 0.25
+#: The bench's own integrator runs at the worker's cadence (callproof.worker.Settings), so its
+#: batches are the size the worker's own would be at this load.
+INTEGRATE_EVERY = Settings().integrate_every
 #: Integration alone: the batch sizes of successive calls (events queued first).
 CALIBRATION = [1] * 20 + [10] * 20 + [100] * 5 + [1000] * 2
 CALIBRATION_QUICK = [1] * 5 + [10] * 5 + [100] * 2
@@ -459,12 +464,12 @@ def report(results: list[dict[str, Any]], base: dict[str, Any], calibration: dic
     lines.append(f"- flows/s by instances: {growth} (×{last['flows_per_s'] / results[0]['flows_per_s'] if results[0]['flows_per_s'] else 0:.2f}); "  # noqa: E501
                  f"machine CPU busy: {busy}; offered load ×{last['customers'] / results[0]['customers']:.0f}")  # noqa: E501
     lines.append("  " + growth_verdict(results))
-    per_write = [r["integrator"]["ms_per_event"] for r in results
-                 if r["integrator"]["ms_per_event"] is not None]
-    if per_write:
-        worst = max(per_write)
+    writes: list[float] = [r["integrator"]["ms_per_event"] for r in results
+                           if r["integrator"]["ms_per_event"] is not None]
+    if writes:
+        worst = max(writes)
         lines.append(f"- serialised time per write under load (integrator transaction ÷ events):"
-                     f" {', '.join(f'{v:.3f}' for v in per_write)} ms (aim ≤ {AIM_SERIAL_MS}) — "
+                     f" {', '.join(f'{v:.3f}' for v in writes)} ms (aim ≤ {AIM_SERIAL_MS}) — "
                      f"{'meets' if worst <= AIM_SERIAL_MS else 'MISSES'}")
     marginal = calibration.get("per_event_ms")
     if marginal is not None:

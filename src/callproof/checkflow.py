@@ -17,16 +17,18 @@ A step that cannot confirm the call raises :class:`~callproof.errors.CheckFailed
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple, NoReturn
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
-from callproof.admin import Reason, reason_from_row
+from callproof import seclog
+from callproof.admin import Reason, agent_from_row, reason_from_row
 from callproof.config import DataDir
 from callproof.deployment import Deployment
 from callproof.errors import CheckFailed, CodeError, Expired, NotYetValid, RevokedKey, TicketError
@@ -34,20 +36,25 @@ from callproof.protocol import events, states
 from callproof.protocol.clock import Clock, from_epoch, to_epoch
 from callproof.protocol.codes import normalise_code
 from callproof.protocol.jws import peek_unverified_claims
+from callproof.protocol.languages import LANGUAGES
 from callproof.protocol.networks import client_keys
 from callproof.protocol.privacy import equal
 from callproof.protocol.ticket import CallTicket, verify_ticket
 from callproof.protocol.words import WORDS, CheckWord
 from callproof.store import schema
+from callproof.store.events import queued_in_this_transaction
 
-#: Rows the deployment's per-minute failure count is spread over (a failure adds to one).
-FAILURE_SHARDS = 16
+#: Rows the deployment's per-minute failure count is spread over (a failure adds to one; 64 so
+#: that eight concurrent wrong codes seldom meet on one row — with 16 they did, measured).
+FAILURE_SHARDS = 64
 #: Refusals of a lookup that are not failed lookups (spec §6.3): nothing counts them.
 NOT_COUNTED = frozenset({"rate_limited", "too_many_tries", "tampered"})
 #: The named lock logging finished minutes takes (housekeeping; never a lookup).
 LOOKUPS_LOCK = "lookups"
 
 NUMBER, WORD, VERIFIED = "number", "word", "verified"
+#: The voice line's step for a ticket issued without a number: not claimed, not checkable there.
+NO_NUMBER = "no_number"
 
 
 def new_client_token() -> str:
@@ -76,6 +83,10 @@ class CheckStep:
     ticket: CallTicket
     reason: Reason | None
     choices: tuple[CheckWord, ...]
+    #: The agent's name and department per language (``zh-Hant``, ``zh-Hans``) where the
+    #: registry has them; pages in other languages show the names the ticket was signed with.
+    agent_names: dict[str, str] = field(default_factory=dict)
+    department_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def dst(self) -> str | None:
@@ -124,8 +135,11 @@ class CheckFlow:
     # --- step 1: the code ------------------------------------------------------------------
 
     def lookup(self, code_text: str, client_token: str, *, client_address: str | None = None,
-               now: datetime | None = None) -> CheckStep:
+               now: datetime | None = None, lang: str | None = None) -> CheckStep:
         """Find the ticket for a typed code and claim it for this client.
+
+        ``lang``, the check page's language, is kept with the claim: the agent's console shows
+        the check word as the customer sees it (not personal data; other values are ignored).
 
         Raises :class:`~callproof.errors.CodeError` (format, typo) before any lookup — those are
         not failed lookups — and :class:`CheckFailed` with outcome ``rate_limited``,
@@ -138,7 +152,8 @@ class CheckFlow:
         at = self.dep.now(now)
         client = self.dep.hash_keys.client_hash(client_token)
         who = self._who(client_address)
-        return self._run(lambda conn: self._lookup(conn, code, client, who, at))
+        page_lang = lang if lang in LANGUAGES else None
+        return self._run(lambda conn: self._lookup(conn, code, client, who, at, page_lang))
 
     def _who(self, client_address: str | None) -> _Who:
         """The keyed hashes a failed lookup from ``client_address`` counts against."""
@@ -170,26 +185,36 @@ class CheckFlow:
         return result
 
     def _lookup(self, conn: Connection, code: str, client: str, who: _Who,
-                at: datetime) -> CheckStep:
+                at: datetime, lang: str | None = None, *, by_phone: bool = False) -> CheckStep:
         """Spec §6.3 steps 1–7 (step 0 ran in :meth:`lookup`), in the spec's order:
 
         (1) this client's and its network's failures, and the wave; (2) the live code; (3) a ticket
         that is over; (4) the ticket verifies now and its cdh binds it to this code; (5) already
         claimed: this client's step, or a relay that ends the ticket; (6) the code's window;
         (7) claim it for this client.
+
+        ``by_phone`` (the voice line only, :func:`check_by_phone`): a ticket closed before
+        anyone claimed it is claimable until ``exp``, the claim window is ``exp`` (the call-back
+        comes after the call), and a ticket without a number is returned unclaimed (step
+        ``no_number``).
         """
         now = to_epoch(at)
         limits = self.dep.config.limits
         # (1): this client's and its network's failures; during a wave (the deployment's budget
         # spent), only clients and networks with no recent failure are looked up.
-        open_until = conn.execute(_BREAKER).scalar()
+        if who.address is None:
+            open_until = conn.execute(_BREAKER).scalar()
+            mine = network = 0
+        else:  # the breaker and both counts in one statement (one round trip)
+            since = now - limits.client_window_seconds
+            open_until, mine, network = conn.execute(_GATE, {
+                "address": who.address, "network": who.network,
+                "since": since - since % 60}).one()
         wave = open_until is not None and now < open_until
         if who.address is None:
             if wave:
                 raise CheckFailed("rate_limited", "lookups are paused after too many failures")
         else:
-            mine = self._client_failures(conn, who.address, now)
-            network = self._client_failures(conn, who.network, now) if who.network else 0
             if mine >= limits.client_failure_limit or network >= limits.network_failure_limit:
                 raise CheckFailed("too_many_tries", "too many failed lookups from this client")
             if wave and (mine or network):
@@ -203,12 +228,18 @@ class CheckFlow:
             self._fail_lookup(conn, at, who, "not_found", None)
         # (3): a ticket that is over refuses without further checks.
         state = states.effective_state(row.state, row.expires_at, now)
-        if state not in states.LIVE:
+        after_call = by_phone and state == states.CLOSED and row.claimed_by is None and \
+            now < row.expires_at  # the voice line's after-the-call check
+        if state not in states.LIVE and not after_call:
             self._fail_lookup(conn, at, who, state, row.ticket_id)
         # (4): the ticket verifies now, and its cdh binds it to exactly this code.
         ticket = self._verified(conn, row, code, at, who)
         if ticket is None:
             self._fail_lookup(conn, at, who, "revoked", row.ticket_id)
+        if by_phone and ticket.dst is None:  # the network cannot answer for it: not claimed
+            if after_call:
+                self._fail_lookup(conn, at, who, states.CLOSED, row.ticket_id)
+            return replace(self._step(conn, row, ticket), step=NO_NUMBER, choices=())
         # (5): already claimed — by this device (where it is), or by another (a relay).
         if row.claimed_by is not None:
             if equal(row.claimed_by, client):
@@ -217,12 +248,15 @@ class CheckFlow:
             self._end(conn, row, at, states.CAUSE_CLAIMED_ELSEWHERE, alert=True)
             self._fail_lookup(conn, at, who, "claimed_elsewhere", row.ticket_id)
         # (6): the code's window is over.
-        if now >= row.code_until:
+        if now >= (row.expires_at if by_phone else row.code_until):
             self._fail_lookup(conn, at, who, "expired", row.ticket_id)
         # (7): claim it for this client.
+        claimed = states.TRANSITIONS[(state, "voice_claim" if after_call else "claim")]
         conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == row.ticket_id)
-                     .values(state=states.CLAIMED, claimed_by=client, updated_at=now))
-        self.dep.record(conn, events.TICKET_CLAIMED, at, ticket_id=row.ticket_id)
+                     .values(state=claimed, claimed_by=client, updated_at=now,
+                             claim_lang=lang))
+        self.dep.record(conn, events.TICKET_CLAIMED, at, ticket_id=row.ticket_id,
+                        **({"channel": "voice"} if by_phone else {}))
         return self._step(conn, self._row(conn, row.ticket_id), ticket)
 
     def _verified(self, conn: Connection, row: Any, code: str, at: datetime,
@@ -364,18 +398,16 @@ class CheckFlow:
             step = WORD
         reason_row = conn.execute(_REASON, {"issuer": row.issuer_id, "code": row.reason}).first()
         choices = tuple(WORDS[w] for w in json.loads(row.word_choices)) if step == WORD else ()
+        # The names per language from the registry, for the agent the ticket names (as signed).
+        agent_row = conn.execute(_AGENT, {"issuer": row.issuer_id, "agent": row.agent_id}).first()
+        agent = agent_from_row(agent_row) if agent_row is not None else None
         return CheckStep(ticket_id=row.ticket_id, step=step, ticket=ticket,
                          reason=reason_from_row(reason_row) if reason_row else None,
-                         choices=choices)
+                         choices=choices,
+                         agent_names=dict(agent.names) if agent else {},
+                         department_names=dict(agent.department_names) if agent else {})
 
     # --- failed lookups: per client, per minute, and the breaker ---------------------------
-
-    def _client_failures(self, conn: Connection, address: str, now: int) -> int:
-        t = schema.client_failures
-        since = now - self.dep.config.limits.client_window_seconds
-        total = conn.execute(select(func.coalesce(func.sum(t.c.count), 0)).where(
-            t.c.client_hash == address, t.c.minute >= since - since % 60)).scalar_one()
-        return int(total)
 
     def _fail_lookup(self, conn: Connection, at: datetime, who: _Who, outcome: str,
                      ticket_id: str | None) -> NoReturn:
@@ -384,29 +416,26 @@ class CheckFlow:
         raise _Refused(CheckFailed(outcome, f"cannot confirm: {outcome}", ticket_id=ticket_id))
 
     def _count_failure(self, conn: Connection, at: datetime, who: _Who) -> None:
-        """Count a failed lookup for the deployment (on one of its shards, so unrelated
-        customers' failures do not queue on one row) and for the client; trip the breaker when
+        """Count a failed lookup for the client and for the deployment; trip the breaker when
         this minute's failures pass the budget (one conditional UPDATE: one trip, one alert).
-        A client's failure counts for its address and its network (spec §10)."""
+        A client's failure counts for its address and its network (spec §10).
+
+        Each count is one upsert (INSERT … ON CONFLICT DO UPDATE): the address's and the
+        network's in one statement, then the deployment's on one of its shards, so unrelated
+        customers' failures do not queue on one row; the shard comes last, so its row lock is
+        held only to the commit. Minutes that left the window are deleted by housekeeping
+        (:meth:`forget_old_failures`), not here.
+        """
         now = to_epoch(at)
         minute = now - now % 60
-        store, limits = self.dep.store, self.dep.config.limits
+        limits = self.dep.config.limits
+        statements = _upserts(self.dep.store.dialect)
+        keys = [k for k in dict.fromkeys((who.address, who.network)) if k is not None]
+        if keys:
+            conn.execute(statements[len(keys)], {"minute": minute, "k0": keys[0],
+                                                 "k1": keys[-1]})
+        conn.execute(statements[0], {"minute": minute, "shard": secrets.randbelow(FAILURE_SHARDS)})
         t = schema.failed_lookups
-        shard = secrets.randbelow(FAILURE_SHARDS)
-        if not store.insert_if_absent(conn, t, {"minute": minute, "shard": shard, "count": 1,
-                                                "logged": False}):
-            conn.execute(update(t).where(t.c.minute == minute, t.c.shard == shard)
-                         .values(count=t.c.count + 1))
-        c = schema.client_failures
-        for key in (who.address, who.network):
-            if key is None:
-                continue
-            if not store.insert_if_absent(conn, c, {"client_hash": key, "minute": minute,
-                                                    "count": 1}):
-                conn.execute(update(c).where(c.c.client_hash == key, c.c.minute == minute)
-                             .values(count=c.c.count + 1))
-            conn.execute(delete(c).where(c.c.client_hash == key, c.c.minute <
-                                         minute - limits.client_window_seconds - 60))
         count = conn.execute(select(func.sum(t.c.count)).where(t.c.minute == minute)).scalar_one()
         if count > limits.global_failure_budget:
             b = schema.breaker
@@ -416,6 +445,28 @@ class CheckFlow:
             if tripped:
                 self.dep.record(conn, events.BUDGET_TRIPPED, at, minute=minute, count=count,
                                 budget=limits.global_failure_budget, open_until=until)
+                seclog.event("wave.started", level=logging.WARNING, count=int(count),
+                             budget=limits.global_failure_budget, open_until=until)
+        if self.dep.store.dialect == "postgresql" and not queued_in_this_transaction(conn):
+            # Only counts changed (no event, no ticket: a ticket changes with its event): the
+            # commit need not wait for the WAL flush. A crash may forget the last fraction of a
+            # second of counts — never an event, a claim or a ticket's state — and the shard's
+            # row lock is not held through a disk flush, which under a flood of wrong codes
+            # made the shard rows a queue.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+    def forget_old_failures(self, *, now: datetime | None = None) -> int:
+        """Delete the per-client failure counts of minutes that have left every window that
+        reads them (housekeeping runs this; a lookup only adds to its counts). Returns how many
+        rows went."""
+        at = to_epoch(self.dep.now(now))
+        limits = self.dep.config.limits
+        # client_failures also holds the staff counters (callproof.counters), which read
+        # windows of their own: keep the longest window any of them reads, and at least an hour.
+        keep = max(limits.client_window_seconds, limits.sign_in_window_seconds, 3600) + 60
+        c = schema.client_failures
+        with self.dep.store.write() as conn:
+            return conn.execute(delete(c).where(c.c.minute < at - at % 60 - keep)).rowcount
 
     def _log_finished_minutes(self, conn: Connection, at: datetime, current: int) -> None:
         t = schema.failed_lookups
@@ -478,12 +529,52 @@ class CheckFlow:
 
 # Statements built once (building them costs more than running them; lookups are hot).
 _BREAKER = select(schema.breaker.c.open_until).where(schema.breaker.c.id == 1)
+
+
+def _failures_since(key: str) -> Any:
+    c = schema.client_failures
+    return select(func.coalesce(func.sum(c.c.count), 0)).where(
+        c.c.client_hash == bindparam(key), c.c.minute >= bindparam("since")).scalar_subquery()
+
+
+# A lookup's gate (spec §6.3 step 1): the breaker and the address's and the network's failures
+# in the window (a NULL network matches no row: 0).
+_GATE = select(_BREAKER.scalar_subquery(), _failures_since("address"), _failures_since("network"))
+_UPSERTS: dict[str, tuple[Any, Any, Any]] = {}
+
+
+def _upserts(dialect: str) -> tuple[Any, Any, Any]:
+    """The failure counts' upserts, built once per dialect: [0] the deployment's shard of the
+    minute, [1] one client key's minute, [2] two client keys' minutes in one statement."""
+    found = _UPSERTS.get(dialect)
+    if found is None:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        t, c = schema.failed_lookups, schema.client_failures
+        shard = insert(t).values(minute=bindparam("minute"), shard=bindparam("shard"), count=1,
+                                 logged=False)
+        shard = shard.on_conflict_do_update(index_elements=[t.c.minute, t.c.shard],
+                                            set_={"count": t.c.count + 1})
+
+        def clients(n: int) -> Any:
+            # Text, not Core: SQLAlchemy does not cache a multi-row VALUES construct, and
+            # compiling it cost more than running it. Valid on PostgreSQL and SQLite ≥ 3.24.
+            rows = ", ".join(f"(:k{i}, :minute, 1)" for i in range(n))
+            return text(f"INSERT INTO {c.name} (client_hash, minute, count) VALUES {rows} "  # noqa: S608
+                        "ON CONFLICT (client_hash, minute) "
+                        f"DO UPDATE SET count = {c.name}.count + 1")
+
+        found = _UPSERTS[dialect] = (shard, clients(1), clients(2))
+    return found
 _LIVE_CODE = select(schema.live_codes.c.ticket_id).where(
     schema.live_codes.c.code_hash == bindparam("h"))
 _TICKET = select(schema.tickets).where(schema.tickets.c.ticket_id == bindparam("t"))
 _TICKET_FOR_UPDATE = _TICKET.with_for_update()
 _REASON = select(schema.reasons).where(schema.reasons.c.issuer_id == bindparam("issuer"),
                                        schema.reasons.c.code == bindparam("code"))
+_AGENT = select(schema.agents).where(schema.agents.c.issuer_id == bindparam("issuer"),
+                                     schema.agents.c.agent_id == bindparam("agent"))
 
 
 def _check_client_token(token: str) -> None:
@@ -493,3 +584,77 @@ def _check_client_token(token: str) -> None:
         raise InputError("the client token must be 16–128 characters", reason="bad_client")
 
 
+
+
+# --- shells that know their client by something else than an address (the voice line) ---------
+
+
+def lookup_as(flow: CheckFlow, code_text: str, client_token: str, *, client_key: str | None,
+              network_key: str | None, now: datetime | None = None) -> CheckStep:
+    """:meth:`CheckFlow.lookup` for a shell that names its client's keys itself (the voice
+    line: the calling number, and its number block or trunk; spec/voice-line.md §5). The keys
+    are hashed with the client key as addresses are; None counts against nothing (and during a
+    wave is refused, like a client with no address)."""
+    code = normalise_code(code_text)
+    _check_client_token(client_token)
+    at = flow.dep.now(now)
+    hashed = flow.dep.hash_keys.client_hash
+    client = hashed(client_token)
+    who = _Who(hashed(client_key) if client_key else None,
+               hashed(network_key) if network_key and client_key else None)
+    return flow._run(lambda conn: flow._lookup(conn, code, client, who, at))
+
+
+def check_by_phone(flow: CheckFlow, code_text: str, client_token: str, phone_e164: str, *,
+                   client_key: str | None, network_key: str | None,
+                   now: datetime | None = None) -> CheckStep:
+    """The voice line's whole check in one write transaction (spec/voice-line.md §2): the
+    lookup and claim of :meth:`CheckFlow.lookup` (with the shell's own client keys, as
+    :func:`lookup_as`), then the phone question answered by the network — the calling number's
+    keyed hash against the one the ticket was issued for, in constant time — and no check word.
+
+    - A match: ``ticket.number_confirmed`` then ``ticket.verified`` (``channel: "voice"``);
+      step ``verified``.
+    - Any other number is the relay case, "No" on the page: ``ticket.number_denied`` (an
+      alert) and ``ticket.failed`` (``number_denied``); CheckFailed ``number_denied``.
+    - A ticket issued without a number cannot be confirmed by phone: it is not claimed, nothing
+      is written, and the step is :data:`NO_NUMBER` (it stays checkable on the page).
+    - A ticket the dialer closed before anyone claimed it is claimed here until its ``exp``
+      (``closed`` → ``claimed``, action ``voice_claim``); the page still refuses it.
+    """
+    code = normalise_code(code_text)
+    _check_client_token(client_token)
+    at = flow.dep.now(now)
+    hashed = flow.dep.hash_keys.client_hash
+    client = hashed(client_token)
+    who = _Who(hashed(client_key) if client_key else None,
+               hashed(network_key) if network_key and client_key else None)
+
+    def step(conn: Connection) -> CheckStep:
+        found = flow._lookup(conn, code, client, who, at, by_phone=True)
+        if found.step in (NO_NUMBER, VERIFIED):
+            return found
+        ticket_id, ticket = found.ticket_id, found.ticket
+        row = flow._row(conn, ticket_id)
+        if ticket.dst is None or row.phone_hash is None:  # pragma: no cover - _lookup returned
+            raise CheckFailed("wrong_step", "no phone question", ticket_id=ticket_id)
+        if row.state == states.CLAIMED:
+            calling = flow.dep.hash_keys.phone_hash(row.issuer_id, phone_e164)
+            if not equal(calling, row.phone_hash):
+                flow.dep.record(conn, events.NUMBER_DENIED, at, ticket_id=ticket_id,
+                                channel="voice")
+                flow._end(conn, row, at, states.CAUSE_NUMBER_DENIED, alert=False)
+                raise _Refused(CheckFailed("number_denied", "called from another phone",
+                                           ticket_id=ticket_id))
+            flow._move(conn, ticket_id, states.NUMBER_CONFIRMED, at)
+            flow.dep.record(conn, events.NUMBER_CONFIRMED, at, ticket_id=ticket_id,
+                            channel="voice")
+            row = flow._row(conn, ticket_id)
+        if row.state != states.NUMBER_CONFIRMED:  # pragma: no cover - claimed by this call
+            raise CheckFailed("wrong_step", "not the voice line's step", ticket_id=ticket_id)
+        flow._move(conn, ticket_id,
+                   states.TRANSITIONS[(states.NUMBER_CONFIRMED, "network_verified")], at)
+        flow.dep.record(conn, events.TICKET_VERIFIED, at, ticket_id=ticket_id, channel="voice")
+        return flow._step(conn, flow._row(conn, ticket_id), ticket)
+
+    return flow._run(step)

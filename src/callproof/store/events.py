@@ -42,6 +42,19 @@ def append(store: Store, conn: Connection, *, issuer: str, type: str, at: dateti
     event = Event(type=type, issuer=issuer, at=to_epoch(at), data=data)
     conn.execute(_APPEND, {"issuer_id": issuer, "type": type, "at": event.at,
                            "ticket_id": ticket_id, "body": event.to_bytes()})
+    conn.info[_QUEUED_IN] = conn.get_transaction()
+
+
+# The transaction that last queued an event on a connection (``Connection.info`` outlives
+# transactions, so the transaction object itself is kept, not a flag).
+_QUEUED_IN = "callproof_events_queued_in"
+
+
+def queued_in_this_transaction(conn: Connection) -> bool:
+    """Whether the current transaction of ``conn`` queued an event (:func:`append`): then its
+    commit must be durable before it is acknowledged."""
+    return conn.info.get(_QUEUED_IN) is not None and \
+        conn.info.get(_QUEUED_IN) is conn.get_transaction()
 
 
 def read_events(conn: Connection, issuer: str, *, ticket_id: str | None = None,

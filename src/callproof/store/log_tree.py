@@ -1,10 +1,10 @@
-"""The audit log's Merkle tree in the store: the per-event append, and root and proof reads.
+"""The audit log's Merkle tree in the store: appending leaves in batches, and root and proof reads.
 
 Every event the integrator (:mod:`callproof.store.integrator`) takes from the queue becomes leaf
-``idx`` of its issuer's RFC 6962 tree (:func:`append_leaf`; like tessera's storage-level
-``Integrate``, ADR 0012). The leaf is the event body; every complete node (``log_nodes``: level,
-index → hash) is stored as soon as it exists, so an append reads at most O(log n) rows (none for an
-even index), and roots and proofs read O(log n) rows too.
+``idx`` of its issuer's RFC 6962 tree (:func:`new_nodes`, :func:`append_leaves`; like tessera's
+storage-level ``Integrate``, ADR 0012). The leaf is the event body; every complete node
+(``log_nodes``: level, index → hash) is stored as soon as it exists, so a batch of appends reads
+only the tree's right edge (at most log2 n rows), and roots and proofs read O(log n) rows too.
 
 A :class:`CheckpointGuard`, handed to the store when the deployment opens it, refuses appends
 while the database is behind the checkpoint file ``<data dir>/log/checkpoint`` or not
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,12 @@ from callproof.tlog.proof import log_origin
 __all__ = [
     "CheckpointGuard",
     "append_leaf",
+    "append_leaves",
     "consistency_proof",
     "inclusion_proof",
+    "insert_rows",
+    "new_nodes",
+    "raw_cursor",
     "read_checkpoint_file",
     "root_at",
     "tree_size",
@@ -46,77 +51,144 @@ _N = schema.log_nodes
 
 # --- appending: the hot path --------------------------------------------------------------------
 
-# The append runs on the DBAPI cursor of the caller's transaction with SQL written once per
-# dialect: through SQLAlchemy's execution layer it cost about four times as much (issuing a
-# ticket is benchmarked; the log's share of it must stay small).
-_SQL: dict[tuple[str, str, int], str] = {}
+# The integrator's writes run on the DBAPI cursor of its transaction with SQL written once per
+# dialect: through SQLAlchemy's execution layer they cost several times as much.
+_SQL: dict[tuple[str, int], str] = {}
 
 
-def _sql(dialect: str, kind: str, count: int) -> str:
-    key = (dialect, kind, count)
+def _select_nodes_sql(dialect: str, count: int) -> str:
+    """``count`` indexed point lookups of (level, hash) by issuer, level and idx, in one
+    statement (an OR of them makes SQLite scan the issuer)."""
+    key = (dialect, count)
     sql = _SQL.get(key)
     if sql is None:
         p = "?" if dialect == "sqlite" else "%s"  # only placeholders go into the SQL text
-        if kind == "insert":
-            row = f"({p}, {p}, {p}, {p})"
-            sql = ("INSERT INTO log_nodes (issuer_id, level, idx, hash) VALUES "  # noqa: S608
-                   + ", ".join([row] * count))
-        else:
-            # One indexed point lookup per node (an OR of them makes SQLite scan the issuer).
-            one = f"SELECT level, hash FROM log_nodes WHERE issuer_id = {p} AND level = {p} AND idx = {p}"  # noqa: S608, E501
-            sql = " UNION ALL ".join([one] * count)
-        _SQL[key] = sql
+        one = f"SELECT level, hash FROM log_nodes WHERE issuer_id = {p} AND level = {p} AND idx = {p}"  # noqa: S608, E501
+        sql = _SQL[key] = " UNION ALL ".join([one] * count)
     return sql
 
 
 def append_leaf(store: Store, conn: Connection, issuer: str, idx: int, body: bytes) -> None:
-    """Make ``body`` leaf ``idx`` of ``issuer``'s tree, inside the caller's write transaction.
+    """Make ``body`` leaf ``idx`` of ``issuer``'s tree, inside the caller's write transaction:
+    :func:`append_leaves` with one leaf."""
+    append_leaves(store, conn, issuer, idx, [body])
 
-    Called by the integrator (:func:`callproof.store.integrator.integrate_queued`, which asks the
-    store's append guard first) for every event it gives ``idx``. Stores the leaf hash and every
-    subtree it completes; reads only their left siblings (none when ``idx`` is even). Raises
-    :class:`LogError` when the tree lacks a node, :class:`StoreError` when the database refuses.
+
+def append_leaves(store: Store, conn: Connection, issuer: str, start: int,
+                  bodies: Sequence[bytes]) -> None:
+    """Make ``bodies`` leaves ``start``, ``start + 1``, … of ``issuer``'s tree, inside the
+    caller's write transaction (``start`` is the tree's size): :func:`new_nodes`, then one
+    :func:`insert_rows` of them. Raises :class:`LogError` when the tree lacks a node of its
+    right edge, :class:`StoreError` when the database refuses."""
+    rows = new_nodes(store, conn, issuer, start, bodies)
+    with raw_cursor(store, conn, f"the audit log's tree could not be written at leaf {start}") \
+            as cur:
+        insert_rows(cur, store.dialect, "log_nodes", NODE_COLUMNS, rows)
+
+
+def new_nodes(store: Store, conn: Connection, issuer: str, start: int,
+              bodies: Sequence[bytes]) -> list[tuple[str, int, int, bytes]]:
+    """The ``log_nodes`` rows (in :data:`NODE_COLUMNS` order) that make ``bodies`` leaves
+    ``start``, ``start + 1``, … of ``issuer``'s tree of ``start`` leaves: each leaf hash and
+    every subtree the leaves complete.
+
+    The integrator (:func:`callproof.store.integrator.integrate_queued`, which asks the store's
+    append guard first) calls it for each issuer's share of a batch and inserts the rows with
+    the batch's events. It reads the tree's right edge once — the at most log2(start) complete
+    subtrees the new leaves' parents need — and folds the leaves into it in memory: one read per
+    batch instead of one or two statements per leaf. Raises :class:`LogError` when the tree
+    lacks a node of its right edge, :class:`StoreError` when the database refuses.
     """
-    # merkle.leaf_hash and merkle.node_hash, inlined: this runs for every event, and the calls
-    # are a measurable share of it.
-    h = hashlib.sha256(b"\x00" + body).digest()
+    if not bodies:
+        return []
+    with raw_cursor(store, conn, f"the audit log's tree could not be read at size {start}") \
+            as cur:
+        edge = _right_edge(cur, store.dialect, issuer, start)
+    return _fold(edge, issuer, start, bodies)
+
+
+#: The columns of ``log_nodes`` (name, PostgreSQL type), for :func:`insert_rows`.
+NODE_COLUMNS = (("issuer_id", "text"), ("level", "int"), ("idx", "bigint"), ("hash", "bytea"))
+
+
+@contextmanager
+def raw_cursor(store: Store, conn: Connection, what: str) -> Iterator[Any]:
+    """A DBAPI cursor of ``conn``'s transaction; the driver's errors as :class:`StoreError`
+    saying ``what`` failed (the raw cursor's errors are the driver's own — sqlite3, psycopg —
+    not SQLAlchemy's)."""
     raw = conn.connection.dbapi_connection
     if raw is None:  # pragma: no cover - a connection inside a transaction always has one
         raise LogError("the database connection is closed")
-    dialect = store.dialect
     cur = raw.cursor()
     try:
-        _append(cur, dialect, issuer, idx, h)
+        yield cur
     except store.engine.dialect.loaded_dbapi.Error as e:
-        # The raw cursor's errors are the driver's own (sqlite3, psycopg), not SQLAlchemy's:
-        # say them as the store says every database error.
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise StoreError(f"the audit log's tree could not be written at leaf {idx}: {first} "
-                         f"({e.__class__.__name__})") from e
+        raise StoreError(f"{what}: {first} ({e.__class__.__name__})") from e
     finally:
         cur.close()
 
 
-def _append(cur: Any, dialect: str, issuer: str, idx: int, h: bytes) -> None:
-    """Store leaf hash ``h`` at ``idx`` and every subtree it completes, on the raw cursor."""
-    if not idx & 1:  # a left child: no complete subtree ends here
-        cur.execute(_sql(dialect, "insert", 1), (issuer, 0, idx, h))
+def insert_rows(cur: Any, dialect: str, table: str, columns: Sequence[tuple[str, str]],
+                rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT ``rows`` (tuples in the order of ``columns``: name and PostgreSQL type) into
+    ``table`` on a raw cursor: in one statement of constant text on PostgreSQL (``unnest`` of
+    one binary array per column: the text is parsed once, whatever the number of rows), by the
+    driver's C
+    ``executemany`` on SQLite."""
+    if not rows:
         return
-    ones = (~idx & (idx + 1)).bit_length() - 1  # trailing 1 bits: subtrees this completes
+    names = ", ".join(name for name, _ in columns)
+    if dialect == "postgresql":
+        # %b: binary parameters (psycopg's text-format arrays escape every element in Python).
+        arrays = ", ".join(f"%b::{kind}[]" for _, kind in columns)
+        cur.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",  # noqa: S608
+                    [list(column) for column in zip(*rows, strict=True)])
+    else:
+        marks = ", ".join("?" * len(columns))
+        cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
+
+
+def _right_edge(cur: Any, dialect: str, issuer: str, size: int) -> dict[tuple[int, int], bytes]:
+    """The complete subtrees on the right edge of the tree of ``size`` leaves — ``(k, (size >>
+    k) − 1)`` for each 1 bit ``k`` of ``size`` — read in one statement; the left siblings of
+    every node the next leaves complete are among them or among those leaves' own."""
+    wanted = [(k, (size >> k) - 1) for k in range(size.bit_length()) if size >> k & 1]
+    if not wanted:
+        return {}
     params: list[Any] = []
-    for k in range(ones):
-        params += (issuer, k, (idx >> k) - 1)
-    cur.execute(_sql(dialect, "select", ones), params)
-    siblings = {int(level): bytes(value) for level, value in cur.fetchall()}
-    row: list[Any] = [issuer, 0, idx, h]
-    for k in range(ones):
-        left = siblings.get(k)
-        if left is None:
-            raise LogError(f"the audit log of {issuer!r} lacks node ({k}, {(idx >> k) - 1}):"
+    for level, idx in wanted:
+        params += (issuer, level, idx)
+    cur.execute(_select_nodes_sql(dialect, len(wanted)), params)
+    found = {int(level): bytes(value) for level, value in cur.fetchall()}
+    edge = {}
+    for level, idx in wanted:
+        value = found.get(level)
+        if value is None:
+            raise LogError(f"the audit log of {issuer!r} lacks node ({level}, {idx}):"
                            " its tree is damaged")
-        h = hashlib.sha256(b"\x01" + left + h).digest()  # merkle.node_hash(left, h)
-        row += (issuer, k + 1, idx >> (k + 1), h)
-    cur.execute(_sql(dialect, "insert", ones + 1), row)
+        edge[(level, idx)] = value
+    return edge
+
+
+def _fold(nodes: dict[tuple[int, int], bytes], issuer: str, start: int,
+          bodies: Sequence[bytes]) -> list[tuple[str, int, int, bytes]]:
+    """The ``log_nodes`` rows of leaves ``start``… and of every subtree they complete, given
+    the right edge in ``nodes`` (which this extends with them)."""
+    sha256 = hashlib.sha256
+    rows: list[tuple[str, int, int, bytes]] = []
+    for idx, body in enumerate(bodies, start):
+        # merkle.leaf_hash and merkle.node_hash, inlined: this runs for every event.
+        h = sha256(b"\x00" + body).digest()
+        nodes[(0, idx)] = h
+        rows.append((issuer, 0, idx, h))
+        level, i = 0, idx
+        while i & 1:  # a right child: it completes its parent
+            h = sha256(b"\x01" + nodes[(level, i - 1)] + h).digest()
+            level, i = level + 1, i >> 1
+            nodes[(level, i)] = h
+            rows.append((issuer, level, i, h))
+    return rows
 
 
 class CheckpointGuard:
