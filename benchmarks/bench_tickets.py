@@ -383,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                              f"--quick {QUICK_SECONDS:g}); setup adds about a second")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
                         help="also write the results, every batch time included, as JSON")
+    parser.add_argument("--synchronous", choices=("full", "normal"), default="full",
+                        help="SQLite's synchronous for the issue benchmark (default full, as "
+                             "deployed, spec/adr/0013; normal leaves out the fsync per commit "
+                             "to see the CPU's part; benchmarks/bench_durability.py compares)")
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else (
         QUICK_SECONDS if args.quick else FULL_SECONDS)
@@ -390,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in [n for n in os.environ if n.startswith("CALLPROOF_")]:
         del os.environ[name]  # never a configured database, key or data dir
+    os.environ["CALLPROOF_SQLITE_SYNCHRONOUS"] = args.synchronous
 
     started = time.perf_counter()
     now = datetime.now(UTC)

@@ -231,6 +231,17 @@ def start_serve(env: dict[str, str], log: Path, *extra: str, port: int | None = 
     raise RuntimeError(f"callproof serve did not answer: {log.read_text('utf-8', 'replace')}")
 
 
+def start_worker(env: dict[str, str], log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """``callproof worker`` (its own process group), its output in ``log``. It needs no port:
+    it is running once the process is; `callproof worker --status` shows its leases."""
+    out = log.open("ab")
+    process = subprocess.Popen([*callproof_command(), "worker", *extra],  # noqa: S603
+                               env=env, stdout=out, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    out.close()
+    return process
+
+
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
          timeout: float = 20) -> None:
     """Stop a process started in its own session, and its whole group; -9 if it lingers."""

@@ -14,12 +14,13 @@ one call:
   :data:`LIFETIME` (24 h). The same key with the same request (compared as RFC 8785 canonical
   JSON, so spacing and member order do not matter) returns the same ticket; with another request
   it is refused (``InputError``, reason ``idempotency_key_reused``).
-- A request is first *reserved* (one row, inserted if absent: the primary key decides between
-  two concurrent requests on every database), then issued, then the row is *completed* with the
-  ticket id. A second request that finds the reservation in progress waits up to
-  ``wait_seconds`` for it and then replays it, or is refused (reason
-  ``idempotency_key_in_progress``; try again). A reservation whose request failed is released,
-  so a retry runs again. One whose process died is taken over after :data:`LEASE` seconds.
+- The key's row is written in the ticket's own transaction (:meth:`Issuer.issue`'s
+  ``in_transaction``): a crash, a refusal or a failed commit leaves both the ticket and its key
+  or neither — never a ticket without its key (a retry would make a second) nor a key without
+  its ticket. The row's primary key decides between two concurrent requests with one key on
+  every database: the second one's insert waits for the first transaction (PostgreSQL's unique
+  index; SQLite's single writer), finds its row and rolls its own ticket back, then replays the
+  first one's. No reservation outlives its request, so a retry after a crash runs at once.
 - What is kept is minimal: a keyed hash of the key (nothing to learn from the table), the hash of
   the request, the ticket id, and the call code *sealed* (AES-256-GCM). The response is rebuilt
   from the ticket row; only the code cannot be, since the database keeps codes only as keyed
@@ -27,19 +28,17 @@ one call:
   key itself, so the table alone opens nothing; whoever holds that secret and the database could
   already find any live code by trying the 10^8 codes against their keyed hashes, so the sealed
   copy adds no exposure. A code is useless once its ticket's code window has closed (10 minutes).
-- Rows older than 24 h are ignored, purged now and then by issuing and by
-  :meth:`IdempotentIssuing.purge_expired` (for a housekeeping job).
+- Rows older than 24 h are ignored, and deleted by :func:`purge_expired` (the worker's
+  housekeeping duty) and now and then by issuing.
 
-The reservation and the ticket are two transactions: a process killed between the ticket's
-commit and the completion leaves a reservation that a retry takes over after the lease, issuing a
-second ticket. That window is the time between two commits; the window this closes — a response
-lost on the way back — is the whole round trip.
+Rows written by an older release, which reserved a key in a transaction of its own before
+issuing, are still understood: such a reservation without a ticket is waited on until its lease
+(:data:`LEASE`) runs out, then taken over.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import random
 import re
@@ -52,6 +51,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, delete, select, update
 
+from callproof.deployment import Deployment
 from callproof.errors import ConfigError, InputError, StoreError
 from callproof.issuer import IssuedTicket, Issuer
 from callproof.protocol.canonical import canonical_json
@@ -60,14 +60,12 @@ from callproof.protocol.jws import b64url_decode, b64url_encode, peek_unverified
 from callproof.protocol.ticket import CallTicket
 from callproof.store import schema
 
-__all__ = ["LEASE", "LIFETIME", "IdempotentIssuing", "check_key"]
-
-log = logging.getLogger("callproof.idempotency")
+__all__ = ["LEASE", "LIFETIME", "IdempotentIssuing", "check_key", "purge_expired"]
 
 #: How long a key holds its ticket (seconds).
 LIFETIME = 24 * 3600
-#: How long a reservation stays another request's before a retry may take it over (seconds):
-#: longer than any request may run (the server kills a worker silent for 30 s).
+#: How long an older release's reservation (a row without its ticket) stays its request's before
+#: a retry may take it over (seconds): longer than any request may run.
 LEASE = 60
 #: One issue in this many also purges up to :data:`PURGE_BATCH` expired rows.
 PURGE_EVERY = 200
@@ -117,103 +115,81 @@ class IdempotentIssuing:
         request_hash = b64url_encode(hashlib.sha256(canonical_json(dict(request))).digest())
         deadline = time.monotonic() + wait_seconds
         while True:
-            kind, found = self._reserve(key_hash, api_key, request_hash)
-            if kind == "mine":
-                attempt = str(found)
-                break
-            if kind == "replay":
+            with self.dep.store.read() as conn:  # a replay needs no write transaction
+                row = conn.execute(select(_T).where(_T.c.key_hash == key_hash)).first()
+            now = to_epoch(self.dep.now())
+            found = None if row is None else self._holds(row, request_hash, now)
+            if found is None:
+                try:
+                    call = self.issuer.issue(**issue_args, api_key=api_key, in_transaction=(
+                        lambda conn, call: self._record(conn, key_hash, api_key, key,
+                                                        request_hash, call)))
+                except _Held as held:
+                    found = held.row
+                else:
+                    self._purge_now_and_then()
+                    return call, False
+            if found is not _WAIT:
                 return self._replay(found, api_key, key), True
             if time.monotonic() >= deadline:
                 raise InputError("a request with this Idempotency-Key is still being served; "
                                  "send it again shortly", reason="idempotency_key_in_progress")
             time.sleep(_POLL)
-        try:
-            call = self.issuer.issue(**issue_args, api_key=api_key)
-        except BaseException:
-            self._release(key_hash, attempt)
-            raise
-        self._complete(key_hash, attempt, call, api_key, key)
+
+    def _purge_now_and_then(self) -> None:
         if random.randrange(PURGE_EVERY) == 0:  # noqa: S311 - spreading work, not a secret
             try:
-                self.purge_expired()
+                purge_expired(self.dep)
             except StoreError:
                 pass  # the next one will
-        return call, False
 
     def purge_expired(self, limit: int = PURGE_BATCH) -> int:
         """Delete up to ``limit`` rows older than their 24 h; returns how many went."""
-        now = to_epoch(self.dep.now())
-        with self.dep.store.write() as conn:
-            keys = conn.execute(select(_T.c.key_hash).where(_T.c.expires_at <= now)
-                                .order_by(_T.c.expires_at).limit(limit)).scalars().all()
-            if not keys:
-                return 0
-            return int(conn.execute(delete(_T).where(_T.c.key_hash.in_(keys),
-                                                     _T.c.expires_at <= now)).rowcount)
+        return purge_expired(self.dep, limit)
 
     # --- the row's life ----------------------------------------------------------------------
 
-    def _reserve(self, key_hash: str, api_key: str, request_hash: str) -> tuple[str, Any]:
-        """Reserve the key: ``("mine", attempt token)``; ``("replay", the completed row)``; or
-        ``("wait", None)`` when another request holds it (or it changed under us: look again).
-        """
-        now = to_epoch(self.dep.now())
-        attempt = secrets.token_urlsafe(16)
-        values = {"issuer_id": self.dep.issuer_id, "api_key": api_key,
-                  "request_hash": request_hash, "attempt": attempt, "ticket_id": None,
-                  "sealed_code": None, "created_at": now, "lease_until": now + LEASE,
-                  "expires_at": now + LIFETIME}
-        with self.dep.store.write() as conn:
-            if self.dep.store.insert_if_absent(conn, _T, {"key_hash": key_hash, **values}):
-                return "mine", attempt
-            row = conn.execute(select(_T).where(_T.c.key_hash == key_hash)).first()
-            if row is None:
-                return _WAIT  # released a moment ago: look again
-            if row.expires_at <= now:  # a day old: a new use of the key
-                return ("mine", attempt) if self._take_over(conn, row, values) else _WAIT
-            if row.request_hash != request_hash:
-                raise InputError("this Idempotency-Key was used with another request; use a "
-                                 "new key for a new call", reason="idempotency_key_reused")
-            if row.ticket_id is not None:
-                return "replay", row
-            if row.lease_until <= now:  # the request that held it died
-                return ("mine", attempt) if self._take_over(conn, row, values) else _WAIT
-            return _WAIT
-
     @staticmethod
-    def _take_over(conn: Connection, row: Any, values: dict[str, Any]) -> bool:
-        return bool(conn.execute(update(_T).where(_T.c.key_hash == row.key_hash,
-                                                  _T.c.attempt == row.attempt)
-                                 .values(**values)).rowcount)
+    def _holds(row: Any, request_hash: str, now: int) -> Any:
+        """What an existing row means for a request: ``None`` when it holds nothing any more
+        (a day old, or an older release's reservation whose lease ran out: issue anew),
+        ``_WAIT`` while an older release's reservation is live, else the row to replay.
+        Raises :class:`InputError` when it is the key of another request."""
+        if row.expires_at <= now:
+            return None
+        if row.request_hash != request_hash:
+            raise InputError("this Idempotency-Key was used with another request; use a "
+                             "new key for a new call", reason="idempotency_key_reused")
+        if row.ticket_id is None:
+            return None if row.lease_until <= now else _WAIT
+        return row
 
-    def _release(self, key_hash: str, attempt: str) -> None:
-        try:
-            with self.dep.store.write() as conn:
-                conn.execute(delete(_T).where(_T.c.key_hash == key_hash,
-                                              _T.c.attempt == attempt,
-                                              _T.c.ticket_id.is_(None)))
-        except StoreError:
-            pass  # the lease runs out instead
-
-    def _complete(self, key_hash: str, attempt: str, call: IssuedTicket, api_key: str,
-                  key: str) -> None:
+    def _record(self, conn: Connection, key_hash: str, api_key: str, key: str,
+                request_hash: str, call: IssuedTicket) -> None:
+        """Keep the key with its ticket, in the ticket's transaction. Raises :class:`_Held`
+        (undoing the ticket) when another request's row holds the key."""
+        now = to_epoch(self.dep.now())
         nonce = os.urandom(_NONCE)
         sealed = self._aead(api_key, key).encrypt(nonce, call.code.encode("ascii"),
                                                   _associated_data(key_hash, call.ticket_id))
-        try:
-            with self.dep.store.write() as conn:
-                done = conn.execute(update(_T).where(_T.c.key_hash == key_hash,
-                                                     _T.c.attempt == attempt)
-                                    .values(ticket_id=call.ticket_id,
-                                            sealed_code=nonce + sealed)).rowcount
-        except StoreError as e:
-            # The ticket is made and is answered; only a retry after the lease could repeat it.
-            log.warning("could not record the idempotency key of ticket %s: %s",
-                        call.ticket_id, e)
+        values = {"issuer_id": self.dep.issuer_id, "api_key": api_key,
+                  "request_hash": request_hash, "attempt": secrets.token_urlsafe(16),
+                  "ticket_id": call.ticket_id, "sealed_code": nonce + sealed,
+                  "created_at": now, "lease_until": now, "expires_at": now + LIFETIME}
+        # On PostgreSQL this waits while a concurrent request's transaction holds the key.
+        if self.dep.store.insert_if_absent(conn, _T, {"key_hash": key_hash, **values}):
             return
-        if not done:
-            log.warning("the idempotency key of ticket %s was taken over by a later request",
-                        call.ticket_id)
+        row = conn.execute(select(_T).where(_T.c.key_hash == key_hash)).first()
+        if row is None:  # purged a moment ago: this request may have it after all
+            raise _Held(_WAIT)
+        found = self._holds(row, request_hash, now)
+        if found is None:  # a day old (or a dead reservation): a new use of the key
+            if conn.execute(update(_T).where(_T.c.key_hash == key_hash,
+                                             _T.c.attempt == row.attempt)
+                            .values(**values)).rowcount:
+                return
+            found = _WAIT  # changed under us: look again
+        raise _Held(found)
 
     def _replay(self, row: Any, api_key: str, key: str) -> IssuedTicket:
         t = schema.tickets
@@ -245,6 +221,27 @@ class IdempotentIssuing:
         """The code's sealing key: keyed (the deployment's secret) and bound to the key."""
         return AESGCM(b64url_decode(self.dep.hash_keys.client_hash(
             "\x00".join(("callproof-v1 idempotency seal", self.dep.issuer_id, api_key, key)))))
+
+
+class _Held(Exception):  # noqa: N818 - a signal between two methods, never seen outside
+    """Another request's row holds the key: the ticket's transaction is undone."""
+
+    def __init__(self, row: Any) -> None:
+        super().__init__("the idempotency key is held")
+        self.row = row
+
+
+def purge_expired(dep: Deployment, limit: int = PURGE_BATCH) -> int:
+    """Delete up to ``limit`` idempotency rows older than their 24 h (every issuer's: a
+    housekeeping job); returns how many went."""
+    now = to_epoch(dep.now())
+    with dep.store.write() as conn:
+        keys = conn.execute(select(_T.c.key_hash).where(_T.c.expires_at <= now)
+                            .order_by(_T.c.expires_at).limit(limit)).scalars().all()
+        if not keys:
+            return 0
+        return int(conn.execute(delete(_T).where(_T.c.key_hash.in_(keys),
+                                                 _T.c.expires_at <= now)).rowcount)
 
 
 def _associated_data(key_hash: str, ticket_id: str) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -126,10 +127,15 @@ class Issuer:
     def issue(self, *, agent_id: str, reason: str, customer_ref: str | None = None,
               phone: str | None = None, ttl: int | None = None,
               methods: tuple[str, ...] = ("code",), now: datetime | None = None,
-              api_key: str | None = None) -> IssuedTicket:
+              api_key: str | None = None,
+              in_transaction: Callable[[Connection, IssuedTicket], None] | None = None,
+              ) -> IssuedTicket:
         """Issue a ticket for a call the dialer is placing now.
 
         ``api_key`` (a key id) is recorded in the ``ticket.issued`` event when an API key asked.
+        ``in_transaction``, when given, is called with the ticket inside its own write
+        transaction, after the ticket and its event (idempotency keeps its key there, so a crash
+        leaves both or neither); whatever it raises undoes the ticket.
 
         Raises :class:`NotFound` for an unknown agent or reason, :class:`InputError` for a
         disabled one, a bad phone number or lifetime, :class:`ConfigError` when there is no
@@ -174,8 +180,11 @@ class Issuer:
                 connected_at=None, updated_at=iat))
             self.dep.record(conn, events.TICKET_ISSUED, now, ticket_id=jti, ticket=token,
                             **events.by_api_key(api_key))
-        return IssuedTicket(ticket_id=jti, ticket=token, code=code, expires_at=from_epoch(exp),
-                            claims=claims)
+            issued = IssuedTicket(ticket_id=jti, ticket=token, code=code,
+                                  expires_at=from_epoch(exp), claims=claims)
+            if in_transaction is not None:
+                in_transaction(conn, issued)
+        return issued
 
     def _registry_facts(self, conn: Connection, agent_id: str,
                         reason: str) -> tuple[Any, SigningKey]:
@@ -289,7 +298,7 @@ class Issuer:
             alerts = [
                 {"type": e.data.get("cause", e.type), "at": iso(from_epoch(e.at))}
                 for e in read_events(conn, self.dep.issuer_id, ticket_id=ticket_id)
-                if e.type in (events.TICKET_FAILED, events.TAMPERED)
+                if e.type in (events.TICKET_FAILED, events.TAMPERED, events.CALLED_BACK)
             ]
         state = states.effective_state(row.state, row.expires_at, at)
         word_due = state == states.NUMBER_CONFIRMED or (state == states.CLAIMED and not row.dst)

@@ -148,19 +148,57 @@ def test_concurrent_requests_with_one_key_make_one_ticket(api: Api) -> None:
     assert tickets(api) == 1
 
 
-def test_a_request_that_died_holding_the_key_is_taken_over_after_the_lease(
+def test_an_older_releases_reservation_is_waited_on_then_taken_over_after_the_lease(
         api: Api, clock: FixedClock) -> None:
+    """A row without its ticket (an older release reserved keys in a transaction of their own,
+    and its process died here) is in progress until its lease ends, then a retry issues."""
     with api.app.app_context():
+        dep = services().deployment
         issuing = IdempotentIssuing(services().issuer)
-        kind, _attempt = issuing._reserve(issuing._key_hash(api.key_id, KEY), api.key_id,
-                                          _request_hash(CALL))
-    assert kind == "mine"  # ... and the process dies here
+        now = int(clock.now().timestamp())
+        with dep.store.write() as conn:
+            conn.execute(tables.idempotency_keys.insert().values(
+                key_hash=issuing._key_hash(api.key_id, KEY), issuer_id=dep.issuer_id,
+                api_key=api.key_id, request_hash=_request_hash(CALL), attempt="old",
+                ticket_id=None, sealed_code=None, created_at=now, lease_until=now + LEASE,
+                expires_at=now + 24 * 3600))
     busy = issue(api)
     refused(api, busy, 409, "idempotency_key_in_progress")
     assert busy.headers["Retry-After"] == "1"
     assert tickets(api) == 0
     clock.advance(seconds=LEASE + 1)
-    assert issue(api).status_code == 201 and tickets(api) == 1
+    first = issue(api)
+    assert first.status_code == 201 and tickets(api) == 1
+    assert issue(api).get_json() == first.get_json()
+
+
+def test_the_key_is_kept_in_the_tickets_own_transaction(api: Api) -> None:
+    """A failure after the ticket's rows are written and before its commit (a crash, a lost
+    connection) leaves neither the ticket nor its key: the retry issues at once, once."""
+    before = api.counts()
+    seen: list[str] = []
+
+    class DiesBeforeCommit(IdempotentIssuing):
+        def _record(self, conn: Any, *args: Any) -> None:
+            super()._record(conn, *args)
+            seen.append(args[-1].ticket_id)
+            raise ConnectionError("the process died before the commit")
+
+    with api.app.app_context():
+        issuing = DiesBeforeCommit(services().issuer)
+        call: dict[str, Any] = dict(CALL)
+        with pytest.raises(ConnectionError):
+            issuing.issue(KEY, api_key=api.key_id, request=CALL, **call)
+        assert len(seen) == 1  # the key's row was written in the ticket's transaction ...
+    assert api.counts() == before
+    with api.app.app_context(), services().deployment.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(
+            tables.idempotency_keys)).scalar_one() == 0  # ... and went with it
+    assert tickets(api) == 0
+    first = issue(api)  # no lease to wait for
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    assert first.get_json()["ticket_id"] != seen[0]
+    assert issue(api).get_json() == first.get_json() and tickets(api) == 1
 
 
 def test_the_table_keeps_no_key_and_no_code_in_clear_and_is_purged(

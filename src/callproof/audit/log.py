@@ -317,8 +317,12 @@ class AuditLog:
             signed = note.sign_note(checkpoint.to_text(), [signer])
             conn.execute(insert(_C).values(issuer_id=self.issuer, size=size, root=root,
                                            note=signed, signed_at=at))
-            # Inside the transaction, under the writer lock: the file never goes backwards, and
-            # if the commit failed the file would still describe the committed tree.
+            # Inside the transaction, under the writer lock: the file never goes backwards. The
+            # leaves it covers were committed by earlier transactions; they are made durable
+            # first (SQLite with synchronous=NORMAL has them only in an unsynced WAL), so after
+            # a power cut the file never describes leaves the database no longer has (ADR 0013).
+            # If this commit fails, the file still describes the committed tree.
+            self.dep.store.make_durable()
             write_atomic(self.checkpoint_file, signed.encode("utf-8"))
         return SignedCheckpoint(checkpoint, signed, at)
 

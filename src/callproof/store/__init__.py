@@ -17,6 +17,7 @@ only it takes) gives them their leaf index and their leaf in the audit log's tre
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -44,12 +45,28 @@ def _lock_key(space: str, name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+#: SQLite's ``synchronous`` setting (ADR 0013): FULL, the default, fsyncs the WAL at every commit,
+#: so a committed (acknowledged) ticket survives a power cut; NORMAL
+#: (``CALLPROOF_SQLITE_SYNCHRONOUS=normal``) fsyncs it only at SQLite's own checkpoints, faster,
+#: but the last commits before a power cut may roll back. Either way the log's checkpoint file is
+#: written only after :meth:`Store.make_durable`.
+SQLITE_SYNCHRONOUS = ("full", "normal")
+
+
+def sqlite_synchronous() -> str:
+    """The ``synchronous`` level for SQLite from ``CALLPROOF_SQLITE_SYNCHRONOUS`` (``full``)."""
+    value = (os.environ.get("CALLPROOF_SQLITE_SYNCHRONOUS") or "full").strip().lower()
+    if value not in SQLITE_SYNCHRONOUS:
+        raise StoreError("CALLPROOF_SQLITE_SYNCHRONOUS must be full or normal")
+    return value
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" hook below issue BEGIN itself (pysqlite's own is not IMMEDIATE).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA synchronous={sqlite_synchronous().upper()}")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
@@ -110,6 +127,7 @@ class Store:
         """
         try:
             if url.startswith("sqlite"):
+                sqlite_synchronous()  # a bad setting is refused here, not at the first query
                 engine = create_engine(url, connect_args={"timeout": 30})
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "begin", _sqlite_begin)
@@ -139,6 +157,34 @@ class Store:
                     os.chmod(name, 0o600)
             except FileNotFoundError:
                 continue
+
+    def make_durable(self) -> None:
+        """Make every transaction committed so far survive a power cut, before something outside
+        the database (the log's checkpoint file) is written that describes them.
+
+        On SQLite this fsyncs the database and its WAL (with ``synchronous=NORMAL`` commits are
+        in the WAL but not yet on disk; with FULL they are, and this costs little). A PostgreSQL
+        commit is durable when it returns (``synchronous_commit``, its operator's setting).
+        Raises :class:`StoreError` when a file cannot be synced."""
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return
+        path = os.path.abspath(database)
+        for name in (path + "-wal", path):
+            try:
+                fd = os.open(name, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # no WAL: everything is in the database file
+            except OSError as e:
+                raise StoreError(f"cannot open the database to sync it: {e.strerror}") from e
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                reason = ("no space left on the device" if e.errno == errno.ENOSPC
+                          else e.strerror or e.__class__.__name__)
+                raise StoreError(f"cannot sync the database: {reason}") from e
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         self.engine.dispose()
