@@ -83,7 +83,8 @@ def too_large(_e: Exception) -> Response:
 
 
 def rate_limited(_e: Exception) -> Response:
-    """Too many failed lookups from this client: the failure page."""
+    """A 429 on a public page: the failure page. (The check page's failed-lookup limit is the
+    library's, which refuses with the failure page itself; the staff pages have their own.)"""
     return check_failed("rate_limited")
 
 

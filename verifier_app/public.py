@@ -41,7 +41,6 @@ from flask import (
     Blueprint,
     Response,
     current_app,
-    g,
     make_response,
     redirect,
     render_template,
@@ -51,12 +50,11 @@ from flask import (
 from flask_babel import gettext as _
 
 from callproof import CheckFailed, CheckStep, CodeError, InputError
-from callproof.checkflow import NOT_COUNTED
 from callproof.protocol.codes import CODE_DIGITS, MAX_INPUT_CHARS, damm_valid
 from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
 from callproof.scam_reports import MAX_TEXT, normalise_caller_number
 
-from .extensions import limiter, services
+from .extensions import services
 from .i18n import company_here, current_language, hotline_text, in_language
 from .security import claim_token, set_claim_cookie
 
@@ -69,10 +67,6 @@ PAGE_COOKIE_MAX_AGE = 600
 _ELSEWHERE = "elsewhere"
 _KEPT = re.compile(r"(typo|format)-([0-9]{0,9})\Z")
 _MAX_KEPT_TEXT = 2 * MAX_TEXT  # a report text too long is shown back so it can be shortened
-
-
-def _lookup_limit() -> str:
-    return str(current_app.config["LOOKUP_LIMIT"])
 
 
 def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
@@ -223,7 +217,6 @@ def call() -> Response:
 
 
 @bp.post("/verify")
-@limiter.limit(_lookup_limit, key_func=None, deduct_when=lambda _r: bool(g.get("failed_lookup")))
 def verify() -> Response:
     """Look the typed call code up and claim its ticket for this browser → the next question,
     the code box again when the code is not right, or the failure page (a failed lookup counts
@@ -233,14 +226,14 @@ def verify() -> Response:
     try:
         # The library's per-address and per-network counts decide (spec §10), shared by every
         # instance through the database; the address is the one the proxy settings trust.
-        step = services().flow.lookup(typed, token, client_address=request.remote_addr)
+        step = services().flow.lookup(typed, token, client_address=request.remote_addr,
+                                      lang=current_language())
     except CodeError as e:
         response = _go("public.code_again")
         kind = "typo" if e.reason == "typo" else "format"
         _set_page_cookie(response, f"{kind}-{_kept_digits(typed)}")
         return response
     except CheckFailed as e:
-        g.failed_lookup = e.outcome not in NOT_COUNTED  # the edge limit counts what §6.3 counts
         response = failure_redirect(e.outcome, e.ticket_id)
     else:
         response = _go("public.step", t=step.ticket_id)

@@ -48,6 +48,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callproof import ConfigError, new_client_token
 from callproof.checkflow import is_client_token
+from callproof.seclog import client_field
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -86,6 +87,22 @@ def client_key() -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+def _hash_keys() -> Any:
+    """The deployment's keyed hashes (``extensions.services()``, which imports this module)."""
+    return current_app.extensions["callproof"].deployment.hash_keys
+
+
+def limit_key() -> str:
+    """What Flask-Limiter counts a client's requests under: a keyed hash of :func:`client_key`,
+    so that its storage (Redis) holds no client address (spec §8.2)."""
+    return "c:" + str(_hash_keys().client_hash("limiter:" + client_key()))
+
+
+def client_log_field() -> str | None:
+    """This request's client as the security log names it: a keyed hash, never the address."""
+    return client_field(_hash_keys(), client_key())
 
 
 # --- cookies -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from callproof.errors import LogError
 from callproof.store.log_tree import read_checkpoint_file, root_at, tree_size
 from callproof.tlog.proof import log_origin
 
-from .extensions import services
+from .extensions import limiter_health, services
 
 bp = Blueprint("wellknown", __name__)
 log = logging.getLogger("callproof.health")
@@ -222,4 +222,6 @@ def healthz() -> tuple[Response, int]:
         response.headers["Cache-Control"] = "no-store"
         return response, 503
     _report(None)
-    return jsonify({"status": "ok"}), 200
+    # Limits counted per process while their storage is gone: the instance works, so 200, and
+    # says so (extensions.limiter_health).
+    return jsonify({"status": "ok", **limiter_health()}), 200

@@ -24,7 +24,13 @@ from callproof.admin import Admin
 from callproof.config import DEMO_CONFIG, DataDir, passphrase
 from callproof.deployment import Deployment
 from callproof.errors import ConfigError
-from callproof.sealing import create_demo_seal_key, seal_key_file
+from callproof.sealing import (
+    SESSION_ENV,
+    create_demo_seal_key,
+    seal_key_file,
+    session_secret,
+    session_secret_missing,
+)
 from callproof.store import Store, schema
 
 DEMO_COMPANY = {
@@ -89,6 +95,9 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
         report.created.append("log key keys/log.key")
     dep = Deployment.open(dd)
     try:
+        if not os.environ.get(SESSION_ENV) and session_secret_missing(dep):
+            session_secret(dep)  # one secret for sessions, apart from the hash key
+            report.created.append("session secret (in the database)")
         admin = Admin(dep)
         if not admin.keys():
             if passphrase() is None:

@@ -7,6 +7,12 @@ person, so a copied cookie stops working at its next request, on every instance.
 session cookie is worth nothing without a live token. Sign-ins, failed sign-ins and sign-outs
 are events (ids only).
 
+Failed sign-ins are limited (:meth:`SignIns.attempt`, config ``[limits] sign_in_*``): per client
+address and account id, per client address, and per account id whatever the address, counted in
+the database (:mod:`callproof.counters`) so that every worker and instance shares one count. An
+attempt takes its place in the counts before the password is checked, so parallel guesses
+cannot all pass; a right password gives it back.
+
     >>> token = SignIns(dep).start("agent", "a-001")
     >>> SignIns(dep).check("agent", token).user_id
     'a-001'
@@ -23,14 +29,17 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from callproof import counters
 from callproof.deployment import Deployment
 from callproof.errors import InputError
 from callproof.protocol import events
 from callproof.protocol.clock import to_epoch
 from callproof.protocol.jws import b64url_encode
+from callproof.protocol.networks import client_keys
 from callproof.store import schema
 
-__all__ = ["KINDS", "LIFETIME_SECONDS", "SignIn", "SignIns", "end_sign_ins"]
+__all__ = ["KINDS", "LIFETIME_SECONDS", "Attempt", "SignIn", "SignIns", "TooManySignIns",
+           "end_sign_ins"]
 
 #: Who signs in: an agent (the console) or a fraud-desk user.
 KINDS = ("agent", "desk")
@@ -53,6 +62,27 @@ class SignIn:
         return f"SignIn({self.kind!r}, {self.user_id!r})"
 
 
+class TooManySignIns(InputError):
+    """Too many failed sign-ins for this address, account, or both: try again later."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed sign-ins; try again later",
+                         reason="too_many_sign_ins")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in attempt that holds its places in the failure counts until it succeeds."""
+
+    kind: str
+    counted: tuple[tuple[str, str], ...]
+    at: int
+
+    def __repr__(self) -> str:  # the subjects hold an address and what was typed as the id
+        return f"Attempt({self.kind!r})"
+
+
 def _hash(token: str) -> str:
     return b64url_encode(hashlib.sha256(token.encode("utf-8")).digest())
 
@@ -71,12 +101,49 @@ class SignIns:
     def __init__(self, deployment: Deployment) -> None:
         self.dep = deployment
 
-    def start(self, kind: str, user_id: str, *, now: datetime | None = None) -> str:
-        """A new sign-in after a right password: its token for the browser (shown once)."""
+    def attempt(self, kind: str, user_id: str, client_address: str | None, *,
+                now: datetime | None = None) -> Attempt:
+        """Count a sign-in attempt against the failure limits before its password is checked.
+
+        Raises :class:`TooManySignIns` (nothing counted) when the address and account, the
+        address, or the account has had its failed sign-ins in the window. A right password
+        then gives the places back (:meth:`start` with the attempt)."""
+        _check_kind(kind)
+        limits = self.dep.config.limits
+        window = limits.sign_in_window_seconds
+        account = user_id.strip()[:64]
+        address = client_keys(client_address)[0] if client_address else None
+        wanted = [(f"sign-in:{kind}:account", account,
+                   limits.sign_in_failures_per_account)]
+        if address is not None:
+            wanted += [(f"sign-in:{kind}:address", address, limits.sign_in_failures_per_address),
+                       (f"sign-in:{kind}:address+account", f"{address}|{account}",
+                        limits.sign_in_failures_per_address_and_account)]
+        at = to_epoch(self.dep.now(now))
+        taken: list[tuple[str, str]] = []
+        with self.dep.store.write() as conn:
+            for purpose, subject, limit in wanted:
+                if not counters.take(self.dep, conn, purpose, subject, at, window, limit=limit):
+                    for p, s in taken:
+                        counters.add(self.dep, conn, p, s, at, window, -1)
+                    break
+                taken.append((purpose, subject))
+            else:
+                return Attempt(kind, tuple(taken), at)
+        raise TooManySignIns(window)
+
+    def start(self, kind: str, user_id: str, *, now: datetime | None = None,
+              attempt: Attempt | None = None) -> str:
+        """A new sign-in after a right password: its token for the browser (shown once). The
+        ``attempt`` that checked the password gives its places in the failure counts back."""
         _check_kind(kind)
         at = to_epoch(self.dep.now(now))
         token = secrets.token_urlsafe(32)
         with self.dep.store.write() as conn:
+            if attempt is not None:
+                window = self.dep.config.limits.sign_in_window_seconds
+                for purpose, subject in attempt.counted:
+                    counters.add(self.dep, conn, purpose, subject, attempt.at, window, -1)
             conn.execute(insert(_T).values(token_hash=_hash(token), issuer_id=self.dep.issuer_id,
                                            kind=kind, user_id=user_id, created_at=at,
                                            expires_at=at + LIFETIME_SECONDS, data=None))
@@ -129,10 +196,13 @@ class SignIns:
                                 user_id=row.user_id)
 
     def purge(self, *, now: datetime | None = None) -> int:
-        """Delete expired sign-ins (housekeeping)."""
+        """Delete expired sign-ins, and the limits' counter minutes past every window
+        (housekeeping); returns how many sign-ins ended."""
         at = to_epoch(self.dep.now(now))
         with self.dep.store.write() as conn:
-            return int(conn.execute(delete(_T).where(_T.c.expires_at <= at)).rowcount)
+            ended = int(conn.execute(delete(_T).where(_T.c.expires_at <= at)).rowcount)
+        counters.purge(self.dep, now=now)
+        return ended
 
 
 def _check_kind(kind: str) -> None:

@@ -323,15 +323,15 @@ def guesses(avoid: set[str]) -> Iterator[str]:
 
 
 def per_client_limit(instance: Instance) -> int:
-    """The number in LOOKUP_LIMIT ("30 per 15 minutes"): failed lookups allowed per address."""
-    found = re.match(r"\s*(\d+)", str(instance.app.config["LOOKUP_LIMIT"]))
-    assert found, "LOOKUP_LIMIT starts with a number"
-    return int(found.group(1))
+    """config.toml's [limits] client_failure_limit (30): failed lookups allowed per address,
+    counted by the library for every worker and instance (issue 13 item 2)."""
+    with instance.app.app_context():
+        return services().deployment.config.limits.client_failure_limit
 
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
-    """Start the app on 127.0.0.1 with extra settings: ``serve(LOOKUP_LIMIT="5 per minute")``."""
+    """Start the app on 127.0.0.1 with extra settings: ``serve(API_KEY_LIMIT="5 per minute")``."""
     from werkzeug.serving import make_server
 
     started: list[tuple[Any, threading.Thread, Flask]] = []

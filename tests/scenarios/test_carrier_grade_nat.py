@@ -6,14 +6,15 @@ customers out — and worse, a locked-out customer told anything but "hang up" i
 scammer ("the page is busy, just stay on the line with me"). A guesser, on the other side, can
 rent many addresses, so the per-address limit cannot be what stops him.
 
-The mechanism: the per-address limit (``LOOKUP_LIMIT``, 30 failed lookups per 15 minutes) is
-sized in the threat model for about 1,000 customers per address; it counts only *failed*
-lookups — a typo (wrong check digit) and a success are free — so dozens of customers behind one
-address who each make a typo and then confirm never use it up. If an address does reach it,
-a genuine customer behind it gets exactly the page every failure gets (hang up, call the
-official number), word for word, never a "try again later"; her ticket stays untouched and
-confirms from another connection. A guesser spread over many addresses, each far under its
-limit, is stopped by the global budget instead, which alerts the fraud desk.
+The mechanism: the per-address limit (``client_failure_limit``, 30 failed lookups per 15
+minutes, counted by the library in the shared database) is sized in the threat model for about
+1,000 customers per address; it counts only *failed* lookups — a typo (wrong check digit) and a
+success are free — so dozens of customers behind one address who each make a typo and then
+confirm never use it up. If an address does reach it, a genuine customer behind it gets exactly
+the page every failure gets (hang up, call the official number), word for word, never a "try
+again later"; her ticket stays untouched and confirms from another connection. A guesser spread
+over many addresses, each far under its limit, is stopped by the global budget instead, which
+alerts the fraud desk.
 
 Residual risk: whoever shares an address with a guesser (or fails 30 times with others behind it
 within 15 minutes) cannot check calls from that address for up to 15 minutes — a local, safe

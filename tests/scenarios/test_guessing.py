@@ -7,18 +7,20 @@ guess he makes is well-formed.
 
 The mechanism: 10^8 possible codes against a few hundred live ones (the hit probability per
 guess is worked out in the threat model, §5); failed lookups are limited per client address
-(``LOOKUP_LIMIT``, 30 per 15 minutes), and past the limit even a right code gets the failure
+(``client_failure_limit``, 30 per 15 minutes), and past the limit even a right code gets the failure
 page, so one client can neither confirm nor keep guessing — clearing cookies does not help, the
 limit follows the address. Many clients together run into the global budget of failed lookups
-per minute (``global_failure_budget``): the first lookup over it trips the breaker, which
-refuses every lookup for ``breaker_cooldown_seconds`` and puts a ``budget_tripped`` alert on the
-fraud desk at once. A genuine customer caught in it is told to hang up and call the official
-number — a safe failure — and her ticket is untouched, so it confirms once the breaker closes.
+per minute (``global_failure_budget``): the first lookup over it starts a wave, which for
+``breaker_cooldown_seconds`` refuses the clients and networks with recent failures (while clean
+networks still check — the last test) and puts one ``budget_tripped`` alert on the fraud desk at
+once. A genuine customer caught in it (here she shares the guessers' network) is told to hang
+up and call the official number — a safe failure — and her ticket is untouched, so it confirms
+once the wave is over.
 
 Residual risk: a guesser with hundreds of addresses who stays under the budget makes up to 600
 guesses a minute, about 0.1 expected hits an hour at 300 live tickets, and a hit still needs the
-victim's last four digits and the agent's check word; tripping the breaker on purpose is a denial
-of service with a safe failure (threat model §5).
+victim's last four digits and the agent's check word; starting a wave on purpose refuses only the
+networks it came from, with a safe failure (threat model §5).
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ def test_many_clients_guessing_trip_the_global_budget_and_alert_the_fraud_desk_a
     assert shown["kind"] == "budget_tripped" and shown["idx"] == alert.idx
     assert "Hang up" not in str(shown) and call["code"] not in str(shown)
 
-    # While the breaker is open every lookup fails safely — the genuine customer's right code
-    # too: she is told to hang up and call the official number, never to trust the caller.
+    # While the wave lasts, every lookup from the guessers' network fails safely — the genuine
+    # customer's right code too: she is told to hang up and call the official number, never to
+    # trust the caller.
     customer = instance.customer()
     page = customer.type_code(call["code_display"])
     assert page.kind == "failed"
@@ -100,7 +103,7 @@ def test_many_clients_guessing_trip_the_global_budget_and_alert_the_fraud_desk_a
     assert instance.services().deployment.config.company.official_number in words
     assert dialer.status(call["ticket_id"])["state"] == "issued"  # her ticket is untouched
 
-    # Once the breaker closes, her code confirms; the guessers never confirmed anything.
+    # Once the wave is over, her code confirms; the guessers never confirmed anything.
     instance.clock.advance(seconds=cooldown)
     assert customer.type_code(call["code_display"]).kind == "number"
     assert customer.answer_number(yes=True).kind == "word"

@@ -147,9 +147,10 @@ def test_the_console_has_no_box_for_what_the_customer_says(instance: Instance) -
     customer.type_code(code)  # the customer types it; the console learns only the step
     customer.answer_number(yes=True)
     later = console.http.get(f"{instance.url}/console/tickets/{ticket_id}").text
-    # What an agent can type: the reason and the number the dialer dialled — never a code,
-    # a card or anything the customer would have to say.
-    assert typed(fields(home, call_page, later)) == {"phone"}
+    # What an agent can type: the reason, the number the dialer dialled and the company's own
+    # customer reference (from the dialer or the CRM) — never a code, a card or anything the
+    # customer would have to say.
+    assert typed(fields(home, call_page, later)) == {"phone", "customer"}
     assert {name for tag, _k, name in fields(home) if tag == "select"} == {"reason"}
     status = console.status(ticket_id)
     assert status["state"] == "number_confirmed" and status["check_word"]  # said TO her
@@ -185,7 +186,10 @@ def test_the_api_has_no_way_to_hand_in_a_code(instance: Instance) -> None:
                 schema = schemas[ref.rsplit("/", 1)[-1]]
                 assert schema["additionalProperties"] is False
                 members |= set(schema["properties"])
-    assert members == {"agent_id", "reason", "customer_ref", "phone", "ttl", "locale", "lang"}
+    # (The agent registry's members name agents, departments and their voice-line routes.)
+    assert members == {"agent_id", "reason", "customer_ref", "phone", "ttl", "locale", "lang",
+                       "name", "names", "department", "department_names", "transfer_target",
+                       "queue"}
     assert len(instance.events()) == before  # refused: nothing was written anywhere
 
 

@@ -148,8 +148,8 @@ def test_the_auditors_report_flags_the_night_calls_the_reveals_and_the_agent_far
     assert f"{NIGHT_CALLS} times an agent asked for a customer's app code or call phrase while " \
            f"no call was connected; each was refused. By agent: {ROGUE} ({NIGHT_CALLS})." in en
     assert "Reveals with no call behind them" in en
-    assert "1 app codes or call phrases were revealed for calls the dialer never reported as " \
-           f"connected (the first on 2026-11-25 02:08). By agent: {ROGUE} (1)." in en
+    assert "1 app code or call phrase was revealed for a call the dialer never reported as " \
+           f"connected (on 2026-11-25 02:08). By agent: {ROGUE} (1)." in en
     for honest in ("a-001", "a-002"):
         assert f"Agent {honest} issued far more" not in en
         assert f"{honest} (" not in en.split("Calls outside working hours")[1].split(".")[0]

@@ -23,9 +23,12 @@ from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -170,3 +173,73 @@ def test_schemathesis_finds_no_server_error_and_only_documented_responses(
         with target.app.app_context(), services().deployment.store.read() as conn:
             new = read_events(conn, services().deployment.issuer_id)[seen:]
         assert new and all(e.data.get("api_key") == target.key_id for e in new)
+
+
+# --- the document and the API agree on what they accept (issue 13 item 14) ------------------
+
+AGREE = schemathesis.openapi.from_path(SPEC).include(
+    path_regex=r"^/(call-status|enrollments)$", method="POST")
+AGREE.config.generation.update(modes=list(GenerationMode), max_examples=60, deterministic=True)
+
+
+@pytest.fixture
+def agreeing(tmp_path: Path, clock: FixedClock) -> Iterator[Target]:
+    """One SQLite app with a key for every scope the two operations need."""
+    path = tmp_path / "data"
+    init_data_dir(path, now=clock.now())
+    app = create_app({"DATA_DIR": str(path), "TESTING": True, "RATELIMIT_ENABLED": True,
+                      "API_KEY_LIMIT": "10000 per minute"})
+    with app.app_context():
+        services().deployment.clock = clock
+        key, record = services().api_keys.create("agree", scopes={"status", "enrol"})
+    yield Target(app, app.test_client(), {"Authorization": f"Bearer {key}"}, record.key_id, [])
+    with app.app_context():
+        services().deployment.store.close()
+
+
+@AGREE.parametrize()
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_schemathesis_valid_bodies_are_accepted_and_invalid_ones_refused(
+        case: Any, agreeing: Target) -> None:
+    """Bodies the document allows get 2xx; bodies it forbids (a blank or control-character
+    customer_ref, `lang: null`, …) get a 4xx JSON error: the document is the API's contract."""
+    response = case.call(app=agreeing.app, headers=agreeing.headers)
+    case.validate_response(response, checks=[not_a_server_error, negative_data_rejection,
+                                             positive_data_acceptance, *CHECKS])
+
+
+@pytest.mark.parametrize("body", [
+    {"customer_ref": "C-1001", "lang": None},
+    {"customer_ref": "   "},
+    {"customer_ref": "C-1001\n"},
+    {"customer_ref": "C\u2028X"},
+    {"customer_ref": "x" * 257},
+])
+def test_bodies_the_document_forbids_are_refused(agreeing: Target, body: dict[str, Any]) -> None:
+    response = agreeing.client.post(f"{PREFIX}/call-status", json=body, headers=agreeing.headers)
+    assert response.status_code == 422
+    assert check_response(response, "/call-status", "POST")["error"] == "invalid_field"
+
+
+def test_bodies_the_document_allows_are_taken(agreeing: Target) -> None:
+    for ref in ("C-1001", " padded ", "顧客 1001", "x" * 256):
+        response = agreeing.client.post(f"{PREFIX}/call-status", json={"customer_ref": ref},
+                                        headers=agreeing.headers)
+        assert response.status_code == 200, (ref, response.get_json())
+
+
+@pytest.mark.parametrize(("path", "allow"), [
+    ("/tickets", "POST, OPTIONS"),
+    ("/tickets/t_abc", "GET, HEAD, OPTIONS"),
+    ("/tickets/t_abc/close", "POST, OPTIONS"),
+    ("/call-status", "POST, OPTIONS"),
+    ("/coverage", "GET, HEAD, OPTIONS"),
+    ("/enrollments", "POST, OPTIONS"),
+])
+def test_options_names_only_the_methods_a_path_has(web: Any, path: str, allow: str) -> None:
+    response = web.client.options(PREFIX + path)
+    assert response.status_code == 204
+    assert response.headers["Allow"] == allow
+    assert web.client.delete(PREFIX + path).headers["Allow"] == allow  # the 405 agrees
+    assert web.client.options(PREFIX + "/nothing-here").status_code == 404

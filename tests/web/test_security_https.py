@@ -227,9 +227,11 @@ def test_forwarding_headers_count_only_from_the_configured_proxies(
 
 
 def test_a_spoofed_address_does_not_escape_the_lookup_limit(
-        make_app: Callable[..., Flask]) -> None:
-    app = make_app(TRUSTED_PROXIES=1, TRUSTED_PROXY_ADDRESSES="10.0.0.1",
-                   RATELIMIT_ENABLED=True, LOOKUP_LIMIT="2 per hour")
+        web: Web, make_app: Callable[..., Flask]) -> None:
+    config_file = web.path / "config.toml"  # the library's per-address limit: 2
+    config_file.write_text(re.sub(r"(?m)^client_failure_limit = \d+", "client_failure_limit = 2",
+                                  config_file.read_text("utf-8")), "utf-8")
+    app = make_app(TRUSTED_PROXIES=1, TRUSTED_PROXY_ADDRESSES="10.0.0.1", RATELIMIT_ENABLED=True)
     client = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"',
                       client.get("/").get_data(as_text=True))

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from callproof.errors import ConfigError
 from callproof.protocol.jws import b64url_encode
 
-_PURPOSES = ("code", "cdh", "phone", "customer", "client", "session")
+_PURPOSES = ("code", "cdh", "phone", "customer", "client", "voice-call")
 
 
 def _derive(master: bytes, purpose: str) -> bytes:
@@ -62,9 +62,12 @@ class HashKeys:
     def customer_hash(self, issuer: str, customer_ref: str) -> str:
         return b64url_encode(self._mac("customer", issuer, customer_ref))
 
-    def session_secret(self) -> bytes:
-        """The key a web shell signs its session cookie with (the same on every instance)."""
-        return self._keys["session"]
+    def voice_call_token(self, channel: str, call_id: str) -> str:
+        """The claim token of a voice-platform call, derived from the platform's call id, so that
+        nothing secret is kept between a webhook's requests (spec/voice-line.md §2). Sessions are
+        signed with a secret of their own (``callproof.sealing.session_secret``), never with a
+        key derived from the hash key."""
+        return b64url_encode(self._mac("voice-call", "callproof-voice", channel, call_id))
 
     def client_hash(self, client: str) -> str:
         """A claim cookie value or a client address, as stored for comparison and counting."""
