@@ -104,15 +104,18 @@ def write_bundle(directory: Path, events: int) -> dict[str, Any]:
             _line("ticket.number_confirmed", at + 25, t),
             _line("ticket.verified", at + 30, t),
             _line("ticket.closed", at + 60, t),
-            _line("lookups.failed", at + 60, f'{{"count":{n % 7 + 1},"minute":{at // 60}}}'),
-            _line("report.filed", at + 61, f'{{"report_id":"r_{n}","scripts":["bank"],'
+            # "minute" is the epoch second the minute starts at, as the app logs it (ADR
+            # 0007: every time is epoch seconds), not a count of minutes — that read as 1970.
+            _line("lookups.failed", at + 60,
+                  f'{{"count":{n % 7 + 1},"minute":{at - at % 60}}}'),
+            _line("report.filed", at + 61, f'{{"report_id":"r_{n}","scripts":["card_or_bank"],'
                                            '"with_number":false}'),
         ]
         if len(lines) >= 65_536:
             out.writelines(lines)
             lines = []
-    lines += [_line("lookups.failed", START + calls + i, f'{{"count":1,"minute":{i}}}')
-              for i in range(fillers)]
+    lines += [_line("lookups.failed", at, f'{{"count":1,"minute":{at - at % 60}}}')
+              for at in range(START + calls, START + calls + fillers)]
     out.writelines(lines)
     out.close()
     # The templates must give exactly the canonical bytes: check the first call's lines.

@@ -8,6 +8,10 @@ POST /api/v1/tickets/<ticket_id>/revoke       withdraw a ticket                 
 POST /api/v1/tickets/<ticket_id>/reveal       the customer's app code / phrase     (scope reveal)
 POST /api/v1/call-status                      is the company calling this customer? (scope status)
 GET  /api/v1/coverage?day=YYYY-MM-DD          tickets per department on a day       (scope status)
+GET  /api/v1/agents                           the agent registry                    (scope agents)
+POST /api/v1/agents                           register an agent                     (scope agents)
+PATCH /api/v1/agents/<agent_id>               change its names per language         (scope agents)
+GET|PUT /api/v1/agents/<agent_id>/voice-route  the voice line's transfer target, queue  (agents)
 POST /api/v1/enrollments                      a token for the enrolment page        (scope enrol)
 
 Every request carries ``Authorization: Bearer cpk_…``. The key is looked up in the store on
@@ -40,7 +44,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused
+from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused, seclog
 from callproof.apikeys import ApiKey
 from callproof.errors import AuthError, LogError, RevealRefused
 from callproof.idempotency import IdempotentIssuing
@@ -48,6 +52,7 @@ from callproof.protocol.canonical import parse_json_strict
 from callproof.protocol.languages import LANGUAGES
 
 from .extensions import limiter, services
+from .security import client_log_field
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger("callproof.api")
@@ -110,6 +115,8 @@ def requires(scope: str) -> Callable[[View], View]:
             try:
                 g.api_key = services().api_keys.authenticate(token, scope=scope)
             except AuthError as e:
+                seclog.event("api_key.refused", scope=scope, status=e.status,
+                             presented=token is not None, client=client_log_field())
                 if e.status == 403:
                     return error_response(
                         403, "insufficient_scope", f"This API key lacks the {scope!r} scope.",
@@ -121,6 +128,8 @@ def requires(scope: str) -> Callable[[View], View]:
                                           {"WWW-Authenticate": _REALM})
                 return error_response(401, "unauthorized", "The API key is unknown or revoked.",
                                       {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
+            seclog.event("api_key.used", key_id=g.api_key.key_id, scope=scope,
+                         endpoint=request.endpoint, client=client_log_field())
             return view(*args, **kwargs)
 
         return authenticated
@@ -194,6 +203,31 @@ def _text(value: object) -> bool:
     return value.isprintable()
 
 
+#: ``customer_ref`` as spec/openapi.yaml's ``CustomerRef`` says: 1–256 characters, none of them a
+#: control character (C0, DEL, C1, the line and paragraph separators: ``not: pattern``) and one at
+#: least neither that nor a space (``pattern``). The same two unanchored searches here and there.
+_CONTROL = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+_SPACES = " \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_REF_CONTROL = re.compile(f"[{_CONTROL}]")
+_REF_VISIBLE = re.compile(f"[^{_CONTROL}{_SPACES}]")
+_BAD_REF = "The customer_ref must be 1–256 characters, not only spaces, with no control character."
+
+
+def _customer_ref(value: object) -> bool:
+    """Whether ``value`` is a customer_ref the document allows (and that can be stored)."""
+    return isinstance(value, str) and 1 <= len(value) <= 256 and \
+        _REF_CONTROL.search(value) is None and _REF_VISIBLE.search(value) is not None and \
+        _storable(value)
+
+
+def _storable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 def _invalid(message: str, code: str = "invalid_field") -> ApiError:
     return ApiError(422, code, message)
 
@@ -214,8 +248,8 @@ def _issue_args(body: dict[str, Any]) -> dict[str, Any]:
         args[name] = body[name]
     ref = body.get("customer_ref")
     if ref is not None:
-        if not _text(ref) or not ref.strip() or len(ref.strip()) > 256:
-            raise _invalid("The customer_ref must be a string of 1–256 printable characters.")
+        if not _customer_ref(ref):
+            raise _invalid(_BAD_REF)
         args["customer_ref"] = ref
     phone = body.get("phone")
     if phone is not None:
@@ -355,6 +389,154 @@ def revoke(ticket_id: str) -> Response:
     return _dialer_step("revoke", ticket_id)
 
 
+# --- the agent registry (experience issue 14 item 3): names per language --------------------
+
+_AGENT_TEXTS = ("name", "department")
+_NAMES = ("names", "department_names")
+_NAME_LANGS = ("zh-Hant", "zh-Hans")
+
+
+def _agent_body(allowed: tuple[str, ...], *, blank_removes: bool) -> dict[str, Any]:
+    """An agent body's members, checked for shape (the library checks the texts again)."""
+    body = _body()
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        names = ", ".join(repr(n[:40]) for n in unknown[:5])
+        raise _invalid(f"The body has members this API does not know ({names}); it takes "
+                       f"{', '.join(allowed)}.", "unknown_field")
+    args: dict[str, Any] = {}
+    for name in _AGENT_TEXTS:
+        if name in body:
+            if not _agent_text(body[name], blank=blank_removes and name == "department"):
+                raise _invalid(f"The {name} must be a string of 1–128 printable characters"
+                               + (' ("" removes the department).' if blank_removes and
+                                  name == "department" else "."))
+            args[name] = body[name]
+    for name in _NAMES:
+        if name in body:
+            texts = body[name]
+            if not isinstance(texts, dict) or set(texts) - set(_NAME_LANGS) or not all(
+                    _agent_text(t, blank=blank_removes) for t in texts.values()):
+                raise _invalid(f"The {name} must be an object with zh-Hant and/or zh-Hans, each "
+                               "a string of 1–128 printable characters"
+                               + (' ("" removes one).' if blank_removes else "."))
+            args[name] = texts
+    return args
+
+
+def _agent_text(value: object, *, blank: bool = False) -> bool:
+    if not _text(value) or not isinstance(value, str) or len(value.strip()) > 128:
+        return False
+    return blank or bool(value.strip())
+
+
+@bp.get("/agents")
+@requires("agents")
+@per_key
+def list_agents() -> Response:
+    """Every agent of the registry, with the names per language."""
+    return jsonify({"agents": [a.to_dict() for a in services().admin.agents()]})
+
+
+@bp.post("/agents")
+@requires("agents")
+@per_key
+def add_agent() -> Response:
+    """Register an agent, with its name and department per language."""
+    body = _body()
+    if body.get("agent_id") is None or body.get("name") is None:
+        raise _invalid("The body needs agent_id and name.", "missing_field")
+    agent_id = body["agent_id"]
+    if not _text(agent_id) or not _ID.fullmatch(agent_id):
+        raise _invalid("The agent_id must be a string of 1–64 letters, digits or . _ : @ -.")
+    args = _agent_body(("agent_id", *_AGENT_TEXTS, *_NAMES), blank_removes=False)
+    try:
+        agent = services().admin.add_agent(agent_id, args.pop("name"), api_key=_key_id(),
+                                           **args)
+    except InputError as e:
+        if e.reason == "exists":
+            raise ApiError(409, "agent_exists", f"There is an agent {agent_id!r} already; "
+                                                "change it with PATCH.") from None
+        raise _invalid(_sentence(str(e))) from None
+    response = jsonify(agent.to_dict())
+    response.status_code = 201
+    return response
+
+
+@bp.patch("/agents/<agent_id>")
+@requires("agents")
+@per_key
+def set_agent(agent_id: str) -> Response:
+    """Change an agent's name, department or their texts per language ("" removes one)."""
+    if not _ID.fullmatch(agent_id):
+        raise ApiError(404, "not_found", "There is no agent with this id.")
+    args = _agent_body((*_AGENT_TEXTS, *_NAMES), blank_removes=True)
+    if not args:
+        raise _invalid("The body needs one of name, department, names, department_names.",
+                       "missing_field")
+    try:
+        agent = services().admin.set_agent(agent_id, api_key=_key_id(), **args)
+    except NotFound:
+        raise ApiError(404, "not_found", "There is no agent with this id.") from None
+    except InputError as e:
+        raise _invalid(_sentence(str(e))) from None
+    return jsonify(agent.to_dict())
+
+
+
+# --- the voice line's route for an agent (spec/voice-line.md §4) ---------------------------
+
+
+def _voice_route(agent_id: str, route: Any) -> Response:
+    return jsonify({"agent_id": agent_id, **route.to_dict()})
+
+
+@bp.get("/agents/<agent_id>/voice-route")
+@requires("agents")
+@per_key
+def get_voice_route(agent_id: str) -> Response:
+    """Where the voice line puts this agent's verified customers back through to."""
+    from callproof.voice.routes import Routes
+
+    if not _ID.fullmatch(agent_id) or services().admin.agent(agent_id) is None:
+        raise ApiError(404, "not_found", "There is no agent with this id.")
+    return _voice_route(agent_id, Routes(services().deployment).get(agent_id))
+
+
+@bp.put("/agents/<agent_id>/voice-route")
+@requires("agents")
+@per_key
+def set_voice_route(agent_id: str) -> Response:
+    """Set the agent's transfer target and team queue ("" or null removes one)."""
+    from callproof.voice.routes import Routes
+
+    if not _ID.fullmatch(agent_id):
+        raise ApiError(404, "not_found", "There is no agent with this id.")
+    body = _body()
+    allowed = ("transfer_target", "queue")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        names = ", ".join(repr(n[:40]) for n in unknown[:5])
+        raise _invalid(f"The body has members this API does not know ({names}); it takes "
+                       "transfer_target, queue.", "unknown_field")
+    if not body:
+        raise _invalid("The body needs transfer_target or queue.", "missing_field")
+    args: dict[str, str | None] = {}
+    for name in allowed:
+        if name in body:
+            value = body[name]
+            if value is not None and not (_text(value) and len(value) <= 255):
+                raise _invalid(f"The {name} must be a SIP URI or an E.164 number.")
+            args[name] = "" if value is None else value
+    try:
+        route = Routes(services().deployment).set(
+            agent_id, transfer_target=args.get("transfer_target"), queue=args.get("queue"))
+    except NotFound:
+        raise ApiError(404, "not_found", "There is no agent with this id.") from None
+    except InputError as e:
+        raise _invalid(_sentence(str(e))) from None
+    return _voice_route(agent_id, route)
+
 # --- enrolled proofs, the app call status, coverage (spec/enrolled-proofs.md) -------------
 
 
@@ -369,10 +551,10 @@ def _customer_body(allowed: tuple[str, ...]) -> dict[str, Any]:
     ref = body.get("customer_ref")
     if ref is None:
         raise _invalid("The body needs customer_ref.", "missing_field")
-    if not _text(ref) or not ref.strip() or len(ref.strip()) > 256:
-        raise _invalid("The customer_ref must be a string of 1–256 printable characters.")
+    if not _customer_ref(ref):
+        raise _invalid(_BAD_REF)
     lang = body.get("lang")
-    if lang is not None and lang not in LANGUAGES:
+    if "lang" in body and lang not in LANGUAGES:  # null too: the document says a language
         raise _invalid(f"The lang must be one of {', '.join(LANGUAGES)}.")
     return {"customer_ref": ref, **({"lang": lang} if lang is not None else {})}
 
@@ -441,7 +623,7 @@ def reveal(ticket_id: str) -> Response:
         log.error("cannot reveal: %s", e.__class__.__name__)
         raise ApiError(503, "unavailable", "The enrolled proofs cannot be opened right now; "
                                            "try again shortly.") from None
-    log.info("api key %s revealed for ticket %s", _key_id(), ticket_id)
+    seclog.event("reveal", key_id=_key_id(), ticket_id=ticket_id)
     return jsonify(found.to_json())
 
 
@@ -465,10 +647,36 @@ for _n, (_rule, _allowed) in enumerate((
         ("/tickets/<ticket_id>/<any(connected, close, revoke, reveal):_action>", ("POST",)),
         ("/call-status", ("POST",)),
         ("/coverage", ("GET", "HEAD")),
-        ("/enrollments", ("POST",)))):
+        ("/enrollments", ("POST",)),
+        ("/agents", ("GET", "HEAD", "POST")),
+        ("/agents/<agent_id>", ("PATCH",)),
+        ("/agents/<agent_id>/voice-route", ("GET", "HEAD", "PUT")))):
     bp.add_url_rule(_rule, f"not_allowed_{_n}", _not_allowed(_allowed),
                     methods=[m for m in _METHODS if m not in _allowed],
                     provide_automatic_options=False)
+
+
+@bp.before_request
+def _options() -> Response | None:
+    """``OPTIONS``: 204 with ``Allow`` naming only the methods this path has (Flask's own answer
+    would list every method of the 405 rules above too); a JSON 404 for a path there is not."""
+    if request.method != "OPTIONS":
+        return None
+    adapter = current_app.create_url_adapter(request)
+    allowed: list[str] = []
+    for method in _METHODS:
+        try:
+            endpoint, _args = adapter.match(request.path, method=method)  # type: ignore[union-attr]
+        except HTTPException:
+            continue
+        if not str(endpoint).startswith(("api.not_allowed_", "api.unknown")):
+            allowed.append(method)
+    if not allowed:
+        return error_response(404, "not_found", "There is no such API endpoint; see "
+                                                "spec/openapi.yaml.")
+    response = current_app.response_class(status=204)
+    response.headers["Allow"] = ", ".join((*allowed, "OPTIONS"))
+    return response
 
 
 @bp.route("/<path:_path>", methods=list(_METHODS))

@@ -9,12 +9,19 @@ POST /console/tickets                        issues a ticket → the call page
 GET  /console/tickets/<id>                   the call code, the state, the check word, alerts
 GET  /console/tickets/<id>/status.json       the same for console.js, polled every 2 s
 POST /console/tickets/<id>/close             the agent hangs up
+POST /console/tickets/<id>/reveal            the customer's app code / phrase (a connected call)
 
 An agent sees only the tickets they issued (any other id is a 404). The sign-in lives in the
 database (:mod:`callproof.sign_ins`): the cookie holds only a random token, so signing out, a new
 password or ``agents disable`` ends it at once. The last few calls' codes are kept with the
 sign-in, server-side (the tickets store just the code's hash), so the call page can show the code
 again on a refresh; it is shown until the customer has typed it.
+
+"Your recent calls" lists every ticket naming the agent, however it was issued (the console, the
+issuer API, the CLI, the demo: :mod:`callproof.agent_calls`). The check word shows as the
+customer sees it, in their page's language at the claim. A call started here may carry the
+customer reference (typed, or handed over by the dialer in the address's fragment, which no
+server sees), so the company's app shows the call and enrolled proofs can be revealed.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    current_app,
     g,
     make_response,
     render_template,
@@ -35,16 +41,28 @@ from flask import (
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 
-from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused
+from callproof import (
+    ConfigError,
+    InputError,
+    NotFound,
+    StoreError,
+    TransitionRefused,
+    counters,
+    seclog,
+)
 from callproof.admin import Agent
+from callproof.admin import check_text as _check_text
+from callproof.agent_calls import CallFacts, call_facts, recent_calls
+from callproof.enrollment import Revealed
+from callproof.errors import RevealRefused
 from callproof.issuer import TicketStatus, normalise_phone
 from callproof.protocol import events, states
 from callproof.protocol.languages import LANGUAGES
-from callproof.sign_ins import SignIn
+from callproof.sign_ins import SignIn, TooManySignIns
 
-from .extensions import limiter, services
-from .i18n import NATIVE_NAMES, current_language, redirect_keeping_language
-from .security import client_key
+from .extensions import services
+from .i18n import NATIVE_NAMES, company_here, current_language, redirect_keeping_language
+from .security import client_log_field
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 log = logging.getLogger("callproof.console")
@@ -60,33 +78,13 @@ def _(message: str, **values: Any) -> str:
     return str(gettext(message, **values))
 
 
-# --- limits on failed sign-ins ---------------------------------------------------------------
-
-def _agent_limit() -> str:
-    """Failed sign-ins per client address *and* agent id: one agent's typos do not lock out
-    the rest of a call center behind the same NAT address."""
-    return str(current_app.config.get("CONSOLE_SIGNIN_LIMIT", "10 per 15 minutes"))
-
-
-def _client_limit() -> str:
-    """Failed sign-ins per client address, whatever the agent id (bounds password spraying)."""
-    return str(current_app.config.get("CONSOLE_SIGNIN_CLIENT_LIMIT", "50 per 15 minutes"))
-
-
-def _client_and_agent() -> str:
-    return f"{client_key()}|{request.form.get('agent_id', '').strip()[:64]}"
-
-
-def _sign_in_failed(_response: Response) -> bool:
-    return bool(g.get("failed_sign_in"))
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
           **context: Any) -> Response:
-    """A console page in the page's language (base.html needs ``company`` and ``here``)."""
-    company = services().deployment.config.company
+    """A console page in the page's language (base.html needs ``company`` and ``here``); the
+    company's name in that language too."""
+    company = company_here(services().deployment.config.company)
     wave = services().flow.wave() if "agent" in context and context["agent"] else None
     return make_response(render_template(template, company=company, here=here, wave=wave,
                                          **context), status)
@@ -147,6 +145,30 @@ def _reason_texts() -> dict[str, str]:
             if r.enabled}
 
 
+def _reason_text(code: str) -> str:
+    """A reason's text in the page's language (withdrawn reasons too: old calls name them)."""
+    lang = current_language()
+    found = next((r for r in services().admin.reasons() if r.code == code), None)
+    return found.text.get(lang, found.text["en"]) if found is not None else code
+
+
+def state_label(state: str) -> str:
+    """A call's state in two or three words, for the list of recent calls."""
+    if state in states.UNCLAIMED:
+        return _("waiting for the customer")
+    if state in (states.CLAIMED, states.NUMBER_CONFIRMED):
+        return _("customer checking")
+    if state == states.VERIFIED:
+        return _("confirmed")
+    if state == states.FAILED:
+        return _("check failed")
+    if state == states.CLOSED:
+        return _("closed")
+    if state == states.EXPIRED:
+        return _("expired")
+    return _("withdrawn")
+
+
 def _own_status(ticket_id: str, agent: Agent) -> TicketStatus | None:
     """The ticket's status if this agent issued it; None for any other (or unknown) ticket."""
     if len(ticket_id) > 64:
@@ -197,13 +219,22 @@ def alert_text(alert_type: str) -> str:
         return _("The code was entered on a second device.")
     if alert_type == events.TAMPERED:
         return _("The stored call record does not match. Tell the fraud desk.")
+    if alert_type == events.CALLED_BACK:
+        return _("The customer called back on the voice line and is being put through.")
     return _("Alert: %(type)s", type=alert_type)
 
 
-def _view(status: TicketStatus) -> dict[str, Any]:
-    """What the call page and status.json show, in the page's language."""
+def _view(status: TicketStatus, facts: CallFacts | None = None) -> dict[str, Any]:
+    """What the call page and status.json show, in the page's language; the check word as the
+    customer sees it (their page's language at the claim), with the others beside it."""
     lang = current_language()
     word = status.check_word
+    facts = facts if facts is not None else call_facts(services().deployment, status.ticket_id)
+    word_lang = facts.claim_lang if facts is not None and facts.claim_lang else lang
+    live = status.state in states.LIVE
+    reveal = None
+    if facts is not None and facts.offers_reveal and live:
+        reveal = "ready" if facts.connected else "waiting"
     return {
         "ticket_id": status.ticket_id,
         "state": status.state,
@@ -211,10 +242,14 @@ def _view(status: TicketStatus) -> dict[str, Any]:
         "show_code": status.state in states.UNCLAIMED,
         "final": status.state in FINAL,
         "can_close": status.state != states.CLOSED,
+        "reveal": reveal,
         "check_word": None if word is None else {
-            **word.to_dict(lang),
+            **word.to_dict(word_lang),
+            "lang": word_lang,
+            "language": _("The customer's page is in %(language)s.",
+                          language=NATIVE_NAMES[word_lang]),
             "others": [f"{word.text(other)} ({NATIVE_NAMES[other]})"
-                       for other in LANGUAGES if word.text(other) != word.text(lang)],
+                       for other in LANGUAGES if word.text(other) != word.text(word_lang)],
         },
         "alerts": [{"type": a["type"], "at": a["at"], "text": alert_text(str(a["type"]))}
                    for a in status.alerts],
@@ -239,36 +274,44 @@ def sign_in() -> Response:
 
 
 @bp.post("/sign-in")
-@limiter.limit(_agent_limit, key_func=_client_and_agent, deduct_when=_sign_in_failed,
-               scope="console-sign-in-agent")
-@limiter.limit(_client_limit, key_func=None, deduct_when=_sign_in_failed,
-               scope="console-sign-in-client")
 def sign_in_post() -> Response:
-    """Sign an agent in with their id and password; failures count against the limits."""
+    """Sign an agent in with their id and password; failures count against the limits (per
+    address and agent id, per address, per agent id: ``[limits] sign_in_*``)."""
     agent_id = request.form.get("agent_id", "").strip()
     password = request.form.get("password", "")
     if not agent_id or not password:
         return _sign_in_page(_("Type your agent id and your password."), 400,
                              agent_id=agent_id[:64])
+    try:
+        attempt = services().sign_ins.attempt("agent", agent_id, request.remote_addr)
+    except TooManySignIns as e:
+        seclog.event("sign_in.refused", kind="agent", reason="too_many_sign_ins",
+                     client=client_log_field())
+        response = _too_many(e)
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
     ok = len(agent_id) <= 64 and len(password) <= 1024 and \
         services().passwords.check(agent_id, password)
     if not ok:
-        g.failed_sign_in = True
         services().sign_ins.failed("agent", agent_id)
-        log.info("console sign-in failed")  # not the id: it may be a password typed there
+        # Not the id: it may be a password typed there.
+        seclog.event("sign_in.failed", kind="agent", client=client_log_field())
         return _sign_in_page(_("The agent id or the password is not right."), 400,
                              agent_id=agent_id[:64])
-    token = services().sign_ins.start("agent", agent_id)
+    token = services().sign_ins.start("agent", agent_id, attempt=attempt)
     session.clear()  # a fresh session (and CSRF token) for the signed-in agent
     session["sign_in"] = token
-    log.info("console sign-in: %s", agent_id)
+    seclog.event("sign_in.ok", kind="agent", user_id=agent_id, client=client_log_field())
     return redirect_keeping_language("console.home")
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
     """End the sign-in (and forget the kept calls), in the database: a copied cookie is dead."""
+    live = _sign_in()
     services().sign_ins.end(session.get("sign_in"))
+    if live is not None:
+        seclog.event("sign_out", kind="agent", user_id=live.user_id)
     session.clear()
     return redirect_keeping_language("console.sign_in", signed_out=1)
 
@@ -278,7 +321,16 @@ def sign_out() -> Response:
 def _home(agent: Agent, status: int = 200, *, errors: dict[str, str] | None = None,
           form: dict[str, str] | None = None) -> Response:
     reasons = _reason_texts()
-    calls = [{"ticket_id": c[0], "reason": reasons.get(c[2], c[2])} for c in _calls()]
+    # Every call of the agent, however it was issued (console, API, CLI, demo).
+    calls = [{"ticket_id": c.ticket_id, "reason": _reason_text(c.reason),
+              "time": c.issued_at.strftime("%H:%M"), "state": state_label(c.state)}
+             for c in recent_calls(services().deployment, agent.agent_id)]
+    # The voice line (spec/voice-line.md §4): "the customer called back" beside those calls.
+    from callproof.voice.routes import called_back_tickets
+
+    back = called_back_tickets(services().deployment, [c["ticket_id"] for c in calls])
+    for c in calls:
+        c["called_back"] = "yes" if c["ticket_id"] in back else ""
     return _page("console/home.html", ("console.home", {}), status, agent=agent,
                  reasons=reasons, calls=calls, errors=errors or {}, form=form or {})
 
@@ -300,10 +352,17 @@ def issue() -> Response:
         return redirect_keeping_language("console.sign_in")
     reason = request.form.get("reason", "")[:64]
     phone = request.form.get("phone", "").strip()[:32]
-    form = {"reason": reason, "phone": phone}
+    customer = request.form.get("customer", "").strip()[:300]
+    form = {"reason": reason, "phone": phone, "customer": customer}
     errors = {}
     if reason not in _reason_texts():
         errors["reason"] = _("Choose the reason for the call.")
+    if customer:
+        try:
+            _check_text(customer, "the customer reference", 256)
+        except InputError:
+            errors["customer"] = _("The customer reference is at most 256 letters, digits or "
+                                   "signs, from the customer record or the dialer.")
     if phone:
         try:
             normalise_phone(phone)
@@ -311,9 +370,16 @@ def issue() -> Response:
             errors["phone"] = _("Type the number in international form, like +886912345678.")
     if errors:
         return _home(agent, 400, errors=errors, form=form)
+    if not counters.take_console_ticket(services().deployment, agent.agent_id):
+        limit = services().deployment.config.limits.console_tickets_per_agent_minute
+        response = _home(agent, 429, errors={"issue": _(
+            "You started %(count)s calls in the last minute. Wait a minute, then start the "
+            "next one.", count=limit)}, form=form)
+        response.headers["Retry-After"] = "60"
+        return response
     try:
         call = services().issuer.issue(agent_id=agent.agent_id, reason=reason,
-                                       phone=phone or None)
+                                       phone=phone or None, customer_ref=customer or None)
     except InputError:  # disabled in the meantime
         return _home(agent, 400, errors={"reason": _("Choose the reason for the call.")},
                      form=form)
@@ -337,11 +403,20 @@ def ticket(ticket_id: str) -> Response:
     status = _own_status(ticket_id, agent)
     if status is None:
         return _not_found(agent)
+    return _ticket_page(agent, status)
+
+
+def _ticket_page(agent: Agent, status: TicketStatus, http_status: int = 200,
+                 **context: Any) -> Response:
+    """The call page (``revealed`` / ``reveal_error`` after a reveal)."""
+    ticket_id = status.ticket_id
     kept = next((c for c in _calls() if c[0] == ticket_id), None)
-    reason = _reason_texts().get(kept[2], kept[2]) if kept else None
+    facts = call_facts(services().deployment, ticket_id)
+    reason = _reason_text(facts.reason) if facts is not None else None
     return _page("console/ticket.html", ("console.ticket", {"ticket_id": ticket_id}),
-                 agent=agent, view=_view(status), code=kept[1] if kept else None,
-                 reason=reason)
+                 http_status, agent=agent, view=_view(status, facts),
+                 code=kept[1] if kept else None, reason=reason,
+                 customer=facts is not None and facts.customer, **context)
 
 
 @bp.get("/tickets/<ticket_id>/status.json")
@@ -371,6 +446,70 @@ def close(ticket_id: str) -> Response:
         pass  # already closed: the page shows it
     _forget_call(ticket_id)
     return redirect_keeping_language("console.ticket", ticket_id=ticket_id)
+
+
+# --- reveal: the customer's app code and phrase (spec/enrolled-proofs.md §5) ----------------
+
+def reveal_refusal(reason: str) -> str:
+    """Why nothing was revealed, in words for the agent."""
+    if reason == "not_connected":
+        return _("Only during the call: the dialer has not reported this call connected yet.")
+    if reason == "agent_cap":
+        return _("You have shown app codes and phrases too often in the last hour. Tell your "
+                 "supervisor.")
+    if reason == "customer_cap":
+        return _("This customer's app code and phrase were shown too often in the last hour. "
+                 "Tell the fraud desk.")
+    if reason == "not_enrolled":
+        return _("This customer has no authenticator app or call phrase set up.")
+    if reason == "no_customer":
+        return _("This call names no customer. Start calls with the customer reference.")
+    if reason == "forgotten":
+        return _("This customer's data was deleted: nothing is left to show.")
+    return _("This call is over: nothing is shown for it.")
+
+
+def _revealed(shown: Revealed) -> dict[str, Any]:
+    """What the agent reads out, grouped for reading; times in UTC, like the rest of the
+    console."""
+    def grouped(code: str | None) -> str | None:
+        return f"{code[:3]} {code[3:]}" if code else None
+
+    def clock(at: Any) -> str | None:
+        return at.strftime("%H:%M:%S") if at is not None else None
+
+    return {"app_code": grouped(shown.app_code), "valid_for": shown.app_code_valid_for,
+            "until": clock(shown.app_code_until), "next_code": grouped(shown.next_app_code),
+            "next_until": clock(shown.next_app_code_until), "phrase": shown.phrase}
+
+
+@bp.post("/tickets/<ticket_id>/reveal")
+def reveal(ticket_id: str) -> Response:
+    """Show the customer's app code and/or phrase on this page, once: only the agent of a
+    connected call, within the hourly caps; every reveal is logged (and nothing kept: a reload
+    asks again, and counts again)."""
+    agent = _signed_in()
+    if agent is None:
+        return redirect_keeping_language("console.sign_in")
+    status = _own_status(ticket_id, agent)
+    if status is None:
+        return _not_found(agent)
+    try:
+        shown = services().enrolled.reveal(ticket_id, agent_id=agent.agent_id)
+    except RevealRefused as e:
+        seclog.event("reveal.refused", kind="agent", user_id=agent.agent_id,
+                     ticket_id=ticket_id, reason=e.reason)
+        return _ticket_page(agent, status, 409, reveal_error=reveal_refusal(str(e.reason)))
+    except NotFound:
+        return _not_found(agent)
+    except ConfigError:
+        log.error("cannot reveal: the seal key is not available")
+        return _ticket_page(agent, status, 503, reveal_error=_(
+            "The app code and the phrase cannot be shown right now. Tell your administrator."))
+    seclog.event("reveal", kind="agent", user_id=agent.agent_id, ticket_id=ticket_id)
+    response = _ticket_page(agent, status, revealed=_revealed(shown))
+    response.headers["Cache-Control"] = "no-store"  # the code and the phrase stay nowhere
+    return response
 
 
 def _not_found(agent: Agent) -> Response:

@@ -181,6 +181,7 @@ def _app_page(visit: dict[str, Any], error: str | None = None, status: int = 200
                             company=company_here(services().deployment.config.company).name))
     return _page("enroll/app.html", ("enroll.app_step", {}), status, qr=qr,
                  secret=_grouped(pending.secret) if pending and qr else None,
+                 otpauth=pending.otpauth_uri if pending and qr else None,
                  confirmed=have["totp"] == "confirmed", error=error)
 
 

@@ -6,14 +6,23 @@ POST /fraud/sign-in                 failed sign-ins are limited per client and p
 POST /fraud/sign-out
 GET  /fraud/                        live alerts, failed lookups per hour, the webhook's status
 GET  /fraud/alerts.json?after=IDX   alerts newer than IDX, for fraud.js (polled every 3 s)
-GET  /fraud/reports?days=1|7|30     reports by reported number and by script
+GET  /fraud/alerts/IDX               one alert: the story of its ticket, in words; who
+                                    acknowledged it and to whom it is assigned
+POST /fraud/alerts/IDX/acknowledge  acknowledge it (a desk.alert_acknowledged event)
+POST /fraud/alerts/IDX/assign       assign it to a desk user (a desk.alert_assigned event)
+GET  /fraud/reports?days=1|7|30     reports by reported number and by script, and each report
+GET  /fraud/reports/ID              one report, with the free text the customer wrote (while it
+                                    is kept: limits.report_text_days)
 GET  /fraud/police?days=1|7|30      the facts a police report needs, printable
 GET  /fraud/police.csv?days=1|7|30  the same reports as CSV
 
 A desk session and an agent session use different keys: an agent cannot open the desk, and a desk
 user cannot use the console. Nothing here identifies a customer: alerts carry the ticket, the
-agent and the reason; reports carry the caller's number (the scammer's) and the scripts, never
-the free text or anything of the reporter. Every desk response is ``Cache-Control: no-store``.
+agent and the reason; reports carry the caller's number (the scammer's) and the scripts, and a
+report's own page shows the free text the customer wrote (escaped; never in the police facts or
+their CSV) until housekeeping forgets it. Times are shown in the company's time zone
+(``[company] time_zone``) with its abbreviation; the police CSV keeps UTC. Every desk response
+is ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -21,31 +30,33 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
     Response,
-    current_app,
-    g,
     make_response,
     render_template,
     request,
     session,
+    url_for,
 )
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 
-from callproof import ConfigError, StoreError
+from callproof import ConfigError, StoreError, seclog
 from callproof.desk_users import DeskUser
-from callproof.fraud import WINDOWS, Alert, HourCount
+from callproof.errors import NotFound
+from callproof.fraud import WINDOWS, Alert, AlertWork, HourCount, StoryStep
 from callproof.protocol.clock import from_epoch
+from callproof.sign_ins import TooManySignIns
 from callproof.webhook import WebhookStatus
 
-from .extensions import limiter, services
+from .extensions import services
 from .i18n import current_language, redirect_keeping_language
-from .security import client_key
+from .security import client_log_field
 
 bp = Blueprint("fraud", __name__, url_prefix="/fraud")
 log = logging.getLogger("callproof.fraud")
@@ -64,26 +75,6 @@ _DEFAULT_DAYS = 7
 def _(message: str, **values: Any) -> str:
     """gettext, typed (the catalogue extracts ``_("…")`` calls)."""
     return str(gettext(message, **values))
-
-
-# --- limits on failed sign-ins ---------------------------------------------------------------
-
-def _user_limit() -> str:
-    """Failed sign-ins per client address *and* user id."""
-    return str(current_app.config.get("FRAUD_SIGNIN_LIMIT", "10 per 15 minutes"))
-
-
-def _client_limit() -> str:
-    """Failed sign-ins per client address, whatever the user id (bounds password spraying)."""
-    return str(current_app.config.get("FRAUD_SIGNIN_CLIENT_LIMIT", "50 per 15 minutes"))
-
-
-def _client_and_user() -> str:
-    return f"{client_key()}|{request.form.get('user_id', '').strip()[:64]}"
-
-
-def _sign_in_failed(_response: Response) -> bool:
-    return bool(g.get("failed_sign_in"))
 
 
 # --- words for what the desk shows -----------------------------------------------------------
@@ -115,11 +106,29 @@ def script_texts() -> dict[str, str]:
     }
 
 
+def _zone() -> ZoneInfo:
+    """The company's time zone (config.toml ``[company] time_zone``, else its country's)."""
+    return services().deployment.config.company.zone
+
+
 def when(at: datetime | None) -> str:
-    """A time as the desk shows it: in UTC, the same in every language, to the minute."""
+    """A time as the desk shows it: in the company's time zone with its abbreviation (e.g.
+    "2026-12-05 18:03 CST"), the same in every language, to the minute."""
     if at is None:
         return "–"
-    return at.strftime("%Y-%m-%d %H:%M UTC")
+    return at.astimezone(_zone()).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def hour_text(at: datetime) -> str:
+    """The start of an hour in the company's time zone, as the chart labels it."""
+    return at.astimezone(_zone()).strftime("%H:%M")
+
+
+def zone_text() -> str:
+    """What the desk's pages say about their times: the zone's name and its UTC offset."""
+    zone = _zone()
+    offset = datetime.now(zone).strftime("%z")
+    return f"{zone.key} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def when_iso(at: datetime) -> str:
@@ -165,9 +174,24 @@ def _reason_texts() -> dict[str, str]:
     return {r.code: r.text.get(lang, r.text["en"]) for r in services().admin.reasons()}
 
 
-def alert_view(alert: Alert, reasons: Mapping[str, str]) -> dict[str, Any]:
+def work_text(work: AlertWork | None) -> str:
+    """What the desk did with an alert, in words (acknowledged by whom, assigned to whom)."""
+    if work is None:
+        return _("New")
+    parts = []
+    if work.acknowledged_by:
+        parts.append(_("Acknowledged by %(user)s", user=work.acknowledged_by))
+    if work.assignee:
+        parts.append(_("Assigned to %(user)s", user=work.assignee))
+    return "; ".join(parts) or _("New")
+
+
+def alert_view(alert: Alert, reasons: Mapping[str, str],
+               work: AlertWork | None = None) -> dict[str, Any]:
     """What the desk shows of one alert (the page's table row, and alerts.json)."""
     return {
+        "url": url_for("fraud.alert_page", idx=alert.idx, lang=current_language()),
+        "work_text": work_text(work),
         "idx": alert.idx,
         "kind": alert.kind,
         "kind_text": kind_text(alert.kind),
@@ -196,9 +220,8 @@ def lookup_chart(hours: list[HourCount]) -> dict[str, Any]:
             height = 2.0  # a non-zero hour stays visible
         x = _SIDE + i * (_BAR + _GAP)
         bars.append({"x": x, "y": _TOP + _PLOT_H - height, "height": height, "width": _BAR,
-                     "count": h.count, "hour": h.hour.strftime("%H:%M"),
-                     "label": _("%(hour)s UTC: %(count)s", hour=h.hour.strftime("%H:%M"),
-                                count=h.count),
+                     "count": h.count, "hour": hour_text(h.hour),
+                     "label": _("%(hour)s: %(count)s", hour=when(h.hour), count=h.count),
                      "tick": i % 6 == 0, "cx": x + _BAR / 2})
     total = sum(h.count for h in hours)
     peak = max(hours, key=lambda h: (h.count, h.hour), default=None)
@@ -230,7 +253,7 @@ def _page(template: str, here: tuple[str, dict[str, Any]], status: int = 200,
     context.setdefault("section", None)
     response = make_response(render_template(
         template, company=company, here=here, when=when, when_iso=when_iso,
-        windows=WINDOWS, **context), status)
+        windows=WINDOWS, zone_text=zone_text(), **context), status)
     return _no_store(response)
 
 
@@ -302,36 +325,44 @@ def sign_in() -> Response:
 
 
 @bp.post("/sign-in")
-@limiter.limit(_user_limit, key_func=_client_and_user, deduct_when=_sign_in_failed,
-               scope="fraud-sign-in-user")
-@limiter.limit(_client_limit, key_func=None, deduct_when=_sign_in_failed,
-               scope="fraud-sign-in-client")
 def sign_in_post() -> Response:
-    """Sign a desk user in; failures count against the limits."""
+    """Sign a desk user in; failures count against the limits (per address and user id, per
+    address, per user id: ``[limits] sign_in_*``, in the database)."""
     user_id = request.form.get("user_id", "").strip()
     password = request.form.get("password", "")
     if not user_id or not password:
         return _sign_in_page(_("Type your user id and your password."), 400,
                              user_id=user_id[:64])
+    try:
+        attempt = services().sign_ins.attempt("desk", user_id, request.remote_addr)
+    except TooManySignIns as e:
+        seclog.event("sign_in.refused", kind="desk", reason="too_many_sign_ins",
+                     client=client_log_field())
+        response = _too_many(e)
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
     user = services().desk_users.check(user_id, password) \
         if len(user_id) <= 64 and len(password) <= 1024 else None
     if user is None:
-        g.failed_sign_in = True
         services().sign_ins.failed("desk", user_id)
-        log.info("fraud desk sign-in failed")  # not the id: it may be a password typed there
+        # Not the id: it may be a password typed there.
+        seclog.event("sign_in.failed", kind="desk", client=client_log_field())
         return _sign_in_page(_("The user id or the password is not right."), 400,
                              user_id=user_id[:64])
-    token = services().sign_ins.start("desk", user.user_id)
+    token = services().sign_ins.start("desk", user.user_id, attempt=attempt)
     session.clear()  # a fresh session (and CSRF token); any console sign-in here ends
     session[TOKEN_KEY] = token
-    log.info("fraud desk sign-in: %s", user.user_id)
+    seclog.event("sign_in.ok", kind="desk", user_id=user.user_id, client=client_log_field())
     return redirect_keeping_language("fraud.home")
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
     """End the desk sign-in, in the database: a copied cookie is dead."""
+    live = services().sign_ins.check("desk", session.get(TOKEN_KEY))
     services().sign_ins.end(session.get(TOKEN_KEY))
+    if live is not None:
+        seclog.event("sign_out", kind="desk", user_id=live.user_id)
     session.clear()
     return redirect_keeping_language("fraud.sign_in", signed_out=1)
 
@@ -346,7 +377,9 @@ def home() -> Response:
         return redirect_keeping_language("fraud.sign_in")
     desk = services().desk
     reasons = _reason_texts()
-    alerts = [alert_view(a, reasons) for a in desk.alerts(limit=SHOWN_ALERTS)]
+    found = desk.alerts(limit=SHOWN_ALERTS)
+    work = desk.work([a.idx for a in found])
+    alerts = [alert_view(a, reasons, work.get(a.idx)) for a in found]
     chart = lookup_chart(desk.failed_lookups_per_hour(hours=24))
     webhook, webhook_broken = _webhook_status()
     last = max((a["idx"] for a in alerts), default=None)
@@ -381,8 +414,10 @@ def alerts_json() -> Response:
                 {"error": "bad_after", "message": "after must be an alert's index"}, 400))
         after = int(raw)
     reasons = _reason_texts()
-    found = [alert_view(a, reasons) for a in services().desk.alerts(after=after,
-                                                                    limit=SHOWN_ALERTS)]
+    desk = services().desk
+    new = desk.alerts(after=after, limit=SHOWN_ALERTS)
+    work = desk.work([a.idx for a in new])
+    found = [alert_view(a, reasons, work.get(a.idx)) for a in new]
     last = max((a["idx"] for a in found), default=after)
     announcement = ""
     if found:
@@ -395,6 +430,110 @@ def alerts_json() -> Response:
                                     "announcement": announcement}, 200))
 
 
+# --- one alert: its ticket's story, acknowledge, assign --------------------------------------
+
+def _cause_text(cause: str) -> str:
+    return {"number_denied": _("the customer said the phone is not theirs"),
+            "wrong_word": _("a wrong check word"),
+            "claimed_elsewhere": _("the code was typed on a second device")}.get(cause, cause)
+
+
+def story_text(step: StoryStep, alert: Alert, reasons: Mapping[str, str]) -> str:
+    """One event of a ticket's story in words, in the desk user's language."""
+    d = step.details
+    if step.type == "ticket.issued":
+        reason = reasons.get(alert.reason or "", alert.reason or "–")
+        return _("Agent %(agent)s started the call. Reason: %(reason)s.",
+                 agent=alert.agent_id or "–", reason=reason)
+    if step.type == "ticket.failed":
+        return _("The check failed: %(cause)s.", cause=_cause_text(str(d.get("cause", ""))))
+    if step.type == "alert.tampered":
+        return kind_text("tampered") + " " + _("Failed check: %(check)s.",
+                                               check=d.get("check", "–"))
+    texts = {
+        "ticket.connected": _("The customer picked up."),
+        "ticket.claimed": _("The customer typed the call code on the check page."),
+        "ticket.number_confirmed": _("The customer said the phone number is theirs."),
+        "ticket.number_denied": _("The customer said “No”: the phone is not theirs."),
+        "ticket.word_wrong": _("The customer tapped a wrong check word."),
+        "ticket.verified": _("The customer tapped the right check word: the call was "
+                             "confirmed."),
+        "ticket.closed": _("The call ended."),
+        "ticket.revoked": _("The call was withdrawn."),
+        "alert.claimed_elsewhere": _("The call code was typed on a second device."),
+        "reveal.app_code": _("The agent showed the customer's app code."),
+        "reveal.phrase": _("The agent showed the customer's shared phrase."),
+        "alert.reveal_unconnected": kind_text("reveal_unconnected"),
+        "alert.reveal_capped": kind_text("reveal_capped"),
+    }
+    return texts.get(step.type, step.type)
+
+
+def _alert_or_404(user: DeskUser, idx: int) -> Alert | Response:
+    alert = services().desk.alert(idx) if 0 <= idx <= 2**62 else None
+    if alert is None:
+        return _problem(user, _("Alert not found"),
+                        _("There is no alert with this number. Go back to the live alerts."),
+                        404)
+    return alert
+
+
+@bp.get("/alerts/<int:idx>")
+def alert_page(idx: int) -> Response:
+    """One alert: what happened, the story of its ticket in order, and what the desk did."""
+    user = _signed_in()
+    if user is None:
+        return redirect_keeping_language("fraud.sign_in")
+    alert = _alert_or_404(user, idx)
+    if isinstance(alert, Response):
+        return alert
+    desk = services().desk
+    reasons = _reason_texts()
+    work = desk.work([idx]).get(idx)
+    story = [{"at": s.at, "text": story_text(s, alert, reasons), "idx": s.idx,
+              "this": s.idx == alert.idx}
+             for s in (desk.story(alert.ticket_id) if alert.ticket_id else [])]
+    colleagues = [u for u in services().desk_users.list() if u.enabled]
+    return _page("fraud/alert.html", ("fraud.alert_page", {"idx": idx}), user=user,
+                 section="home", alert=alert_view(alert, reasons, work), raw=alert,
+                 work=work, story=story, colleagues=colleagues,
+                 done=request.args.get("done", ""))
+
+
+@bp.post("/alerts/<int:idx>/acknowledge")
+def acknowledge(idx: int) -> Response:
+    """Acknowledge an alert; the event record says who (Post/Redirect/Get)."""
+    user = _signed_in()
+    if user is None:
+        return redirect_keeping_language("fraud.sign_in")
+    alert = _alert_or_404(user, idx)
+    if isinstance(alert, Response):
+        return alert
+    services().desk.acknowledge(idx, user.user_id)
+    log.info("fraud desk: %s acknowledged alert %d", user.user_id, idx)
+    return redirect_keeping_language("fraud.alert_page", idx=idx, done="acknowledged")
+
+
+@bp.post("/alerts/<int:idx>/assign")
+def assign(idx: int) -> Response:
+    """Assign an alert to a desk user; the event record says who assigned it to whom."""
+    user = _signed_in()
+    if user is None:
+        return redirect_keeping_language("fraud.sign_in")
+    alert = _alert_or_404(user, idx)
+    if isinstance(alert, Response):
+        return alert
+    assignee = request.form.get("assignee", "").strip()[:64]
+    try:
+        services().desk.assign(idx, user.user_id, assignee)
+    except NotFound:
+        return _problem(user, _("Choose a desk user"),
+                        _("Assign the alert to one of the desk's users. Nothing was changed."),
+                        400)
+    log.info("fraud desk: %s assigned alert %d", user.user_id, idx)
+    return redirect_keeping_language("fraud.alert_page", idx=idx, done="assigned")
+
+
 # --- reports and the police ----------------------------------------------------------------
 
 @bp.get("/reports")
@@ -405,8 +544,27 @@ def reports() -> Response:
         return asked
     user, days = asked
     summary = services().desk.reports(days=days)
+    listed = services().desk.recent_reports(days=days)
     return _page("fraud/reports.html", ("fraud.reports", {"days": days}), user=user,
-                 section="reports", days=days, summary=summary, scripts=script_texts())
+                 section="reports", days=days, summary=summary, scripts=script_texts(),
+                 listed=listed)
+
+
+@bp.get("/reports/<report_id>")
+def report_page(report_id: str) -> Response:
+    """One scam report, with the free text its customer wrote (escaped) while it is kept."""
+    user = _signed_in()
+    if user is None:
+        return redirect_keeping_language("fraud.sign_in")
+    report = services().desk.report(report_id)
+    if report is None:
+        return _problem(user, _("Report not found"),
+                        _("There is no scam report at this address."), 404)
+    log.info("fraud desk: %s opened report %s", user.user_id, report.report_id)
+    return _page("fraud/report.html", ("fraud.report_page", {"report_id": report.report_id}),
+                 user=user, section="reports", report=report, scripts=script_texts(),
+                 removed=services().deployment.now() - report.at
+                 >= timedelta(days=report.text_days))
 
 
 @bp.get("/police")
@@ -437,7 +595,7 @@ def police_csv() -> Response:
     response = make_response(text.encode("utf-8"), 200)
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    log.info("fraud desk: %s exported the police CSV for %d days", user.user_id, days)
+    seclog.event("desk.export", user_id=user.user_id, days=days, what="police_csv")
     return _no_store(response)
 
 

@@ -11,7 +11,7 @@ customer's ref becomes a random handle whose one deletable row is all that links
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,16 +38,36 @@ _ENCRYPTED = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
 _ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 
 
+#: The languages an agent's name and department may have a text of their own in (the given
+#: name serves English and every language without one).
+NAME_LANGUAGES = ("zh-Hant", "zh-Hans")
+_NAME_COLUMNS = {"zh-Hant": "zh_hant", "zh-Hans": "zh_hans"}
+
+
 @dataclass(frozen=True)
 class Agent:
     agent_id: str
     name: str
     department: str | None
     enabled: bool
+    #: The name and the department per language (``zh-Hant``, ``zh-Hans``), where given.
+    names: dict[str, str] = field(default_factory=dict)
+    department_names: dict[str, str] = field(default_factory=dict)
+
+    def name_in(self, lang: str) -> str:
+        """The agent's name in ``lang``, else the given name."""
+        return self.names.get(lang) or self.name
+
+    def department_in(self, lang: str) -> str | None:
+        """The department in ``lang``, else the given one (None when there is none)."""
+        if self.department is None:
+            return None
+        return self.department_names.get(lang) or self.department
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.agent_id, "name": self.name, "department": self.department,
-                "enabled": self.enabled}
+                "enabled": self.enabled, "names": dict(self.names),
+                "department_names": dict(self.department_names)}
 
 
 @dataclass(frozen=True)
@@ -176,20 +196,73 @@ class Admin:
     # --- agents -------------------------------------------------------------------------------
 
     def add_agent(self, agent_id: str, name: str, *, department: str | None = None,
-                  now: datetime | None = None) -> Agent:
-        """Register an agent. Raises :class:`InputError` if the id exists or a field is bad."""
+                  names: dict[str, str] | None = None,
+                  department_names: dict[str, str] | None = None,
+                  now: datetime | None = None, api_key: str | None = None) -> Agent:
+        """Register an agent; ``names`` / ``department_names`` give the name and the department
+        in ``zh-Hant`` and ``zh-Hans`` (pages in a language without one show the given text).
+        Raises :class:`InputError` if the id exists or a field is bad."""
         now = self.dep.now(now)
         agent = Agent(check_id(agent_id, "the agent id"), check_text(name, "the agent's name"),
-                      check_text(department, "the department") if department else None, True)
+                      check_text(department, "the department") if department else None, True,
+                      _names(names, "the agent's name"),
+                      _names(department_names, "the department"))
+        if agent.department_names and agent.department is None:
+            raise InputError("a department name in Chinese needs the department (--department)",
+                             reason="bad_text")
         with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
             inserted = self.dep.store.insert_if_absent(conn, schema.agents, {
                 "issuer_id": self.dep.issuer_id, "agent_id": agent.agent_id,
                 "name": agent.name, "department": agent.department, "enabled": True,
-                "created_at": to_epoch(now)})
+                "created_at": to_epoch(now), **_name_columns(agent)})
             if not inserted:
                 raise InputError(f"agent {agent_id!r} already exists", reason="exists")
             self.dep.record(conn, events.AGENT_ADDED, now, agent_id=agent.agent_id,
-                            name=agent.name, department=agent.department)
+                            name=agent.name, department=agent.department,
+                            **_name_facts(agent), **events.by_api_key(api_key))
+        return agent
+
+    def set_agent(self, agent_id: str, *, name: str | None = None,
+                  department: str | None = None, names: dict[str, str] | None = None,
+                  department_names: dict[str, str] | None = None,
+                  now: datetime | None = None, api_key: str | None = None) -> Agent:
+        """Change an agent's name, department and their texts per language. None leaves a
+        field as it is; an empty text removes a department or a name in one language (the
+        given name then shows there). Tickets already issued keep the name they were signed
+        with. Raises :class:`NotFound` for an unknown agent, :class:`InputError` for a bad
+        field (nothing is changed then)."""
+        now = self.dep.now(now)
+        t = schema.agents
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
+            row = conn.execute(select(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                               t.c.agent_id == agent_id)).first()
+            if row is None:
+                raise NotFound(f"no agent {agent_id!r}")
+            old = agent_from_row(row)
+            new_department = old.department if department is None else (
+                check_text(department, "the department") if department.strip() else None)
+            merged_names = {**old.names, **_names(names, "the agent's name", clear=True)}
+            merged_departments = {**old.department_names,
+                                  **_names(department_names, "the department", clear=True)}
+            agent = Agent(
+                old.agent_id,
+                old.name if name is None else check_text(name, "the agent's name"),
+                new_department, old.enabled,
+                {k: v for k, v in merged_names.items() if v},
+                {k: v for k, v in merged_departments.items() if v} if new_department else {})
+            if department_names and any(v.strip() for v in department_names.values()) \
+                    and new_department is None:
+                raise InputError("a department name in Chinese needs the department "
+                                 "(--department)", reason="bad_text")
+            if agent == old:
+                return agent
+            conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                         t.c.agent_id == agent_id)
+                         .values(name=agent.name, department=agent.department,
+                                 **_name_columns(agent)))
+            self.dep.record(conn, events.AGENT_CHANGED, now, agent_id=agent.agent_id,
+                            name=agent.name, department=agent.department,
+                            **_name_facts(agent), **events.by_api_key(api_key))
         return agent
 
     def set_agent_enabled(self, agent_id: str, enabled: bool, *,
@@ -212,7 +285,15 @@ class Admin:
         with self.dep.store.read() as conn:
             rows = conn.execute(select(t).where(t.c.issuer_id == self.dep.issuer_id)
                                 .order_by(t.c.agent_id)).all()
-        return [Agent(r.agent_id, r.name, r.department, bool(r.enabled)) for r in rows]
+        return [agent_from_row(r) for r in rows]
+
+    def agent(self, agent_id: str) -> Agent | None:
+        """One agent of the registry, or None."""
+        t = schema.agents
+        with self.dep.store.read() as conn:
+            row = conn.execute(select(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                               t.c.agent_id == agent_id)).first()
+        return agent_from_row(row) if row is not None else None
 
     # --- reasons ------------------------------------------------------------------------------
 
@@ -234,6 +315,21 @@ class Admin:
                 raise InputError(f"reason {code!r} already exists", reason="exists")
             self.dep.record(conn, events.REASON_ADDED, now, code=reason.code)
         return reason
+
+    def set_reason_enabled(self, code: str, enabled: bool, *,
+                           now: datetime | None = None) -> None:
+        """Withdraw a reason from new calls (``enabled=False``) or offer it again. Tickets
+        already issued with it keep it. Raises :class:`NotFound` for an unknown code."""
+        now = self.dep.now(now)
+        t = schema.reasons
+        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
+            done = conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
+                                                t.c.code == code)
+                                .values(enabled=enabled)).rowcount
+            if not done:
+                raise NotFound(f"no reason {code!r}")
+            self.dep.record(conn, events.REASON_ENABLED if enabled else events.REASON_DISABLED,
+                            now, code=code)
 
     def reasons(self) -> list[Reason]:
         t = schema.reasons
@@ -260,6 +356,48 @@ class Admin:
             if gone:
                 self.dep.record(conn, events.CUSTOMER_FORGOTTEN, now)
         return bool(gone)
+
+
+def agent_from_row(row: Any) -> Agent:
+    """An :class:`Agent` from an ``agents`` row."""
+    return Agent(row.agent_id, row.name, row.department, bool(row.enabled),
+                 {lang: text for lang in NAME_LANGUAGES
+                  if (text := getattr(row, f"name_{_NAME_COLUMNS[lang]}", None))},
+                 {lang: text for lang in NAME_LANGUAGES
+                  if (text := getattr(row, f"department_{_NAME_COLUMNS[lang]}", None))})
+
+
+def _names(given: dict[str, str] | None, what: str, *, clear: bool = False) -> dict[str, str]:
+    """Checked texts per language (``zh-Hant``, ``zh-Hans``); with ``clear``, "" stays (it
+    removes a text) and None drops out."""
+    out: dict[str, str] = {}
+    for lang, text in (given or {}).items():
+        if lang not in NAME_LANGUAGES:
+            raise InputError(f"{what} has texts in {', '.join(NAME_LANGUAGES)} only",
+                             reason="bad_lang")
+        if text is None:
+            continue
+        if clear and isinstance(text, str) and not text.strip():
+            out[lang] = ""
+        else:
+            out[lang] = check_text(text, f"{what} in {lang}")
+    return out
+
+
+def _name_columns(agent: Agent) -> dict[str, str | None]:
+    return {**{f"name_{c}": agent.names.get(lang) for lang, c in _NAME_COLUMNS.items()},
+            **{f"department_{c}": agent.department_names.get(lang)
+               for lang, c in _NAME_COLUMNS.items()}}
+
+
+def _name_facts(agent: Agent) -> dict[str, Any]:
+    """The names per language in an event, when there are any (older events have none)."""
+    facts: dict[str, Any] = {}
+    if agent.names:
+        facts["names"] = dict(agent.names)
+    if agent.department_names:
+        facts["department_names"] = dict(agent.department_names)
+    return facts
 
 
 def reason_from_row(row: Any) -> Reason:

@@ -28,7 +28,7 @@ from callproof.protocol import events
 from callproof.protocol.clock import from_epoch, to_epoch
 from callproof.store import schema
 
-SCOPES = ("issue", "status", "enrol", "reveal")
+SCOPES = ("issue", "status", "enrol", "reveal", "agents")  # agents: the agent registry
 DEFAULT_SCOPES = frozenset({"issue", "status"})
 _PREFIX = "cpk_"
 

@@ -34,6 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
 from callproof._files import write_private
 from callproof.errors import ConfigError
@@ -56,6 +57,19 @@ class Company:
     #: pages in those languages; "" shows ``name`` there too.
     name_zh_hant: str = ""
     name_zh_hans: str = ""
+    #: The company's time zone (an IANA name such as "Asia/Taipei"): the fraud desk shows times
+    #: in it. "" takes the main zone of ``country`` (the system's zone.tab), else UTC.
+    time_zone: str = ""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The company's time zone (``time_zone``, else the main one of ``country``)."""
+        name = self.time_zone or zone_of_country(self.country)
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ConfigError(f"config.toml: [company] time_zone {name!r} is not a known IANA "
+                              "time zone (e.g. Asia/Taipei)") from e
 
     def name_in(self, lang: str) -> str:
         """The company's name in ``lang`` (a BCP 47 tag), or ``name`` when there is none."""
@@ -88,6 +102,17 @@ class Limits:
     #: Scam reports one client address, and one network (IPv4 /24, IPv6 /48), may file an hour.
     reports_per_address_hour: int = 5
     reports_per_network_hour: int = 30
+    #: Failed staff sign-ins (console and fraud desk, each on its own) in the window
+    #: ``sign_in_window_seconds``: per client address *and* account id (one person's typos do
+    #: not lock out a call centre behind one NAT address), per client address whatever the
+    #: account (password spraying), and per account whatever the address (guessing one password
+    #: from many addresses). Counted in the database: every worker and instance sees one count.
+    sign_in_failures_per_address_and_account: int = 10
+    sign_in_failures_per_address: int = 50
+    sign_in_failures_per_account: int = 10
+    sign_in_window_seconds: int = 900
+    #: Tickets one agent may start on the console a minute (the API has its own per-agent limit).
+    console_tickets_per_agent_minute: int = 10
 
     @property
     def code_window(self) -> timedelta:
@@ -111,7 +136,9 @@ class Limits:
                self.client_window_seconds, self.breaker_cooldown_seconds,
                self.reveals_per_agent_hour, self.reveals_per_customer_hour,
                self.report_text_days, self.reports_per_address_hour,
-               self.reports_per_network_hour) < 1:
+               self.reports_per_network_hour, self.sign_in_failures_per_address_and_account,
+               self.sign_in_failures_per_address, self.sign_in_failures_per_account,
+               self.sign_in_window_seconds, self.console_tickets_per_agent_minute) < 1:
             raise ConfigError("failure limits must be positive")
 
 
@@ -152,12 +179,35 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Voice:
+    """The voice line (spec/voice-line.md): the number customers call to check a call by phone
+    ("" for none: the notice card and the pages then name only the web address)."""
+
+    number: str = ""
+    #: Calls one calling number may make to the voice line in an epoch hour.
+    calls_per_number_hour: int = 10
+    #: Folder (in the data dir, or absolute) of the company's recorded prompts,
+    #: ``<key>.<lang>.wav``; "" for speech rendered by espeak-ng only.
+    recorded_prompts: str = ""
+
+    def check(self) -> None:
+        if not isinstance(self.number, str) or len(self.number) > 32 or \
+                not self.number.isprintable():
+            raise ConfigError("config.toml: [voice] number must be a phone number as printed")
+        if type(self.calls_per_number_hour) is not int or self.calls_per_number_hour < 1:
+            raise ConfigError("config.toml: [voice] calls_per_number_hour must be positive")
+        if not isinstance(self.recorded_prompts, str):
+            raise ConfigError("config.toml: [voice] recorded_prompts must be a folder name")
+
+
+@dataclass(frozen=True)
 class Config:
     issuer_id: str
     company: Company
     limits: Limits
     database_url: str
     alerts: Alerts = Alerts()
+    voice: Voice = Voice()
 
 
 class DataDir:
@@ -211,10 +261,11 @@ class DataDir:
             raw = tomllib.loads(self.config_file.read_text("utf-8"))
             return Config(
                 issuer_id=_required(raw, "issuer_id"),
-                company=Company(**_section(raw, "company", Company)),
+                company=_company(raw),
                 limits=_limits(raw),
                 database_url=self.database_url(),
                 alerts=_alerts(raw),
+                voice=_voice(raw),
             )
         except (tomllib.TOMLDecodeError, TypeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{self.config_file}: {e}") from e
@@ -240,6 +291,22 @@ class DataDir:
     def write_hash_key(self, key: bytes) -> None:
         self.hash_key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private(self.hash_key_file, key)
+
+
+def zone_of_country(country: str) -> str:
+    """The first zone ``zone.tab`` lists for ``country`` (ISO 3166 alpha-2) — its main one, as
+    "Asia/Taipei" for TW, "Asia/Shanghai" for CN — or "UTC" when none is found."""
+    code = str(country).strip().upper()
+    for base in TZPATH:
+        try:
+            lines = (Path(base) / "zone.tab").read_text("utf-8").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[0] == code:
+                return parts[2]
+    return "UTC"
 
 
 def passphrase() -> bytes | None:
@@ -269,10 +336,24 @@ def _section(raw: Mapping[str, Any], name: str, cls: type) -> dict[str, Any]:
     return section
 
 
+def _company(raw: Mapping[str, Any]) -> Company:
+    company = Company(**_section(raw, "company", Company))
+    if not isinstance(company.time_zone, str):
+        raise ConfigError("config.toml: [company] time_zone must be a string")
+    _ = company.zone  # an unknown zone fails at load, naming the setting
+    return company
+
+
 def _alerts(raw: Mapping[str, Any]) -> Alerts:
     alerts = Alerts(**_section(raw, "alerts", Alerts))
     alerts.check()
     return alerts
+
+
+def _voice(raw: Mapping[str, Any]) -> Voice:
+    voice = Voice(**_section(raw, "voice", Voice))
+    voice.check()
+    return voice
 
 
 def _limits(raw: Mapping[str, Any]) -> Limits:
@@ -300,6 +381,7 @@ hotline = "{hotline}"
 # name_zh_hant = "…"            # the name on pages in Traditional Chinese (default: name)
 # name_zh_hans = "…"            # the name on pages in Simplified Chinese (default: name)
 # logo = "logo.png"             # a PNG, JPEG or SVG file in this data dir, shown on every page
+# time_zone = "Asia/Taipei"     # the fraud desk's times (IANA name; default: the country's)
 
 [limits]
 code_window_seconds = 600       # a call code is accepted this long after issue
@@ -313,6 +395,15 @@ global_failure_budget = 600     # failed lookups per minute that start a wave ..
 breaker_cooldown_seconds = 300  # ... during which clients and networks with failures are refused
 reveals_per_agent_hour = 20     # app codes / phrases one agent may reveal in an hour ...
 reveals_per_customer_hour = 3   # ... and that may be revealed for one customer in an hour
+sign_in_failures_per_address_and_account = 10  # failed staff sign-ins (console, fraud desk) ...
+sign_in_failures_per_address = 50   # ... from one address, whatever the account ...
+sign_in_failures_per_account = 10   # ... and for one account, whatever the address ...
+sign_in_window_seconds = 900        # ... in this window; past one even the right password waits
+console_tickets_per_agent_minute = 10  # calls one agent may start on the console a minute
+
+# [voice]
+# number = "+886 2 2345 6789"   # the voice line: customers key the call code in by phone
+# calls_per_number_hour = 10    # calls one calling number may make to it in an hour
 
 # [alerts]
 # webhook_url = "https://fraud.example/hooks/callproof"  # fraud-desk alerts are POSTed here,

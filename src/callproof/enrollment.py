@@ -15,7 +15,7 @@ spec/enrolled-proofs.md.
     >>> proofs.reveal(ticket_id, agent_id="a-001").to_json()   # during the connected call
     {'app_code': '771203', 'app_code_valid_for': 17, 'phrase': 'blue heron at dawn'}
     >>> proofs.call_status("C-42")                          # the company's app
-    {'calling': False}
+    {'calling': False, 'last_call': {'at': '2026-12-03T09:12:00Z', 'agent_name': 'Mei Lin', …}}
 
 Every method takes ``now`` (the deployment's clock when omitted).
 """
@@ -26,14 +26,14 @@ import hashlib
 import os
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, distinct, func, insert, select, update
 
-from callproof.admin import customer_ref_hash, handle_for
+from callproof.admin import agent_from_row, customer_ref_hash, handle_for
 from callproof.config import DataDir
 from callproof.deployment import Deployment
 from callproof.errors import EnrollmentError, InputError, NotFound, RevealRefused
@@ -57,6 +57,10 @@ TOKEN_TTL_SECONDS = 15 * 60
 MAX_CONFIRM_FAILURES = 5
 #: The window of the hourly reveal caps.
 CAP_WINDOW_SECONDS = 3600
+#: Below this many seconds left, a reveal gives the next app code too (one reveal, one event).
+NEXT_CODE_BELOW = 5
+#: How far back the app call status names the last call (``last_call``).
+LAST_CALL_DAYS = 30
 _TOKEN_PREFIX = "enr_"  # noqa: S105 - a prefix, not a secret
 
 
@@ -98,17 +102,30 @@ class TotpEnrollment:
 
 @dataclass(frozen=True)
 class Revealed:
-    """What the agent's screen shows for one reveal. The repr hides the code and the phrase."""
+    """What the agent's screen shows for one reveal. The repr hides the codes and the phrase.
+
+    When the app code has less than :data:`NEXT_CODE_BELOW` seconds left, the next one comes
+    too (``next_app_code``, valid until ``next_app_code_until``): the agent reads that one, and
+    the customer's app shows it by the time they compare.
+    """
 
     ticket_id: str
     app_code: str | None = field(default=None, repr=False)
     app_code_valid_for: int | None = None
     phrase: str | None = field(default=None, repr=False)
+    app_code_until: datetime | None = None
+    next_app_code: str | None = field(default=None, repr=False)
+    next_app_code_until: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.app_code is not None:
             out.update(app_code=self.app_code, app_code_valid_for=self.app_code_valid_for)
+            if self.app_code_until is not None:
+                out["app_code_until"] = iso(self.app_code_until)
+        if self.next_app_code is not None and self.next_app_code_until is not None:
+            out.update(next_app_code=self.next_app_code,
+                       next_app_code_until=iso(self.next_app_code_until))
         if self.phrase is not None:
             out["phrase"] = self.phrase
         return out
@@ -414,14 +431,19 @@ class EnrolledProofs:
                                               ticket_id=ticket_id))
                 out = Revealed(ticket_id)
                 if TOTP in proofs:
-                    code = otp.code_at(self._unseal(proofs[TOTP].sealed, row.handle, TOTP), now)
-                    out = Revealed(ticket_id, app_code=code, app_code_valid_for=otp.valid_for(now))
+                    secret = self._unseal(proofs[TOTP].sealed, row.handle, TOTP)
+                    left = otp.valid_for(now)
+                    until = from_epoch(at + left)
+                    out = Revealed(ticket_id, app_code=otp.code_at(secret, now),
+                                   app_code_valid_for=left, app_code_until=until)
+                    if left < NEXT_CODE_BELOW:  # about to change: the next one too
+                        out = replace(out, next_app_code=otp.code_at(secret, at + left),
+                                      next_app_code_until=from_epoch(at + left + otp.PERIOD))
                     self.dep.record(conn, events.REVEAL_APP_CODE, now, ticket_id=ticket_id,
                                     what=what, connected=connected, **facts)
                 if PHRASE in proofs:
                     phrase = self._unseal(proofs[PHRASE].sealed, row.handle, PHRASE)
-                    out = Revealed(ticket_id, app_code=out.app_code,
-                                   app_code_valid_for=out.app_code_valid_for, phrase=phrase)
+                    out = replace(out, phrase=phrase)
                     self.dep.record(conn, events.REVEAL_PHRASE, now, ticket_id=ticket_id,
                                     what=what, connected=connected, **facts)
                 return out
@@ -452,8 +474,12 @@ class EnrolledProofs:
                     lang: str = "en") -> dict[str, Any]:
         """Is the company calling this customer now? ``{"calling": True, "agent_name",
         "department", "reason" (the text in ``lang``), "reason_code", "started_at",
-        "expires_at"}`` for the newest live ticket of the customer, else ``{"calling": False}``.
-        Writes nothing, not even a handle."""
+        "expires_at"}`` for the newest live ticket of the customer; else ``{"calling": False}``,
+        with ``last_call`` (``at``, ``agent_name``, ``department``, ``reason``, ``reason_code``)
+        when a call was placed to them in the last :data:`LAST_CALL_DAYS` days (a withdrawn
+        ticket is no call), so the app can say "We are not calling you now. Our last call was
+        on 3 Dec from Mei Lin." Names and the reason are in ``lang`` where the registry has
+        them. Writes nothing, not even a handle."""
         at = to_epoch(self.dep.now(now))
         if lang not in LANGUAGES:
             raise InputError(f"the language must be one of {', '.join(LANGUAGES)}",
@@ -462,25 +488,40 @@ class EnrolledProofs:
         iss = self.dep.issuer_id
         t, c, a, rs = schema.tickets, schema.customers, schema.agents, schema.reasons
         query = (
-            select(t.c.issued_at, t.c.expires_at, t.c.reason, a.c.name, a.c.department,
+            select(t.c.issued_at, t.c.expires_at, t.c.reason, t.c.state,
+                   a.c.agent_id, a.c.name, a.c.department, a.c.enabled, a.c.name_zh_hant,
+                   a.c.name_zh_hans, a.c.department_zh_hant, a.c.department_zh_hans,
                    rs.c.text_en, rs.c.text_zh_hant, rs.c.text_zh_hans)
             .select_from(t.join(c, and_(c.c.issuer_id == t.c.issuer_id, c.c.handle == t.c.handle))
                          .join(a, and_(a.c.issuer_id == t.c.issuer_id,
                                        a.c.agent_id == t.c.agent_id))
                          .outerjoin(rs, and_(rs.c.issuer_id == t.c.issuer_id,
                                              rs.c.code == t.c.reason)))
-            .where(c.c.issuer_id == iss, c.c.ref_hash == ref_hash, t.c.issuer_id == iss,
-                   t.c.state.in_(sorted(states.LIVE)), t.c.expires_at > at)
+            .where(c.c.issuer_id == iss, c.c.ref_hash == ref_hash, t.c.issuer_id == iss)
             .order_by(t.c.issued_at.desc()).limit(1))
         with self.dep.store.read() as conn:
-            row = conn.execute(query).first()
-        if row is None:
+            live = conn.execute(query.where(t.c.state.in_(sorted(states.LIVE)),
+                                            t.c.expires_at > at)).first()
+            last = None if live is not None else conn.execute(query.where(
+                t.c.state != states.REVOKED,
+                t.c.issued_at > at - LAST_CALL_DAYS * 86400, t.c.issued_at <= at)).first()
+        if live is not None:
+            return {"calling": True, **self._who_called(live, lang),
+                    "started_at": iso(from_epoch(live.issued_at)),
+                    "expires_at": iso(from_epoch(live.expires_at))}
+        if last is None:
             return {"calling": False}
+        return {"calling": False, "last_call": {"at": iso(from_epoch(last.issued_at)),
+                                                **self._who_called(last, lang)}}
+
+    @staticmethod
+    def _who_called(row: Any, lang: str) -> dict[str, Any]:
+        """The agent, the department and the reason of a call, in ``lang`` where there is a
+        text in it (the given name else)."""
+        agent = agent_from_row(row)
         text = {"en": row.text_en, "zh-Hant": row.text_zh_hant, "zh-Hans": row.text_zh_hans}
-        return {"calling": True, "agent_name": row.name, "department": row.department,
-                "reason": text[lang] or row.reason, "reason_code": row.reason,
-                "started_at": iso(from_epoch(row.issued_at)),
-                "expires_at": iso(from_epoch(row.expires_at))}
+        return {"agent_name": agent.name_in(lang), "department": agent.department_in(lang),
+                "reason": text[lang] or row.reason, "reason_code": row.reason}
 
     def coverage(self, day: date, *, tz: tzinfo = UTC) -> dict[str, Any]:
         """Tickets per department on ``day`` (midnight to midnight in ``tz``), with every

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from callproof.deployment import Deployment
-from callproof.errors import InputError
+from callproof.errors import InputError, NotFound
 from callproof.protocol import events
 from callproof.protocol.canonical import parse_json_strict
 from callproof.protocol.clock import from_epoch, iso, to_epoch
@@ -64,6 +64,11 @@ _DETAILS: Mapping[str, tuple[str, ...]] = {
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 POLICE_CSV_HEADER = ("reported_at_utc", "caller_number", "scripts")
+#: A ticket's story on the desk: at most this many of its events (a ticket has about ten).
+MAX_STORY = 200
+# What a story step may carry from its event's data: the cause of a failure, the check of a
+# tampered record, the kind of a reveal, the API key that asked. Never a ticket, a code or more.
+_STORY_DETAILS = ("cause", "check", "allowed", "cap", "api_key")
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,52 @@ class Alert:
         return {"idx": self.idx, "kind": self.kind, "at": iso(self.at),
                 "ticket_id": self.ticket_id, "agent_id": self.agent_id, "reason": self.reason,
                 "details": dict(self.details)}
+
+
+@dataclass(frozen=True)
+class AlertWork:
+    """What the desk did with one alert, read from the event record: who acknowledged it, and
+    to whom it is assigned (the latest assignment), with who did it and when."""
+
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    assignee: str | None = None
+    assigned_by: str | None = None
+    assigned_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"acknowledged_by": self.acknowledged_by,
+                "acknowledged_at": iso(self.acknowledged_at) if self.acknowledged_at else None,
+                "assignee": self.assignee, "assigned_by": self.assigned_by,
+                "assigned_at": iso(self.assigned_at) if self.assigned_at else None}
+
+
+@dataclass(frozen=True)
+class StoryStep:
+    """One event of a ticket's story, in the record's order: its type, time and the few data
+    members the desk may show (:data:`_STORY_DETAILS`)."""
+
+    idx: int
+    type: str
+    at: datetime
+    details: Mapping[str, int | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportText:
+    """One scam report as its own page shows it: the free text while it is kept."""
+
+    report_id: str
+    at: datetime
+    caller_number: str | None
+    scripts: tuple[str, ...]
+    text: str | None
+    #: The text was forgotten (or will be) this many days after the report.
+    text_days: int
+
+    @property
+    def text_removed(self) -> bool:
+        return self.text is None
 
 
 @dataclass(frozen=True)
@@ -168,6 +219,88 @@ class FraudDesk:
         with self.dep.store.read() as conn:
             return alerts_between(conn, self.dep.issuer_id, after=after, until=at, limit=limit)
 
+    def alert(self, idx: int) -> Alert | None:
+        """The alert with index ``idx``, or None when no alert has it."""
+        integrate_all(self.dep.store)
+        with self.dep.store.read() as conn:
+            found = alerts_between(conn, self.dep.issuer_id, after=idx - 1, until=None,
+                                   limit=1, oldest_first=True)
+        return found[0] if found and found[0].idx == idx else None
+
+    def work(self, idxs: list[int]) -> dict[int, AlertWork]:
+        """What the desk did with each of these alerts (acknowledged, assigned): read from the
+        ``desk.alert_*`` events, which follow their alert in the record."""
+        if not idxs:
+            return {}
+        e = schema.events
+        wanted = set(idxs)
+        found: dict[int, dict[str, Any]] = {}
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(e.c.type, e.c.at, e.c.body).where(
+                e.c.issuer_id == self.dep.issuer_id, e.c.idx > min(wanted),
+                e.c.type.in_((events.ALERT_ACKNOWLEDGED, events.ALERT_ASSIGNED)))
+                .order_by(e.c.idx))
+            for row in rows:
+                data = parse_json_strict(bytes(row.body)).get("data", {})
+                alert = data.get("alert")
+                if not isinstance(alert, int) or alert not in wanted:
+                    continue
+                work = found.setdefault(alert, {})
+                at = from_epoch(int(row.at))
+                if row.type == events.ALERT_ACKNOWLEDGED and "acknowledged_by" not in work:
+                    work.update(acknowledged_by=data.get("user_id"), acknowledged_at=at)
+                elif row.type == events.ALERT_ASSIGNED:
+                    work.update(assignee=data.get("assignee"), assigned_by=data.get("user_id"),
+                                assigned_at=at)
+        return {idx: AlertWork(**w) for idx, w in found.items()}
+
+    def acknowledge(self, idx: int, user_id: str, *, now: datetime | None = None) -> bool:
+        """Record that desk user ``user_id`` acknowledged alert ``idx`` (a
+        ``desk.alert_acknowledged`` event). False, and nothing recorded, when it was already
+        acknowledged. Raises :class:`NotFound` when there is no such alert."""
+        if self.alert(idx) is None:
+            raise NotFound(f"no alert {idx}")
+        if self.work([idx]).get(idx, AlertWork()).acknowledged_by is not None:
+            return False
+        with self.dep.store.write() as conn:
+            self.dep.record(conn, events.ALERT_ACKNOWLEDGED, self.dep.now(now), alert=idx,
+                            user_id=user_id)
+        return True
+
+    def assign(self, idx: int, user_id: str, assignee: str, *,
+               now: datetime | None = None) -> None:
+        """Record that desk user ``user_id`` assigned alert ``idx`` to desk user ``assignee``
+        (a ``desk.alert_assigned`` event; the latest assignment counts). Raises
+        :class:`NotFound` for an unknown alert or an assignee who is not an enabled desk
+        user."""
+        if self.alert(idx) is None:
+            raise NotFound(f"no alert {idx}")
+        t = schema.desk_users
+        with self.dep.store.write() as conn:
+            enabled = conn.execute(select(t.c.enabled).where(
+                t.c.issuer_id == self.dep.issuer_id, t.c.user_id == assignee)).scalar()
+            if not enabled:
+                raise NotFound(f"no enabled desk user {assignee!r}")
+            self.dep.record(conn, events.ALERT_ASSIGNED, self.dep.now(now), alert=idx,
+                            user_id=user_id, assignee=assignee)
+
+    def story(self, ticket_id: str) -> list[StoryStep]:
+        """A ticket's events in the record's order (at most :data:`MAX_STORY`)."""
+        e = schema.events
+        integrate_all(self.dep.store)
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(e.c.idx, e.c.type, e.c.at, e.c.body).where(
+                e.c.issuer_id == self.dep.issuer_id, e.c.ticket_id == ticket_id)
+                .order_by(e.c.idx).limit(MAX_STORY)).all()
+        steps = []
+        for row in rows:
+            data = parse_json_strict(bytes(row.body)).get("data", {})
+            details = {k: v for k in _STORY_DETAILS
+                       if isinstance(v := data.get(k), int | str)}
+            steps.append(StoryStep(int(row.idx), str(row.type), from_epoch(int(row.at)),
+                                   details))
+        return steps
+
     # --- failed lookups -------------------------------------------------------------------
 
     def failed_lookups_per_hour(self, *, hours: int = 24,
@@ -238,6 +371,40 @@ class FraudDesk:
             writer.writerow([csv_cell(iso(r.at)), csv_cell(r.caller_number or ""),
                              csv_cell(";".join(r.scripts))])
         return out.getvalue()
+
+    def recent_reports(self, *, days: int, now: datetime | None = None,
+                       limit: int = 200) -> list[tuple[str, ReportRow, bool]]:
+        """The window's reports, newest first: (report id, the report, whether it has free
+        text still kept). For the desk's list, which links each report's page."""
+        if days not in WINDOWS:
+            raise InputError("the desk shows the last 1, 7 or 30 days", reason="bad_window")
+        until = self.dep.now(now)
+        t = schema.scam_reports
+        with self.dep.store.read() as conn:
+            rows = conn.execute(select(t.c.report_id, t.c.at, t.c.caller_number, t.c.scripts,
+                                       t.c.text.is_not(None).label("has_text")).where(
+                t.c.issuer_id == self.dep.issuer_id,
+                t.c.at >= to_epoch(until - timedelta(days=days)), t.c.at <= to_epoch(until))
+                .order_by(t.c.at.desc(), t.c.report_id).limit(limit)).all()
+        return [(r.report_id, ReportRow(from_epoch(r.at), r.caller_number,
+                                        _in_form_order(r.scripts)), bool(r.has_text))
+                for r in rows]
+
+    def report(self, report_id: str) -> ReportText | None:
+        """One report with its free text — for the desk user who opens its page; never for
+        the police facts or their CSV. None when there is no such report."""
+        if not (0 < len(report_id) <= 64 and report_id.isascii()):
+            return None
+        t = schema.scam_reports
+        with self.dep.store.read() as conn:
+            row = conn.execute(select(t.c.report_id, t.c.at, t.c.caller_number, t.c.scripts,
+                                      t.c.text).where(t.c.issuer_id == self.dep.issuer_id,
+                                                      t.c.report_id == report_id)).first()
+        if row is None:
+            return None
+        return ReportText(row.report_id, from_epoch(row.at), row.caller_number,
+                          _in_form_order(row.scripts), row.text,
+                          self.dep.config.limits.report_text_days)
 
     def _report_rows(self, conn: Connection, since: datetime, until: datetime
                      ) -> list[ReportRow]:

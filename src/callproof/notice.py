@@ -19,6 +19,7 @@ Three forms, one content:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import shutil
@@ -209,14 +210,27 @@ class Card:
     then_call: tuple[str, ...]
 
 
-def card_for(company: Company, lang: str) -> Card:
+#: The voice line beside the web address (config ``[voice] number``; spec/voice-line.md): a rule
+#: of its own, after the one that names the check page.
+VOICE_RULE = {
+    "en": "No internet? Call our voice line, {voice}, from your own phone and key in the call "
+          "code.",
+    "zh-Hant": "沒有網路？請用您自己的電話撥打我們的語音查證專線 {voice}，按鍵輸入來電確認碼。",
+    "zh-Hans": "没有网络？请用您自己的电话拨打我们的语音查证专线 {voice}，按键输入来电确认码。",
+}
+
+
+def card_for(company: Company, lang: str, *, voice_number: str = "") -> Card:
     lang = normalise_language(lang)
     t = TEXTS[lang]
+    if voice_number.strip():
+        rules = (*t.rules[:2], VOICE_RULE[lang].format(voice=voice_number.strip()), *t.rules[2:])
+        t = dataclasses.replace(t, rules=rules)
     address = check_address(company)
     hotline = hotline_text(lang, company.country, company.hotline)
     return Card(
         lang=lang, url=check_url(company), address=address, number=company.official_number,
-        title=t.title.format(company=company.name), lead=t.lead,
+        title=t.title.format(company=company.name_in(lang)), lead=t.lead,
         qr_caption=t.qr_caption, qr_label=t.qr_label.format(page=address),
         official=t.official, rules_heading=t.rules_heading, rules=t.rules, doubt=t.doubt,
         then_call=tuple(line.format(number=company.official_number, hotline=hotline)
@@ -224,9 +238,10 @@ def card_for(company: Company, lang: str) -> Card:
     )
 
 
-def render_notice(company: Company, lang: str, fmt: str) -> bytes:
-    """The card in ``fmt`` (png, svg or html) and ``lang``, as the bytes of a file."""
-    card = card_for(company, lang)
+def render_notice(company: Company, lang: str, fmt: str, *, voice_number: str = "") -> bytes:
+    """The card in ``fmt`` (png, svg or html) and ``lang``, as the bytes of a file (naming the
+    voice line when ``voice_number`` is given)."""
+    card = card_for(company, lang, voice_number=voice_number)
     if fmt == "png":
         return render_png(card)
     if fmt == "svg":

@@ -139,7 +139,7 @@ def test_without_a_pinned_key_the_report_says_so(month: Month) -> None:
     html = render_report(month.bundle, now=NOW)
     verdict = _section(html, "verdict")
     assert "taken from the bundle itself" in verdict and "no log key was pinned" in verdict
-    assert "Generated 2026-11-02 09:00 UTC" in html
+    assert "Generated 2026-11-02 17:00" in html  # in the company's zone (Asia/Taipei)
 
 
 def test_bad_options_are_refused(month: Month, tmp_path: Path) -> None:
@@ -209,7 +209,16 @@ def test_every_language_has_every_word_with_the_same_placeholders() -> None:
     fields = {lang: {key: sorted(name for _, name, _, _ in string.Formatter().parse(text) if name)
                      for key, text in words.items()} for lang, words in STRINGS.items()}
     assert list(fields) == list(LANGS)
-    assert fields["zh-Hant"] == fields["en"] and fields["zh-Hans"] == fields["en"]
+    # A language with singular forms has KEY.one beside KEY (English does; Chinese has none):
+    # it may leave out the count, never add a placeholder of its own.
+    base = {lang: {k: v for k, v in f.items() if not k.endswith(".one")}
+            for lang, f in fields.items()}
+    assert base["zh-Hant"] == base["en"] and base["zh-Hans"] == base["en"]
+    for lang, found in fields.items():
+        for key, names in found.items():
+            if key.endswith(".one"):
+                assert key.removesuffix(".one") in found, key
+                assert set(names) <= set(found[key.removesuffix(".one")]), (lang, key)
 
 # --- in the browser -------------------------------------------------------------------------
 
@@ -246,3 +255,81 @@ def test_the_report_in_chromium(browser: Any, month: Month, reports: dict[str, P
                  .map(v => ({id: v.id, nodes: v.nodes.map(n => n.target)}))""")
         context.close()
         assert found == []
+
+
+# --- issue 14 item 23: plural forms, no English in Chinese, a phone, a progress bar ----------
+
+def _visible_text(html: str) -> str:
+    import html as entities
+
+    body = html.split("<body>", 1)[1]
+    body = re.sub(r"<code>.*?</code>", " ", body, flags=re.S)  # hashes, as they are
+    return entities.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+#: What a Chinese report may still spell in Latin letters: names of things to type or find —
+#: the command and its options, the bundle's files, the log's name, the zone's IANA name, and
+#: "App", which Taiwan and the mainland write so.
+_IDENTIFIERS = {"App", "Asia", "Taipei", "SHA-", "callproof", "audit", "report", "verify",
+                "entries.jsonl", "log.vkey", "log-key", "shop.example", "callproof-log"}
+
+
+@pytest.mark.parametrize("lang", ["zh-Hant", "zh-Hans"])
+def test_the_chinese_report_has_no_english_words(reports: dict[str, Path], lang: str) -> None:
+    text = _visible_text(reports[lang].read_text("utf-8"))
+    words = set(re.findall(r"[A-Za-z][A-Za-z._-]{2,}", text))
+    assert words <= _IDENTIFIERS, words - _IDENTIFIERS
+    assert "UTC" not in text  # the time it was made is in the company's zone, named above
+
+
+def test_counts_of_one_read_as_one(month: Month, reports: dict[str, Path]) -> None:
+    from callproof.auditor.bundle import Failure, VerifyReport
+
+    for lang in LANGS:
+        assert "(s)" not in reports[lang].read_text("utf-8")
+    one = render_report(month.bundle, lang="en", log_key=month.vkey,
+                        verdict=VerifyReport(entries=3, failures=[Failure("a test failure", 2)]))
+    assert "The bundle does NOT verify: 1 failure</p>" in one
+    two = render_report(month.bundle, lang="en", log_key=month.vkey,
+                        verdict=VerifyReport(entries=3, failures=[Failure("x", 1),
+                                                                  Failure("y", 2)]))
+    assert "The bundle does NOT verify: 2 failures</p>" in two
+    zh = render_report(month.bundle, lang="zh-Hant", log_key=month.vkey,
+                       verdict=VerifyReport(entries=3, failures=[Failure("x", 1)]))
+    assert "匯出包驗證未通過：1 項錯誤" in zh
+
+
+def test_the_report_shows_progress_while_it_scans(month: Month, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = CliRunner().invoke(cli, ["audit", "report", str(month.bundle), "--out", str(out),
+                                    "--log-key", month.vkey, "--progress"])
+    assert done.exit_code == 0, done.output
+    lines = (month.bundle / "entries.jsonl").read_bytes().count(b"\n")
+    assert re.search(rf"checking .*{lines}/{lines}", done.stderr), done.stderr
+    assert re.search(rf"counting .*{lines}/{lines}", done.stderr), done.stderr
+    quiet = CliRunner().invoke(cli, ["audit", "report", str(month.bundle), "--out", str(out),
+                                     "--log-key", month.vkey, "--no-progress"])
+    assert quiet.exit_code == 0 and "checking" not in quiet.stderr
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_report_fits_a_phone(browser: Any, reports: dict[str, Path], lang: str,
+                                 tmp_path: Path) -> None:
+    """At 390 px nothing makes the page scroll sideways: wide tables scroll in their own
+    focusable region, and axe finds no violation of any impact."""
+    shots = Path(os.environ.get("CALLPROOF_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(reports[lang].as_uri())
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(shots / f"audit-report-{lang}-390.png"), full_page=True)
+        if AXE.is_file():
+            page.add_script_tag(path=str(AXE))
+            found = page.evaluate(
+                """async () => (await axe.run(document, {resultTypes: ['violations']}))
+                     .violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target)}))""")
+            assert found == []
+    finally:
+        context.close()

@@ -66,14 +66,16 @@ def test_issue_refuses_with_one_clear_line(run: Run, args: list[str], message: s
 def test_agents_and_reasons(run: Run) -> None:
     ok(run("agents", "add", "a-100", "Li Hua", "--department", "Returns"))
     agents = json.loads(ok(run("agents", "list", "--json")).output)
-    assert {"id": "a-100", "name": "Li Hua", "department": "Returns", "enabled": True} in agents
+    added = next(a for a in agents if a["id"] == "a-100")
+    assert {"id": "a-100", "name": "Li Hua", "department": "Returns",
+            "enabled": True}.items() <= added.items()
     assert run("agents", "add", "a-100", "Again").exit_code != 0
     ok(run("agents", "disable", "a-100"))
     refused = run("issue", "--agent-id", "a-100", "--reason", "payment_failed")
     assert refused.exit_code != 0 and "disabled" in refused.output
     reasons = json.loads(ok(run("reasons", "list", "--json")).output)
     assert reasons and all(set(r["text"]) == {"en", "zh-Hant", "zh-Hans"} for r in reasons)
-    assert {"code", "text"} == set(reasons[0])
+    assert {"code", "text", "enabled"} == set(reasons[0])
 
 
 def test_agent_passwords_from_stdin_or_the_prompt_typed_twice(run: Run, tmp_path: Path) -> None:
@@ -142,7 +144,8 @@ def test_check_code_is_read_only(run: Run) -> None:
         assert report["outcome"] == "valid" and report["state"] == "issued"
         assert report["agent"]["name"] == "Mei Lin" and report["hint"] == "5678"
     typo = out["code"][:-1] + str((int(out["code"][-1]) + 1) % 10)
-    assert json.loads(ok(run("check-code", typo, "--json")).output) == {"outcome": "typo"}
+    mistyped = run("check-code", typo, "--json")  # bad input: the report, and exit 1
+    assert mistyped.exit_code == 1 and json.loads(mistyped.stdout) == {"outcome": "typo"}
     ok(run("tickets", "close", out["ticket_id"]))
     report = json.loads(ok(run("check-code", out["code"], "--json")).output)
     assert report["outcome"] == "closed"
@@ -154,7 +157,7 @@ def test_tickets_status_and_dialer_reports(run: Run) -> None:
     out = json.loads(ok(run("issue", "--agent-id", "a-001", "--reason",
                             "payment_failed", "--json")).output)
     assert "connected" in ok(run("tickets", "connected", out["ticket_id"])).output
-    status = json.loads(ok(run("tickets", "status", out["ticket_id"])).output)
+    status = json.loads(ok(run("tickets", "status", out["ticket_id"], "--json")).output)
     assert status["state"] == "connected" and "check_word" not in status
     ok(run("tickets", "close", out["ticket_id"]))
     again = run("tickets", "close", out["ticket_id"])

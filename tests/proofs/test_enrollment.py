@@ -197,6 +197,7 @@ def test_reveal_matches_an_independent_totp_and_logs_no_secret(world: World,
     assert shown.app_code_valid_for == 30 - at % 30
     assert shown.to_json() == {"app_code": shown.app_code,
                                "app_code_valid_for": shown.app_code_valid_for,
+                               "app_code_until": "2026-11-23T09:30:30Z",
                                "phrase": "blue heron at dawn"}
     assert shown.app_code not in repr(shown) and "heron" not in repr(shown)
     (code_event,) = _events(w, events.REVEAL_APP_CODE)
@@ -332,10 +333,14 @@ def test_call_status(world: World, proofs: EnrolledProofs) -> None:
     w.issuer.connected(call.ticket_id)
     assert proofs.call_status(REF)["calling"] is True
     w.issuer.close(call.ticket_id)
-    assert proofs.call_status(REF) == {"calling": False}
+    assert proofs.call_status(REF) == {"calling": False, "last_call": {
+        "at": "2026-11-23T09:30:00Z", "agent_name": "Chen Wei", "department": "Billing",
+        "reason": "A payment for your order did not go through",
+        "reason_code": "payment_failed"}}
     w.issuer.issue(agent_id="a-001", reason="order_delivery", customer_ref=REF, ttl=600)
     w.clock.advance(seconds=600)
-    assert proofs.call_status(REF) == {"calling": False}  # expired
+    status = proofs.call_status(REF)  # expired: not calling, and the last call is this one
+    assert status["calling"] is False and status["last_call"]["agent_name"] == "Mei Lin"
 
 
 def test_coverage_lists_every_team_and_the_silent_ones(world: World,

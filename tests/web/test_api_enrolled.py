@@ -104,7 +104,10 @@ def test_call_status_names_the_agent_department_and_reason_in_the_language(api: 
     assert chinese != english
     assert call_status(api, customer_ref="C-2002").get_json() == {"calling": False}
     api.step("close", tid)
-    assert call_status(api, customer_ref=REF).get_json() == {"calling": False}
+    after = call_status(api, customer_ref=REF, lang="zh-Hant").get_json()
+    assert after["calling"] is False  # and the call just closed is the last one
+    assert after["last_call"]["at"] == "2026-11-23T09:30:00Z"
+    assert after["last_call"]["reason"] == chinese
 
 
 def test_the_customer_ref_never_travels_in_a_url(api: Api) -> None:

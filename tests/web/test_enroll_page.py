@@ -184,7 +184,7 @@ def test_setting_a_phrase_finishes_and_the_visit_then_only_shows_the_summary(web
     assert response.status_code == 303 and response.headers["Location"] == "/enroll/done?lang=en"
     done = text(web.client.get("/enroll/done"))
     assert "Your call phrase: set up." in done
-    assert "The call code in your authenticator app: not set up." in done
+    assert "The app code in your authenticator app: not set up." in done
     assert "blue heron" not in done
     assert enrolled(web)["phrase"] is True
     assert web.client.get("/enroll/app").headers["Location"] == "/enroll/done?lang=en"
@@ -299,3 +299,41 @@ def test_opening_the_link_uses_nothing_only_the_button_does(web: Web) -> None:
     forged = web.app.test_client().post(f"/enroll/{other}", data={"csrf_token": "forged"})
     assert forged.status_code == 400
     assert use_link(web.app.test_client(), other).status_code == 303
+
+
+@pytest.mark.parametrize(("lang", "add", "app_code", "call_code"), [
+    ("en", "Add to authenticator app", "6-digit app code", "call code"),
+    ("zh-Hant", "加入驗證 App", "App 動態碼", "來電"),
+    ("zh-Hans", "添加到验证器 App", "App 动态码", "来电"),
+])
+def test_the_app_step_offers_the_otpauth_link_and_says_app_code(
+        web: Web, clock: FixedClock, lang: str, add: str, app_code: str,
+        call_code: str) -> None:
+    """Item 22: on a phone the customer taps "add to authenticator app" (the otpauth:// link)
+    beside the QR code; the 6-digit code is an "app code", never a "call code"."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    page = open_visit(web, lang=lang)
+    link = re.search(r'<a class="button" id="add-to-app" href="([^"]+)">([^<]+)</a>', page)
+    assert link, page
+    assert link.group(2) == add
+    uri = urlsplit(link.group(1).replace("&amp;", "&"))
+    assert uri.scheme == "otpauth" and uri.netloc == "totp"
+    assert "Example Shop" in unquote(uri.path)
+    query = parse_qs(uri.query)
+    assert query["secret"] == [secret_of(page)]  # the same key as the QR code and the text
+    assert page.index('id="add-to-app"') < page.index('class="enroll-qr"')  # beside the QR
+    main = page.split("<main", 1)[1].split("</main>", 1)[0]
+    assert app_code in main
+    if lang == "en":
+        assert "call code" not in main.lower()
+    else:  # "來電確認碼" / "來電碼" is the call code's word; the app's code is not one
+        assert f"{call_code}確認碼" not in main and f"{call_code}碼" not in main \
+            and f"{call_code}确认码" not in main and f"{call_code}码" not in main
+    # The link works as the QR code does: its key confirms the app.
+    response = web.client.post("/enroll/app/confirm", data={
+        "csrf_token": csrf_of(page), "code": code_now(web, query["secret"][0], clock),
+        "lang": lang})
+    assert response.status_code == 303 and enrolled(web)["totp"] == "confirmed"
+    done = text(web.client.get(f"/enroll/done?lang={lang}"))
+    assert app_code.split()[-1] in done.split("<main", 1)[1]

@@ -57,6 +57,16 @@ class Wave:
 def desk(tmp_path: Path, backend: str, clock: FixedClock) -> Iterator[Web]:
     """The app over a data dir started 21 days ago, with a small failed-lookup budget; desk
     users d-001 (enabled) and d-002 (disabled); agent a-001 with a console password."""
+    yield from _desk(tmp_path, clock, zone="UTC")
+
+
+@pytest.fixture
+def taipei_desk(tmp_path: Path, backend: str, clock: FixedClock) -> Iterator[Web]:
+    """The same desk with no time zone set: the company's country (TW) gives Asia/Taipei."""
+    yield from _desk(tmp_path, clock, zone=None)
+
+
+def _desk(tmp_path: Path, clock: FixedClock, zone: str | None) -> Iterator[Web]:
     start = clock.now()
     clock.set(start - timedelta(days=21))
     path = tmp_path / "data"
@@ -64,8 +74,12 @@ def desk(tmp_path: Path, backend: str, clock: FixedClock) -> Iterator[Web]:
     config = path / "config.toml"
     text = config.read_text("utf-8")
     assert "global_failure_budget = 600" in text
+    # The desk shows times in the company's zone; these tests read them in UTC (the zone's
+    # own tests set Asia/Taipei, the country's default).
     config.write_text(text.replace("global_failure_budget = 600",
-                                   f"global_failure_budget = {BUDGET}"), "utf-8")
+                                   f"global_failure_budget = {BUDGET}")
+                      .replace('# time_zone = "Asia/Taipei"',
+                               f'time_zone = "{zone}"' if zone else "#"), "utf-8")
     app = create_app({"DATA_DIR": str(path), "TESTING": True, "RATELIMIT_ENABLED": True})
     with app.app_context():
         s = services()
@@ -355,7 +369,8 @@ def test_the_scam_wave_on_the_live_desk(desk: Web) -> None:
                  "A call code was typed on a second device",
                  "Too many failed lookups: lookups are paused",
                  "An app code or phrase was revealed without a connected call"):
-        assert f'<td class="desk-kind">{text}</td>' in page
+        assert re.search(rf'<td class="desk-kind"><a href="/fraud/alerts/\d+\?lang=en">{text}'
+                         r'</a></td>', page), text
     for name in ("no-1", "no-2", "word", "relay", "reveal"):
         assert wave.tickets[name] in page  # the ticket id, to look the call up
     assert '<td class="desk-id">a-001</td>' in page
@@ -366,7 +381,7 @@ def test_the_scam_wave_on_the_live_desk(desk: Web) -> None:
     # Failed lookups per hour: the relay and the six guesses, all in the 09:00 hour.
     assert "7 failed lookups in the last 24 hours. The most in one hour: 7, in the hour from " \
         "2026-11-23 09:00 UTC." in page
-    assert '<title>09:00 UTC: 7</title>' in page
+    assert '<title>2026-11-23 09:00 UTC: 7</title>' in page
     assert page.count("<rect ") == 24
     assert re.search(r'<svg role="img" aria-labelledby="chart-title chart-desc"', page)
     assert '<td class="num">7</td>' in page  # the table alternative
@@ -561,7 +576,7 @@ def test_a_desk_page_that_does_not_exist(desk: Web) -> None:
     page = html(desk.client, "/fraud/nothing-here", 404)
     assert "<h1>Page not found</h1>" in page
     sign_in(desk.client)
-    page = html(desk.client, "/fraud/alerts/1?lang=zh-Hant", 404)
+    page = html(desk.client, "/fraud/nothing/1?lang=zh-Hant", 404)
     assert "<h1>找不到這個頁面</h1>" in page
 
 
@@ -698,3 +713,171 @@ def test_a_copied_desk_cookie_dies_with_a_new_password(desk: Web) -> None:
         sess.update(copied)
     response = thief.get("/fraud/police.csv?days=7")
     assert response.status_code in (302, 303) and "/fraud/sign-in" in response.location
+
+
+# --- issue 14: the company's time zone, an alert's story, acknowledge and assign, report text --
+
+def logged(web: Web, *types: str) -> list[dict[str, Any]]:
+    """The data of the logged events of these types, in the record's order."""
+    from sqlalchemy import select
+
+    from callproof.protocol.events import Event
+    from callproof.store import schema
+    from callproof.store.integrator import integrate_all
+
+    with web.app.app_context():
+        store = services().deployment.store
+        integrate_all(store)
+        with store.read() as conn:
+            rows = conn.execute(select(schema.events.c.body).where(
+                schema.events.c.type.in_(types)).order_by(schema.events.c.idx)).all()
+    return [{"type": e.type, **e.data} for e in (Event.from_bytes(bytes(r.body)) for r in rows)]
+
+
+def test_desk_times_are_in_the_companys_zone_and_the_csv_stays_utc(taipei_desk: Web) -> None:
+    wave = scam_wave(taipei_desk)
+    sign_in(taipei_desk.client)
+    page = html(taipei_desk.client, "/fraud/")
+    # 09:30 UTC is 17:30 in Taipei; the zone's abbreviation follows every time.
+    assert "Lookups paused until 2026-11-23 17:36 CST." in page
+    assert "in the hour from 2026-11-23 17:00 CST." in page
+    assert "Times are in Asia/Taipei (UTC+08:00)." in page
+    assert " UTC</time>" not in page
+    police = html(taipei_desk.client, "/fraud/police?days=7")
+    assert "2026-11-20 17:30 CST" in police
+    assert "The CSV gives every time in UTC (ISO 8601)" in police
+    csv_text = taipei_desk.client.get("/fraud/police.csv?days=7").get_data().decode()
+    rows = list(csv.reader(io.StringIO(csv_text)))
+    assert rows[0][0] == "reported_at_utc" and rows[1][0] == "2026-11-20T09:30:00Z"
+    assert_nothing_of_customers(csv_text, wave)
+
+
+def test_an_unknown_time_zone_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    from callproof import ConfigError
+    from callproof.config import DataDir
+
+    path = tmp_path / "data"
+    init_data_dir(path)
+    config = path / "config.toml"
+    config.write_text(config.read_text("utf-8").replace(
+        '# time_zone = "Asia/Taipei"', 'time_zone = "Mars/Olympus"'), "utf-8")
+    with pytest.raises(ConfigError, match="time_zone 'Mars/Olympus'"):
+        DataDir(path).load()
+
+
+def _alert_link(page: str, kind: str) -> str:
+    match = re.search(rf'<tr class="kind-{kind}" data-idx="(\d+)">.*?<a href="([^"]+)">',
+                      page, re.S)
+    assert match, kind
+    return match.group(2).replace("&amp;", "&")
+
+
+def test_an_alert_opens_to_its_calls_story_and_is_acknowledged_and_assigned(
+        desk: Web) -> None:
+    wave = scam_wave(desk)
+    with desk.app.app_context():
+        services().desk_users.add("d-003", "Wang Investigator", DESK_PASSWORD)
+    sign_in(desk.client)
+    home = html(desk.client, "/fraud/")
+    link = _alert_link(home, "word_wrong")
+    page = html(desk.client, link)
+    assert_nothing_of_customers(page, wave)
+    assert "<h1 class=\"kind-word_wrong\">A customer tapped a wrong check word</h1>" in page
+    assert wave.tickets["word"] in page
+    steps = re.findall(r'<li(?: class="desk-this" aria-current="step")?><time datetime="[^"]+">'
+                       r'([^<]+)</time> <span>([^<]+)</span></li>', page)
+    assert [text for _, text in steps] == [
+        "Agent a-001 started the call. Reason: A question about the delivery of your order.",
+        "The customer typed the call code on the check page.",
+        "The customer said the phone number is theirs.",
+        "The customer tapped a wrong check word.",
+        "The check failed: a wrong check word.",
+    ]
+    assert all(at.endswith(" UTC") for at, _ in steps)
+    assert '<li class="desk-this" aria-current="step">' in page  # the alert's own step
+    assert "<dd id=\"alert-status\">New</dd>" in page
+    idx = int(link.split("/")[3].split("?")[0])
+    # Acknowledge: a 303 back to the page (Post/Redirect/Get), which says who did it.
+    token = csrf(desk.client, link)
+    done = desk.client.post(f"/fraud/alerts/{idx}/acknowledge",
+                            data={"csrf_token": token, "lang": "en"})
+    assert done.status_code == 303 and done.location.startswith(f"/fraud/alerts/{idx}?")
+    page = html(desk.client, done.location)
+    assert "You acknowledged this alert." in page
+    assert "Acknowledged by d-001 at 2026-11-23 09:35 UTC." in page
+    assert 'id="acknowledge"' not in page  # once is enough
+    # Assign it to a colleague; a disabled user or a made-up id is refused, nothing changes.
+    for bad in ("d-002", "nobody", ""):
+        refused = desk.client.post(f"/fraud/alerts/{idx}/assign",
+                                   data={"csrf_token": token, "assignee": bad})
+        assert refused.status_code == 400
+        assert "Nothing was changed." in refused.get_data(as_text=True)
+    assigned = desk.client.post(f"/fraud/alerts/{idx}/assign",
+                                data={"csrf_token": token, "assignee": "d-003"})
+    assert assigned.status_code == 303
+    page = html(desk.client, assigned.location)
+    assert "Assigned to d-003 by d-001 at 2026-11-23 09:35 UTC." in page
+    assert '<dd id="alert-status">Acknowledged by d-001; Assigned to d-003</dd>' in page
+    # The live desk and alerts.json show it too; the event record says who did what.
+    home = html(desk.client, "/fraud/")
+    assert "Acknowledged by d-001; Assigned to d-003" in home
+    assert logged(desk, "desk.alert_acknowledged", "desk.alert_assigned") == [
+        {"type": "desk.alert_acknowledged", "alert": idx, "user_id": "d-001"},
+        {"type": "desk.alert_assigned", "alert": idx, "user_id": "d-001",
+         "assignee": "d-003"}]
+    # Without a CSRF token, nothing.
+    assert desk.client.post(f"/fraud/alerts/{idx}/acknowledge").status_code == 400
+    # An alert that is not about one call (the budget) has no story; an unknown one is a 404.
+    page = html(desk.client, _alert_link(home, "budget_tripped"))
+    assert "This alert is not about one call" in page
+    assert "<h1>Alert not found</h1>" in html(desk.client, "/fraud/alerts/999999", 404)
+    assert desk.client.post("/fraud/alerts/999999/acknowledge",
+                            data={"csrf_token": token}).status_code == 404
+
+
+@pytest.mark.parametrize(("lang", "texts"), [
+    ("zh-Hant", ["顧客在查證頁面輸入了來電碼。", "顧客點了錯誤的確認詞。"]),
+    ("zh-Hans", ["顾客在核实页面输入了来电码。", "顾客点了错误的确认词。"]),
+])
+def test_an_alerts_story_in_chinese(desk: Web, lang: str, texts: list[str]) -> None:
+    scam_wave(desk)
+    sign_in(desk.client, lang=lang)
+    home = html(desk.client, f"/fraud/?lang={lang}")
+    page = html(desk.client, _alert_link(home, "word_wrong"))
+    for text in texts:
+        assert text in page
+    assert "The customer" not in page and "Acknowledge<" not in page
+
+
+def test_a_reports_page_shows_what_the_customer_wrote_until_it_is_removed(desk: Web) -> None:
+    wave = scam_wave(desk)
+    marked_up = '<script>alert("x")</script> he said he was from the bank & asked for my card'
+    Customer(desk).report(OTHER_SCAMMER, "card_or_bank", text=marked_up)
+    sign_in(desk.client)
+    listing = html(desk.client, "/fraud/reports?days=30")
+    assert_nothing_of_customers(listing, wave)  # the list says only whether there is text
+    links = re.findall(r'<a href="(/fraud/reports/r_[^"?]+)\?lang=en"><time', listing)
+    assert len(links) == 7
+    pages = [html(desk.client, link) for link in links]
+    written = [p for p in pages if 'id="report-text"' in p]
+    assert len(written) == 3  # the marked-up one and FREE_TEXT twice
+    newest = written[0]
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; he said he was from the bank " \
+        "&amp; asked for my card" in newest
+    assert "<script>alert" not in newest
+    assert sum(FREE_TEXT in p for p in pages) == 2
+    assert sum('id="report-text-none"' in p for p in pages) == 4
+    # Never in the police facts or their CSV.
+    for path in ("/fraud/police?days=30", "/fraud/police.csv?days=30"):
+        text = desk.client.get(path).get_data(as_text=True)
+        assert FREE_TEXT not in text and "from the bank" not in text
+    # Housekeeping forgets the text after report_text_days (30): the page says so.
+    desk.clock.advance(seconds=31 * 86_400)
+    with desk.app.app_context():
+        assert services().reports.purge_texts() == 3
+    sign_in(desk.client)
+    for link in links:
+        page = html(desk.client, link)
+        assert FREE_TEXT not in page and "from the bank" not in page
+    assert "Removed after 30 days" in html(desk.client, links[0])
+    assert "<h1>Report not found</h1>" in html(desk.client, "/fraud/reports/r_nope", 404)

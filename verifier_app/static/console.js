@@ -4,6 +4,21 @@
  */
 (function () {
   "use strict";
+  // The dialer may open the console as /console/#customer=C-1001&phone=%2B886912345678: the
+  // fragment fills the form and never reaches the server or its logs. The agent still submits.
+  function fromDialer() {
+    if (!document.getElementById("customer") || window.location.hash.length < 2 ||
+        !window.URLSearchParams) { return; }
+    var given = new URLSearchParams(window.location.hash.slice(1));
+    ["customer", "phone"].forEach(function (name) {
+      var box = document.getElementById(name);
+      var value = given.get(name);
+      if (box && value) { box.value = value.slice(0, box.maxLength > 0 ? box.maxLength : 256); }
+    });
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+  fromDialer();
+  window.addEventListener("hashchange", fromDialer);  // the dialer reuses an open console tab
   var poll = document.getElementById("console-poll");
   if (!poll || !window.fetch || poll.getAttribute("data-final") === "true") { return; }
   var url = poll.getAttribute("data-url");
@@ -25,6 +40,8 @@
     if (word) {
       setText(byId("word-emoji"), word.emoji);
       setText(byId("word-text"), word.text);
+      if (byId("word-text")) { byId("word-text").setAttribute("lang", word.lang); }
+      setText(byId("word-language"), word.language);
       setText(byId("word-others"), word.others.length ?
         poll.getAttribute("data-label-others") + " " + word.others.join(" · ") : "");
     }
@@ -44,6 +61,9 @@
     }
     show(byId("alerts"), texts.length > 0);
     show(byId("code-block"), s.show_code);
+    show(byId("script-line"), s.show_code);
+    show(byId("reveal-form"), s.reveal === "ready");
+    show(byId("reveal-waiting"), s.reveal === "waiting");
     var close = byId("close-button");
     if (close && close.form) { show(close.form, s.can_close); }
   }

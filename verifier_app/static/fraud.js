@@ -47,11 +47,17 @@
     time.textContent = a.at_text;
     td.appendChild(time);
     tr.appendChild(td);
-    cell(tr, a.kind_text, "desk-kind");
+    var kind = cell(tr, "", "desk-kind");
+    var link = document.createElement("a");
+    link.href = a.url;
+    link.textContent = a.kind_text;
+    kind.textContent = "";
+    kind.appendChild(link);
     cell(tr, a.ticket_id, "desk-id");
     cell(tr, a.agent_id, "desk-id");
     cell(tr, a.reason_text, "");
     cell(tr, a.details_text, "");
+    cell(tr, a.work_text, "desk-work");
     rows.insertBefore(tr, before);
   }
 

@@ -68,7 +68,8 @@ def add_enable_disable(group: click.Group, argument: str, what: str,
                        switch: Callable[[click.Context, str, bool], None], *,
                        disable_help: str, enable_help: str) -> None:
     """Add ``disable ARGUMENT`` and ``enable ARGUMENT`` to ``group``: each calls
-    ``switch(ctx, value, enabled)`` and says ``disabled WHAT value`` (or ``enabled …``)."""
+    ``switch(ctx, value, enabled)`` and says ``disabled WHAT value`` (or ``enabled …``), or with
+    ``--json`` prints ``{ARGUMENT: value, "enabled": …}``."""
     for enabled, doc in ((False, disable_help), (True, enable_help)):
         _add_switch(group, argument, what, switch, enabled, doc)
 
@@ -80,8 +81,12 @@ def _add_switch(group: click.Group, argument: str, what: str,
 
     @group.command(name, help=doc)
     @click.argument(argument)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
-    def command(ctx: click.Context, /, **arguments: str) -> None:
+    def command(ctx: click.Context, /, as_json: bool, **arguments: str) -> None:
         value = arguments[argument]
         switch(ctx, value, enabled)
-        click.echo(f"{name}d {what} {value}")
+        if as_json:
+            emit({argument: value, "enabled": enabled})
+        else:
+            click.echo(f"{name}d {what} {value}")

@@ -58,8 +58,12 @@ def list_keys(ctx: click.Context, as_json: bool) -> None:
 
 @api_keys.command("revoke")
 @click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def revoke(ctx: click.Context, key_id: str) -> None:
+def revoke(ctx: click.Context, key_id: str, as_json: bool) -> None:
     """Revoke KEY_ID: every server refuses it from its next request on."""
     ApiKeys(deployment(ctx)).revoke(key_id)
-    click.echo(f"revoked API key {key_id}")
+    if as_json:
+        emit({"key_id": key_id, "revoked": True})
+    else:
+        click.echo(f"revoked API key {key_id}")

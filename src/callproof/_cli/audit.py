@@ -75,8 +75,9 @@ def _push(log: AuditLog, signed: SignedCheckpoint) -> list[PushResult]:
 
 
 @audit.command("checkpoint")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def checkpoint_cmd(ctx: click.Context) -> None:
+def checkpoint_cmd(ctx: click.Context, as_json: bool) -> None:
     """Sign a checkpoint of the log as it is now (or print the latest if nothing changed),
     push it to the witnesses of witnesses.toml and print it with their cosignatures."""
     log = _log(ctx)
@@ -85,8 +86,13 @@ def checkpoint_cmd(ctx: click.Context) -> None:
     except OSError as e:  # the checkpoint file, written before the database commits
         _cannot_write(e, "the log's checkpoint file", "The checkpoint was not recorded; free "
                       "some space and run `callproof audit checkpoint` again.")
-    _push(log, signed)
-    click.echo(log.cosigned_note(signed), nl=False)
+    results = _push(log, signed)
+    if as_json:
+        emit({"size": signed.size, "root": _b64(signed.root),
+              "cosigned": sum(r.ok for r in results), "witnesses": len(results),
+              "note": log.cosigned_note(signed)})
+    else:
+        click.echo(log.cosigned_note(signed), nl=False)
 
 
 @audit.command("new-log-key")
@@ -183,10 +189,15 @@ def new_log_key_cmd(ctx: click.Context, yes: bool) -> None:
 
 
 @audit.command("vkey")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def vkey_cmd(ctx: click.Context) -> None:
+def vkey_cmd(ctx: click.Context, as_json: bool) -> None:
     """Print the log's verifier key, for auditors to pin."""
-    click.echo(_log(ctx).vkey())
+    log = _log(ctx)
+    if as_json:
+        emit({"vkey": log.vkey(), "origin": log.origin})
+    else:
+        click.echo(log.vkey())
 
 
 @audit.command("prove")
@@ -235,8 +246,9 @@ def _need_witnesses(witnesses: tuple[str, ...], quorum: int | None) -> None:
 @click.option("--entry", "entry_file", type=click.File("rb"),
               help="The entry's bytes, when the proof carries none.")
 @_witness_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def verify_proof_cmd(proof_file: BinaryIO, log_key: str, entry_file: BinaryIO | None,
-                     witnesses: tuple[str, ...], quorum: int | None) -> None:
+                     witnesses: tuple[str, ...], quorum: int | None, as_json: bool) -> None:
     """Check a tlog-proof offline; exit 0 only when the entry is in the signed tree and, with
     --witness, a quorum of those witnesses cosigned its checkpoint."""
     _need_witnesses(witnesses, quorum)
@@ -252,8 +264,16 @@ def verify_proof_cmd(proof_file: BinaryIO, log_key: str, entry_file: BinaryIO | 
             for problem in problems:
                 click.secho(f"warning: witness {problem}", fg="yellow", err=True)
     except (note.NoteError, merkle.ProofError) as e:
+        if as_json:
+            emit({"ok": False, "failure": str(e)})
         click.echo(f"FAILED: {e}", err=True)
         sys.exit(EXIT_FAILED)
+    if as_json:
+        emit({"ok": True, "index": report.index, "origin": report.checkpoint.origin,
+              "size": report.checkpoint.size, "cosigned_by": cosigned,
+              "type": report.event.type if report.event is not None else None,
+              "ticket_id": report.event.data.get("ticket_id") if report.event else None})
+        return
     what = ""
     if report.event is not None:
         ticket = report.event.data.get("ticket_id")
@@ -271,8 +291,9 @@ def verify_proof_cmd(proof_file: BinaryIO, log_key: str, entry_file: BinaryIO | 
               help="The bundle directory (created if missing).")
 @click.option("--upto", type=click.IntRange(min=0),
               help="Export the first SIZE entries only (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def export_cmd(ctx: click.Context, out: str, upto: int | None) -> None:
+def export_cmd(ctx: click.Context, out: str, upto: int | None, as_json: bool) -> None:
     """Write an export bundle: entries.jsonl, checkpoint (with witness cosignatures),
     jwks.json, log.vkey. The checkpoint is pushed to the witnesses first."""
     log = _log(ctx)
@@ -288,7 +309,10 @@ def export_cmd(ctx: click.Context, out: str, upto: int | None) -> None:
         (Path(out) / ".entries.jsonl.tmp").unlink(missing_ok=True)  # the exporter's, half done
         _cannot_write(e, f"the bundle in {out}", "The bundle is incomplete: do not hand it "
                       "over; free some space and export again.")
-    click.echo(f"exported {signed.size} entries to {out} (root {_b64(signed.root)})")
+    if as_json:
+        emit({"entries": signed.size, "out": out, "root": _b64(signed.root)})
+    else:
+        click.echo(f"exported {signed.size} entries to {out} (root {_b64(signed.root)})")
 
 
 def _key_options(f: Callable[..., None]) -> Callable[..., None]:
@@ -313,8 +337,10 @@ def _need_key(log_key: str | None, trust_bundle_key: bool) -> None:
               help="An earlier signed checkpoint you kept: the bundle must extend it.")
 @_key_options
 @_witness_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def verify_cmd(directory: str, previous: BinaryIO | None, log_key: str | None,
-               trust_bundle_key: bool, witnesses: tuple[str, ...], quorum: int | None) -> None:
+               trust_bundle_key: bool, witnesses: tuple[str, ...], quorum: int | None,
+               as_json: bool) -> None:
     """Check a bundle offline; exit 0 only when everything holds.
 
     The log key must be pinned (--log-key, as the company published it): a bundle checked
@@ -335,12 +361,24 @@ def verify_cmd(directory: str, previous: BinaryIO | None, log_key: str | None,
                                progress=lambda n: bar.update(task, completed=n),
                                witnesses=witnesses, quorum=quorum,
                                trust_bundle_key=trust_bundle_key)
+    if as_json:
+        cp = report.checkpoint
+        emit({"ok": report.ok, "entries": report.entries, "tickets": report.tickets,
+              "root": _b64(cp.root) if cp is not None else None,
+              "origin": cp.origin if cp is not None else None, "pinned": report.pinned,
+              "cosigned_by": list(report.cosigned_by),
+              "failures": [{"line": f.line, "message": f.message} for f in report.failures],
+              "warnings": list(report.warnings), "notes": list(report.notes)})
+        if not report.ok:
+            sys.exit(EXIT_FAILED)
+        return
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     for failure in report.failures:
         click.echo(f"FAILED: {failure}")
     if not report.ok:
-        click.echo(f"{len(report.failures)} failure(s) in {directory}")
+        n = len(report.failures)
+        click.echo(f"{n} failure{'' if n == 1 else 's'} in {directory}")
         _notes(report.notes)
         sys.exit(EXIT_FAILED)
     cp = report.checkpoint
@@ -379,9 +417,15 @@ def _count_lines(path: Path) -> int:
 @click.option("--previous", type=click.File("rb"),
               help="An earlier signed checkpoint you kept: the bundle must extend it.")
 @_witness_options
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Show progress bars while the bundle is checked and counted (default: when "
+                   "stderr is a terminal).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary line's facts as JSON (the report itself goes to --out).")
 def report_cmd(directory: str, out: str, lang: str, tz: str, work_hours: str,
                log_key: str | None, trust_bundle_key: bool, previous: BinaryIO | None,
-               witnesses: tuple[str, ...], quorum: int | None) -> None:
+               witnesses: tuple[str, ...], quorum: int | None,
+               show_progress: bool | None, as_json: bool = False) -> None:
     """Write the auditor's report of a bundle: the verdict, anomalies and charts, offline.
 
     The report is written whether or not the bundle verifies (its first section says which);
@@ -397,22 +441,40 @@ def report_cmd(directory: str, out: str, lang: str, tz: str, work_hours: str,
         options.zone  # noqa: B018 - refuse an unknown zone here, with its name
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
-    verdict = verify_bundle(directory, log_key=log_key,
-                            previous=previous.read() if previous else None,
-                            witnesses=witnesses, quorum=quorum,
-                            trust_bundle_key=trust_bundle_key)
-    html = render_report(directory, lang=lang, options=options, log_key=log_key,
-                         verdict=verdict)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    lines = _count_lines(Path(directory) / "entries.jsonl")
+    show = sys.stderr.isatty() if show_progress is None else show_progress
+    with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                  console=Console(file=sys.stderr, highlight=False), disable=not show,
+                  transient=sys.stderr.isatty()) as bar:
+        checking = bar.add_task("checking", total=lines)
+        verdict = verify_bundle(directory, log_key=log_key,
+                                previous=previous.read() if previous else None,
+                                witnesses=witnesses, quorum=quorum,
+                                trust_bundle_key=trust_bundle_key,
+                                progress=lambda n: bar.update(checking, completed=n))
+        bar.update(checking, completed=lines)
+        counting = bar.add_task("counting", total=lines)
+        html = render_report(directory, lang=lang, options=options, log_key=log_key,
+                             verdict=verdict,
+                             progress=lambda n: bar.update(counting, completed=n))
     _write_out(Path(out), html.encode("utf-8"), "the report")
     for warning in verdict.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     if not verdict.ok:
-        state = f"does NOT verify ({len(verdict.failures)} failure(s))"
+        n = len(verdict.failures)
+        state = f"does NOT verify ({n} failure{'' if n == 1 else 's'})"
     elif not verdict.pinned:
         state = "only agrees with itself (its log key was NOT pinned)"
     else:
         state = "verifies"
-    click.echo(f"wrote {out}: the bundle {state}; {verdict.entries} entries")
+    if as_json:
+        emit({"out": out, "lang": lang, "ok": verdict.ok, "pinned": verdict.pinned,
+              "failures": len(verdict.failures), "entries": verdict.entries})
+    else:
+        click.echo(f"wrote {out}: the bundle {state}; {verdict.entries} entries")
     if log_key is None and not trust_bundle_key:
         click.echo(f"callproof: {NOT_PINNED}", err=True)
         sys.exit(EXIT_FAILED)

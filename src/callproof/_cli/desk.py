@@ -8,6 +8,7 @@ is made. Errors reach the root group in ``_cli``, which prints them as one line 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -83,11 +84,16 @@ def list_users(ctx: click.Context, as_json: bool) -> None:
 
 @desk.command("webhook-secret")
 @click.option("--rotate", is_flag=True, help="Replace the secret (the receiver needs the new one).")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print JSON: {"secret": …} the one time it is made, else {"secret": null}.')
 @click.pass_context
-def webhook_secret(ctx: click.Context, rotate: bool) -> None:
+def webhook_secret(ctx: click.Context, rotate: bool, as_json: bool) -> None:
     """Make the webhook's signing secret and print it once, for the receiver's configuration."""
     hook = AlertWebhook(deployment(ctx))
     secret = hook.create_secret(rotate=rotate)
+    if as_json:
+        emit({"secret": secret, "webhook_url_set": bool(hook.dep.config.alerts.webhook_url)})
+        return
     if secret is None:
         click.echo("a webhook secret exists already; it is not shown again. "
                    "`callproof desk webhook-secret --rotate` replaces it.")
@@ -102,8 +108,9 @@ def webhook_secret(ctx: click.Context, rotate: bool) -> None:
 
 
 @desk.command("push")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def push(ctx: click.Context) -> None:
+def push(ctx: click.Context, as_json: bool) -> None:
     """Push due alerts to the webhook once (for cron; the server does it every few seconds)."""
     hook = AlertWebhook(deployment(ctx))
     if not hook.dep.config.alerts.webhook_url:
@@ -113,6 +120,10 @@ def push(ctx: click.Context) -> None:
                           "to the receiver")
     result = hook.push_due()
     status = hook.status()
+    if as_json:
+        emit({"host": status.url_host, "delivered": result.delivered, "failed": result.failed,
+              "pending": result.pending, "gave_up": status.gave_up})
+        return
     click.echo(f"webhook {status.url_host}: delivered {result.delivered}, failed "
                f"{result.failed}, pending {result.pending}, gave up {status.gave_up}")
 
@@ -170,17 +181,23 @@ def reports(ctx: click.Context, days: str, as_json: bool) -> None:
 @desk.command("police")
 @click.option("--days", required=True, type=click.IntRange(1, MAX_POLICE_DAYS),
               help="The last N days.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "text"]), default="csv",
+@click.option("--format", "fmt", type=click.Choice(["csv", "text", "json"]), default="csv",
               show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the same as --format json).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE instead of stdout.")
 @click.pass_context
-def police(ctx: click.Context, days: int, fmt: str, out: Path | None) -> None:
+def police(ctx: click.Context, days: int, fmt: str, out: Path | None, as_json: bool) -> None:
     """The facts a police report needs: every scam report of the last N days (time, the number
     that called, the scripts), counts by number and script, alerts, failed lookups."""
     fraud = FraudDesk(deployment(ctx))
-    text = fraud.police_csv(days=days) if fmt == "csv" else \
-        police_text(fraud.police_facts(days=days))
+    if as_json or fmt == "json":
+        text = json.dumps(police_json(fraud.police_facts(days=days)), ensure_ascii=False,
+                          indent=2) + "\n"
+    elif fmt == "csv":
+        text = fraud.police_csv(days=days)
+    else:
+        text = police_text(fraud.police_facts(days=days))
     if out is None:
         click.echo(text, nl=False)
         return
@@ -190,6 +207,22 @@ def police(ctx: click.Context, days: int, fmt: str, out: Path | None) -> None:
     except OSError as e:
         raise click.ClickException(f"cannot write {out}: {e.strerror}") from e
     click.echo(f"wrote {out}", err=True)
+
+
+def police_json(facts: PoliceFacts) -> dict[str, object]:
+    """The police facts as JSON (times in UTC, RFC 3339); no free text, nothing of reporters."""
+    s = facts.summary
+    return {"company": facts.company, "issuer": facts.issuer, "days": facts.days,
+            "since": iso(facts.since), "until": iso(facts.until),
+            "generated_at": iso(facts.generated_at), "total": s.total,
+            "without_number": s.without_number, "failed_lookups": facts.failed_lookups,
+            "alerts_by_kind": dict(facts.alerts_by_kind),
+            "by_number": [{"number": n.number, "reports": n.reports, "first_at": iso(n.first_at),
+                           "last_at": iso(n.last_at), "scripts": dict(n.scripts)}
+                          for n in s.by_number],
+            "by_script": {x.script: x.reports for x in s.by_script},
+            "reports": [{"at": iso(r.at), "caller_number": r.caller_number,
+                         "scripts": list(r.scripts)} for r in facts.reports]}
 
 
 def police_text(facts: PoliceFacts) -> str:

@@ -44,8 +44,9 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
 
 
 @keys.command("rotate")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def keys_rotate(ctx: click.Context) -> None:
+def keys_rotate(ctx: click.Context, as_json: bool) -> None:
     """Make a new signing key; the old one verifies its tickets until they expire.
 
     The key is kept in the database, encrypted under CALLPROOF_KEY_PASSPHRASE: every instance of
@@ -56,27 +57,37 @@ def keys_rotate(ctx: click.Context) -> None:
                     "UNENCRYPTED in the database. Fine for a demo, never for real calls.",
                     fg="yellow", err=True)
     kid = Admin(deployment(ctx)).rotate_key()
-    click.echo(f"new active key {kid}")
+    if as_json:
+        emit({"kid": kid, "status": "active"})
+    else:
+        click.echo(f"new active key {kid}")
 
 
 @keys.command("revoke")
 @click.argument("kid")
 @click.option("--compromised-at", metavar="ISO8601",
               help="When the key may have been stolen (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def keys_revoke(ctx: click.Context, kid: str, compromised_at: str | None) -> None:
+def keys_revoke(ctx: click.Context, kid: str, compromised_at: str | None,
+                as_json: bool) -> None:
     """Revoke KID: it verifies no live ticket from now on, on every server.
 
     A kid may begin with "-": write `callproof keys revoke -- KID`.
     """
     at = _parse_time(compromised_at) if compromised_at else None
     Admin(deployment(ctx)).revoke_key(kid, compromised_at=at)
-    click.echo(f"revoked {kid}")
+    if as_json:
+        emit({"kid": kid, "status": "revoked"})
+    else:
+        click.echo(f"revoked {kid}")
 
 
 @keys.command("jwks")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (the JWKS is JSON either way).")
 @click.pass_context
-def keys_jwks(ctx: click.Context) -> None:
+def keys_jwks(ctx: click.Context, as_json: bool) -> None:
     """Print the public JWKS: every key that still verifies."""
     emit(Admin(deployment(ctx)).jwks())
 

@@ -47,41 +47,93 @@ def init(ctx: click.Context) -> None:
 
 
 @click.command()
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-serve", is_flag=True, help="Only prepare and print; do not start the server.")
+@click.option("--new-password", is_flag=True,
+              help="Give the demo agent a new console password (a second run keeps the old "
+                   "one unless this is given).")
 @click.pass_context
-def demo(ctx: click.Context, port: int, no_serve: bool) -> None:
-    """Initialise a demo data dir if missing, start the server, and print where to look."""
+def demo(ctx: click.Context, port: int, no_serve: bool, new_password: bool) -> None:
+    """Initialise a demo data dir if missing, start the server, and print where to look.
+
+    A second run keeps the demo agent's password (and says so); ``--new-password`` replaces it.
+    A port already in use is refused before anything changes, naming the port and what to do.
+    """
     import secrets
 
     from callproof.agent_auth import AgentPasswords
 
+    if not no_serve:
+        _need_free_port(port)
     report = init_data_dir(data_dir(ctx).path)
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     dep = deployment(ctx)
     issuer = Issuer(dep)
     agent_id, name, _ = DEMO_AGENTS[0]
-    password = secrets.token_urlsafe(12)  # a fresh demo password each run, never stored in clear
-    AgentPasswords(dep).set(agent_id, password)
+    password: str | None = None
+    if new_password or not _has_password(dep, agent_id):
+        password = secrets.token_urlsafe(12)  # shown once, stored only as an Argon2id hash
+        AgentPasswords(dep).set(agent_id, password)
     reason = next(iter(DEMO_REASONS))
     call = issuer.issue(agent_id=agent_id, reason=reason, phone="+886912345678")
     base = f"http://127.0.0.1:{port}"
+    where = data_dir(ctx).path
     console = Console(soft_wrap=True)  # long lines stay whole, ready to copy
     company = dep.config.company
     console.print(f"[bold]{company.name}[/bold] is calling +886 ••• ••5 678.")
     console.print(f"Agent {name}: \"{DEMO_REASONS[reason]['en']}\". The call code is:")
     console.print(f"\n    [bold green]{call.code_display}[/bold green]\n")
     console.print(f"(ticket {call.ticket_id}, valid until {iso(call.expires_at)})\n")
-    console.print(f"The customer's check page:  {base}/")
-    console.print(f"The agent console:          {base}/console/  "
-                  f"(agent id {agent_id}, password {password})", highlight=False)
+    console.print(f"1. The customer's check page:  {base}/  (type the call code there)")
+    if password is not None:
+        console.print(f"2. The agent console:          {base}/console/  "
+                      f"(agent id {agent_id}, password {password})", highlight=False)
+    else:
+        console.print(f"2. The agent console:          {base}/console/  (agent id {agent_id}, "
+                      "the password from the first run: kept, not reset; "
+                      "`callproof demo --new-password` makes a new one)", highlight=False)
+    console.print(f"3. The check word, once the customer has typed the code — the agent sees it "
+                  f"on this call's console page:\n     {base}/console/tickets/{call.ticket_id}",
+                  highlight=False)
+    console.print(f"   or in the shell:\n     callproof --data-dir {where} tickets status "
+                  f"{call.ticket_id}", highlight=False)
     console.print("\nOr look the code up as an operator (claims nothing):")
-    console.print(f"  callproof --data-dir {data_dir(ctx).path} check-code '{call.code_display}'")
+    console.print(f"  callproof --data-dir {where} check-code '{call.code_display}'")
     if no_serve:
         return
     console.print(f"\nServing on {base} — Ctrl-C stops it.", highlight=False)
     _serve(data_dir(ctx), "127.0.0.1", port, 2)
+
+
+def _has_password(dep: Deployment, agent_id: str) -> bool:
+    """Whether the agent has a console password already (set by an earlier demo run)."""
+    from sqlalchemy import select
+
+    from callproof.store import schema
+
+    c = schema.agent_credentials
+    with dep.store.read() as conn:
+        return conn.execute(select(c.c.agent_id).where(
+            c.c.issuer_id == dep.issuer_id, c.c.agent_id == agent_id)).first() is not None
+
+
+def _need_free_port(port: int) -> None:
+    """Refuse (exit 2) when 127.0.0.1:``port`` is taken, naming it and a free one to use."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            pass
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        free = other.getsockname()[1]
+    _refuse(f"port {port} on 127.0.0.1 is already in use (another `callproof demo` or "
+            f"server?): stop that one, or run `callproof demo --port {free}`. Nothing changed.")
 
 
 @click.command()

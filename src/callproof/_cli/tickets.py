@@ -52,9 +52,11 @@ def issue(ctx: click.Context, agent_id: str, reason: str, customer_ref: str | No
 @click.option("--issuer", "expected_issuer", metavar="ID",
               help="The issuer the ticket must be from (its iss); required with --jwks unless "
                    "the JWKS document names its issuer. Default: the data dir's issuer.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (verify always prints JSON).")
 @click.pass_context
 def verify(ctx: click.Context, ticket: str, jwks_file: Any,
-           expected_issuer: str | None) -> None:
+           expected_issuer: str | None, as_json: bool) -> None:
     """Verify TICKET ('-' reads stdin); print its claims, or the outcome and exit 1."""
     if jwks_file is not None:
         try:
@@ -105,7 +107,11 @@ def _jwks_issuer(document: Any, given: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def check_code(ctx: click.Context, code: str, as_json: bool) -> None:
-    """The operator's read-only look at CODE: claims nothing, counts nothing."""
+    """The operator's read-only look at CODE: claims nothing, counts nothing.
+
+    A CODE that is not a call code (not nine digits, or a typo the check digit catches) is bad
+    input: it says so on stderr and exits 1 (with --json, the report is still printed). Any
+    answer about a real code — valid, claimed, expired, not found, … — exits 0."""
     report = CheckFlow(deployment(ctx)).inspect_code(code).to_json()
     if as_json:
         emit(report)
@@ -113,6 +119,15 @@ def check_code(ctx: click.Context, code: str, as_json: bool) -> None:
         details = f" — {report['agent']['name']}, {report['reason']}, state {report['state']}" \
             if "agent" in report else ""
         click.echo(f"{report['outcome']}{details}")
+    if report["outcome"] in _BAD_CODE:
+        click.echo(f"callproof: {_BAD_CODE[report['outcome']]}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+_BAD_CODE = {
+    "malformed": "that is not a call code: a call code is 9 digits, e.g. 123 456 789",
+    "typo": "that call code has a typo (its last digit does not match): check each digit",
+}
 
 
 @click.group()
@@ -123,12 +138,17 @@ def tickets() -> None:
 def _ticket_action(name: str, doc: str) -> None:
     @tickets.command(name, help=doc)
     @click.argument("ticket_id")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
-    def action(ctx: click.Context, ticket_id: str) -> None:
+    def action(ctx: click.Context, ticket_id: str, as_json: bool) -> None:
         issuer = Issuer(deployment(ctx))
         method = {"connected": issuer.connected, "close": issuer.close,
                   "revoke": issuer.revoke_ticket}[name]
-        click.echo(f"{ticket_id}: {method(ticket_id)}")
+        state = method(ticket_id)
+        if as_json:
+            emit({"ticket_id": ticket_id, "state": state})
+        else:
+            click.echo(f"{ticket_id}: {state}")
 
 
 _ticket_action("connected", "The customer picked up TICKET_ID's call.")
@@ -138,8 +158,21 @@ _ticket_action("revoke", "Withdraw TICKET_ID.")
 
 @tickets.command("status")
 @click.argument("ticket_id")
-@click.option("--lang", type=click.Choice(["en", "zh-Hant", "zh-Hans"]), default="en")
+@click.option("--lang", type=click.Choice(["en", "zh-Hant", "zh-Hans"]), default="en",
+              help="The check word in this language (the customer's).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def tickets_status(ctx: click.Context, ticket_id: str, lang: str) -> None:
+def tickets_status(ctx: click.Context, ticket_id: str, lang: str, as_json: bool) -> None:
     """The agent's view: state, the check word once it is due, alerts."""
-    emit(Issuer(deployment(ctx)).status(ticket_id).to_json(lang))
+    status = Issuer(deployment(ctx)).status(ticket_id).to_json(lang)
+    if as_json:
+        emit(status)
+        return
+    click.echo(f"call {status['ticket_id']}: {status['state']} (until {status['expires_at']})")
+    word = status.get("check_word")
+    if word:
+        click.echo(f"check word: {word['emoji']} {word['text']}  (ask the customer to tap it)")
+    else:
+        click.echo("check word: not yet — it shows once the customer has typed the code")
+    for alert in status["alerts"]:
+        click.echo(f"alert: {alert.get('text') or alert.get('type')}")

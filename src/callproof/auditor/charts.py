@@ -18,7 +18,7 @@ import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -210,7 +210,10 @@ def _text_width(text: str, size: int) -> float:
 def table(caption: str, head: Sequence[str], rows: Sequence[Sequence[object]], *,
           numeric_from: int = 1, flagged: Sequence[int] = ()) -> str:
     """A data table; columns from ``numeric_from`` on are right-aligned numbers."""
-    out = [f"<table><caption>{escape(caption)}</caption><thead><tr>"]
+    # A wide table scrolls inside its own box on a phone, never the page; the box is focusable
+    # so that keyboard users can scroll it too (the table's caption names what is in it).
+    out = [f'<div class="scroll" tabindex="0"><table><caption>{escape(caption)}</caption>'
+           "<thead><tr>"]
     out += [f'<th scope="col"{_num(j, numeric_from)}>{escape(h)}</th>' for j, h in
             enumerate(head)]
     out.append("</tr></thead><tbody>")
@@ -223,7 +226,7 @@ def table(caption: str, head: Sequence[str], rows: Sequence[Sequence[object]], *
             scope = ' scope="row"' if j == 0 else ""
             out.append(f"<{tag}{scope}{_num(j, numeric_from)}>{escape(text)}</{tag}>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -294,6 +297,18 @@ tr.flag th {{ color: {RED}; }}
   white-space: nowrap; }}
 footer {{ margin-top: 3rem; color: {MUTED}; font-size: .88rem; border-top: 1px solid {GRID};
   padding-top: 1rem; }}
+.scroll {{ max-width: 100%; overflow-x: auto; }}
+@media (max-width: 40rem) {{
+  main {{ padding: 1.25rem 1rem 2rem; border: 0; }}
+  h1 {{ font-size: 1.45rem; overflow-wrap: anywhere; }}
+  dl.kv {{ grid-template-columns: 1fr; }}
+  dl.kv dd {{ margin-bottom: .4rem; }}
+  dl.facts {{ grid-template-columns: repeat(2, minmax(0, 1fr)); }}
+  dl.facts dd {{ font-size: 1.2rem; }}
+  th, td {{ padding-right: .5rem; }}
+  tbody th, td.num {{ white-space: nowrap; }}
+  .verdict {{ padding: .75rem .85rem; border-left-width: 6px; }}
+}}
 @media print {{ body {{ background: #fff; }} main {{ border: 0; padding: 0; max-width: none; }}
   section, figure, li {{ break-inside: avoid; }} }}
 """
@@ -321,15 +336,23 @@ class ReportPage:
         self.tick = max(1, math.ceil(len(self.days) / 10))
 
     def s(self, key: str, **params: Any) -> str:
-        """A string of the report's language, filled in and escaped."""
-        return escape(self.t[key].format(**params))
+        """A string of the report's language, filled in and escaped. A language with singular
+        forms has ``KEY.one`` beside ``KEY``: it is used when the string's count is 1 (the
+        first of ``n``, ``count``, ``tickets`` it has) — "1 failure", not "1 failure(s)"."""
+        text = self.t[key]
+        one = self.t.get(key + ".one")
+        if one is not None:
+            count = next((params[p] for p in ("n", "count", "tickets") if p in params), None)
+            if str(count) == "1":
+                text = one
+        return escape(text.format(**params))
 
     def html(self) -> str:
         f, s, o = self.f, self.s, self.f.options
         cp = self.v.checkpoint
         issuer = f.issuer or (cp.origin.split("/")[0] if cp else "")
         period = f"{self.days[0]} – {self.days[-1]}" if self.days else "—"
-        at = self.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        at = self.now.astimezone(o.zone).strftime("%Y-%m-%d %H:%M")  # the zone is named above
         sections = [self.verdict(), self.key_figures(), self.anomalies(), self.calls(),
                     self.verified(), self.failed(), self.no_and_wrong(), self.agents(),
                     self.reveals(), self.reports(), self.about()]
@@ -371,7 +394,7 @@ class ReportPage:
             more = f"<p>{s('fail.more', n=number(len(v.failures) - len(shown)))}</p>" \
                 if len(v.failures) > len(shown) else ""
             box = f'<div class="verdict fail"><p class="big">✗ {s("fail", n=len(v.failures))}' \
-                f"</p><p>{s('fail.text')}</p><ol>{items}</ol>{more}"
+                f"</p><p>{s('fail.text')}</p><p>{s('fail.quoted')}</p><ol>{items}</ol>{more}"
         facts = [(s("cp.log"), escape(cp.origin) if cp else "—"),
                  (s("cp.size"), number(cp.size) if cp else "—"),
                  (s("cp.root"), f"<code>{_b64(cp.root)}</code>" if cp else "—"),

@@ -19,6 +19,7 @@ import hashlib
 import os
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -250,8 +251,11 @@ _PER_TICKET = {events.TICKET_CLAIMED: "checked", events.TICKET_VERIFIED: "verifi
                events.CLAIMED_ELSEWHERE: "relayed"}
 
 
-def read_facts(directory: str | os.PathLike[str], options: ReportOptions | None = None) -> Facts:
-    """Count what the bundle's ``entries.jsonl`` holds; unreadable lines are counted, skipped."""
+def read_facts(directory: str | os.PathLike[str], options: ReportOptions | None = None, *,
+               progress: Callable[[int], None] | None = None) -> Facts:
+    """Count what the bundle's ``entries.jsonl`` holds; unreadable lines are counted, skipped.
+    ``progress`` is called with the number of lines read so far (every 10,000, and at the
+    end)."""
     facts = Facts(options or ReportOptions())
     facts.options.zone  # noqa: B018 - refuse an unknown zone before reading
     reader = _Reader(facts)
@@ -261,6 +265,8 @@ def read_facts(directory: str | os.PathLike[str], options: ReportOptions | None 
             for raw in f:
                 digest.update(raw)
                 facts.entries += 1
+                if progress is not None and facts.entries % 10_000 == 0:
+                    progress(facts.entries)
                 try:
                     event = Event.from_bytes(raw.removesuffix(b"\n"))
                 except (ValueError, UnicodeDecodeError):
@@ -269,6 +275,8 @@ def read_facts(directory: str | os.PathLike[str], options: ReportOptions | None 
                 reader.add(event)
     except OSError:
         pass  # the verdict says why
+    if progress is not None:
+        progress(facts.entries)
     facts.sha256 = digest.hexdigest()
     facts.anomalies = _anomalies(facts)
     facts.bursts = [int(a.params["epoch"]) for a in facts.anomalies if a.kind == "burst"]

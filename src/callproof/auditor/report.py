@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -35,7 +36,8 @@ __all__ = ["STRINGS", "ReportOptions", "render_report", "write_report"]
 def render_report(directory: str | os.PathLike[str], *, lang: str = "en",
                   options: ReportOptions | None = None, log_key: str | None = None,
                   previous: str | bytes | None = None, now: datetime | None = None,
-                  verdict: VerifyReport | None = None, trust_bundle_key: bool = False) -> str:
+                  verdict: VerifyReport | None = None, trust_bundle_key: bool = False,
+                  progress: Callable[[int], None] | None = None) -> str:
     """The report's HTML for the bundle in ``directory``, verified here unless ``verdict`` is
     given (``log_key`` pins the log key; ``previous`` is an earlier checkpoint to extend).
 
@@ -43,7 +45,7 @@ def render_report(directory: str | os.PathLike[str], *, lang: str = "en",
     only agrees with itself: never the green "verifies" of a pinned key."""
     if lang not in STRINGS:
         raise ValueError(f"no report language {lang!r}; use one of {', '.join(LANGUAGES)}")
-    facts = read_facts(directory, options)
+    facts = read_facts(directory, options, progress=progress)
     if verdict is None:
         verdict = verify_bundle(directory, log_key=log_key, previous=previous,
                                 trust_bundle_key=trust_bundle_key)

@@ -42,7 +42,10 @@ KEY_REVOKED = "key.revoked"
 AGENT_ADDED = "agent.added"
 AGENT_DISABLED = "agent.disabled"
 AGENT_ENABLED = "agent.enabled"
+AGENT_CHANGED = "agent.changed"
 REASON_ADDED = "reason.added"
+REASON_DISABLED = "reason.disabled"
+REASON_ENABLED = "reason.enabled"
 CUSTOMER_FORGOTTEN = "customer.forgotten"
 REPORT_FILED = "report.filed"
 APIKEY_CREATED = "apikey.created"
@@ -72,6 +75,13 @@ WEBHOOK_SECRET_SET = "desk.webhook_secret_set"  # noqa: S105 - an event name, no
 SIGNED_IN = "staff.signed_in"
 SIGN_IN_FAILED = "staff.sign_in_failed"
 SIGNED_OUT = "staff.signed_out"
+# The voice line (spec/voice-line.md): a verified customer asked to be put back through; the
+# data names the channel and where the call went ("agent" or "queue"), never a number.
+CALLED_BACK = "ticket.called_back"
+AGENT_ROUTE_SET = "agent.route_set"  # an agent's transfer target / queue set (whether, not what)
+# The desk's work on an alert (spec/fraud-desk.md §1): the alert's index and desk user ids only.
+ALERT_ACKNOWLEDGED = "desk.alert_acknowledged"
+ALERT_ASSIGNED = "desk.alert_assigned"
 
 #: What a scam caller asked for, as the report form lists it: the values of a ``report.filed``
 #: event's ``scripts`` (spec/fraud-desk.md, the scam scripts).
@@ -87,7 +97,9 @@ EVENT_TYPES = frozenset({
     ENROLL_TOKEN_CREATED, ENROLL_TOKEN_USED, TOTP_STARTED, TOTP_CONFIRMED, TOTP_CONFIRM_FAILED,
     PHRASE_SET, PROOF_REMOVED, REVEAL_APP_CODE, REVEAL_PHRASE, REVEAL_UNCONNECTED, REVEAL_CAPPED,
     DESK_USER_ADDED, DESK_USER_DISABLED, DESK_USER_ENABLED, DESK_PASSWORD_SET, WEBHOOK_SECRET_SET,
-    SIGNED_IN, SIGN_IN_FAILED, SIGNED_OUT,
+    SIGNED_IN, SIGN_IN_FAILED, SIGNED_OUT, REASON_DISABLED, REASON_ENABLED, AGENT_CHANGED,
+    ALERT_ACKNOWLEDGED, ALERT_ASSIGNED,
+    CALLED_BACK, AGENT_ROUTE_SET,  # the voice line
 })
 
 

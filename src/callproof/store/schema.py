@@ -46,6 +46,11 @@ agents = Table(
     Column("department", String(128)),
     Column("enabled", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # The name and the department in Chinese, where they differ from the given ones (0012).
+    Column("name_zh_hant", String(128)),
+    Column("name_zh_hans", String(128)),
+    Column("department_zh_hant", String(128)),
+    Column("department_zh_hans", String(128)),
 )
 
 reasons = Table(
@@ -89,8 +94,10 @@ tickets = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("connected_at", BigInteger),
     Column("updated_at", BigInteger, nullable=False),
+    Column("claim_lang", String(16)),  # the check page's language at the claim (0012)
     Index("ix_tickets_issuer_issued", "issuer_id", "issued_at"),
     Index("ix_tickets_handle", "handle"),
+    Index("ix_tickets_agent_issued", "issuer_id", "agent_id", "issued_at"),  # the console (0012)
 )
 
 # A code is unique among live tickets across the whole deployment: the primary key makes that
@@ -402,4 +409,41 @@ report_counts = Table(
     Column("key_hash", String(_HASH), primary_key=True),
     Column("hour", BigInteger, primary_key=True),
     Column("count", Integer, nullable=False),
+)
+
+# --- the voice line (migration 0013; spec/voice-line.md) ---------------------------------------
+
+# Where the voice line puts a verified customer back through to: the agent's own line (a SIP URI
+# or an E.164 number) and the agent's team queue, for when the agent is on another call.
+agent_routes = Table(
+    "agent_routes", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("agent_id", String(_ID), primary_key=True),
+    Column("transfer_target", String(255)),
+    Column("queue", String(255)),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# A webhook platform's call between its requests, keyed by the keyed hash of its call id: the
+# step, the language and the ticket id; never a number, a code or a key pressed.
+voice_calls = Table(
+    "voice_calls", metadata,
+    Column("call_hash", String(_HASH), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_voice_calls_expires", "expires_at"),
+)
+
+# --- the web app's secrets (migration 0014; hardening issue 13 item 7) --------------------------
+
+# One secret per purpose (today: ``session``, the key the web app signs its session cookie with),
+# so that no file in the data dir — the hash key least of all — lets anyone mint a session. Held
+# as an Ed25519 PKCS#8 PEM encrypted under CALLPROOF_KEY_PASSPHRASE, like the signing keys
+# (unencrypted only in a demo without one); the secret is an HKDF of the key's private bytes.
+app_secrets = Table(
+    "app_secrets", metadata,
+    Column("issuer_id", String(_ISSUER), primary_key=True),
+    Column("name", String(_ID), primary_key=True),
+    Column("pem", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
