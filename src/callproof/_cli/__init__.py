@@ -56,6 +56,8 @@ _COMMANDS = {
                                       "view of it."),
     "verify": _at("tickets:verify", "Verify TICKET ('-' reads stdin); print its claims, or the "
                                     "outcome and exit 1."),
+    "voice": _at("voice:voice", "The voice line: agents' transfer targets, and its prompts' "
+                                "audio."),
     "worker": _at("worker:worker", "Run the background duties on timers: integration, "
                                    "checkpoints, witnesses, alerts."),
     "witness": _at("witness:witness", "A C2SP tlog-witness: cosign each log checkpoint that "

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from callproof._cli._common import EXIT_FAILED, deployment
+from callproof._cli._common import EXIT_FAILED, deployment, emit
 from callproof.admin import Admin
 
 
@@ -21,11 +21,16 @@ def customers() -> None:
 
 @customers.command("forget")
 @click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def customers_forget(ctx: click.Context, ref: str) -> None:
+def customers_forget(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Delete the link from REF to its handle (and everything sealed for it)."""
-    if Admin(deployment(ctx)).forget_customer(ref):
-        click.echo("forgotten: the customer's tickets can no longer be linked to them")
+    forgotten = Admin(deployment(ctx)).forget_customer(ref)
+    if as_json:
+        emit({"forgotten": forgotten})
+    if forgotten:
+        if not as_json:
+            click.echo("forgotten: the customer's tickets can no longer be linked to them")
     else:
         click.echo("no such customer: nothing to forget", err=True)
         sys.exit(EXIT_FAILED)

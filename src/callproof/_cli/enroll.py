@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from callproof._cli._common import EXIT_FAILED, deployment, emit
+from callproof._cli._common import EXIT_FAILED, deployment, emit, print_tables
 from callproof.enrollment import EnrolledProofs
 from callproof.proofs import KINDS, PHRASE, TOTP
 from callproof.proofs import totp as otp
@@ -54,20 +54,28 @@ def enroll_totp(ctx: click.Context, customer_ref: str, qr_file: Path | None,
         click.echo(f"QR code written to {qr_file}")
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
 @enroll.command("confirm")
 @click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
 @click.argument("code")
+@_JSON
 @click.pass_context
-def enroll_confirm(ctx: click.Context, customer_ref: str, code: str) -> None:
+def enroll_confirm(ctx: click.Context, customer_ref: str, code: str, as_json: bool) -> None:
     """Complete the app enrolment with CODE, the 6 digits the app shows now."""
     EnrolledProofs(deployment(ctx)).confirm_totp(code, customer_ref=customer_ref)
+    if as_json:
+        emit({"enrolled": "app", "confirmed": True})
+        return
     click.echo("app enrolment confirmed: calls to this customer now offer an app code")
 
 
 @enroll.command("phrase")
 @click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
+@_JSON
 @click.pass_context
-def enroll_phrase(ctx: click.Context, customer_ref: str) -> None:
+def enroll_phrase(ctx: click.Context, customer_ref: str, as_json: bool) -> None:
     """Set or change the customer's phrase: read from stdin, or a hidden prompt on a terminal.
 
     The phrase is for this company's calls only: use it nowhere else.
@@ -78,6 +86,9 @@ def enroll_phrase(ctx: click.Context, customer_ref: str) -> None:
     else:
         phrase = sys.stdin.readline().rstrip("\r\n")
     EnrolledProofs(deployment(ctx)).set_phrase(phrase, customer_ref=customer_ref)
+    if as_json:
+        emit({"enrolled": "phrase"})  # never the phrase itself
+        return
     click.echo("phrase set: agents can reveal it during a connected call")
 
 
@@ -85,16 +96,21 @@ def enroll_phrase(ctx: click.Context, customer_ref: str) -> None:
 @click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
 @click.option("--totp", "totp", is_flag=True, help="Remove the app enrolment.")
 @click.option("--phrase", "phrase", is_flag=True, help="Remove the phrase.")
+@_JSON
 @click.pass_context
-def enroll_remove(ctx: click.Context, customer_ref: str, totp: bool, phrase: bool) -> None:
+def enroll_remove(ctx: click.Context, customer_ref: str, totp: bool, phrase: bool,
+                  as_json: bool) -> None:
     """Delete the app enrolment and/or the phrase (both when neither flag is given)."""
     kinds = [k for k, chosen in ((TOTP, totp), (PHRASE, phrase)) if chosen] or list(KINDS)
     gone = EnrolledProofs(deployment(ctx)).remove(customer_ref=customer_ref, kinds=kinds)
+    if as_json:
+        emit({"removed": ["app" if k == TOTP else "phrase" for k in gone]})
     if not gone:
         click.echo("nothing enrolled to remove", err=True)
         sys.exit(EXIT_FAILED)
-    click.echo("removed: " + ", ".join("app enrolment" if k == TOTP else "phrase"
-                                       for k in gone))
+    if not as_json:
+        click.echo("removed: " + ", ".join("app enrolment" if k == TOTP else "phrase"
+                                           for k in gone))
 
 
 @click.command("reveal")
@@ -120,17 +136,40 @@ def reveal(ctx: click.Context, ticket_id: str, allow_unconnected: bool, as_json:
 @click.command("call-status")
 @click.option("--customer", "customer_ref", required=True, help="The company's customer ref.")
 @click.option("--lang", type=click.Choice(["en", "zh-Hant", "zh-Hans"]), default="en")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (what this command always prints: it is for the company's app).")
 @click.pass_context
-def call_status(ctx: click.Context, customer_ref: str, lang: str) -> None:
-    """What the company's app shows: is the company calling this customer now?"""
+def call_status(ctx: click.Context, customer_ref: str, lang: str, as_json: bool) -> None:
+    """What the company's app shows: is the company calling this customer now?
+
+    It prints JSON, with or without --json (which every command that prints data takes).
+    """
     emit(EnrolledProofs(deployment(ctx)).call_status(customer_ref, lang=lang))
 
 
 @click.command("coverage")
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="The UTC day (default: today).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def coverage(ctx: click.Context, day: Any) -> None:
+def coverage(ctx: click.Context, day: Any, as_json: bool) -> None:
     """Tickets per department on a day: every team that calls must issue tickets."""
     proofs = EnrolledProofs(deployment(ctx))
-    emit(proofs.coverage(day.date() if day is not None else proofs.dep.now().date()))
+    report = proofs.coverage(day.date() if day is not None else proofs.dep.now().date())
+    if as_json:
+        emit(report)
+        return
+    _print_coverage(report)
 
+
+def _print_coverage(report: dict[str, Any]) -> None:
+    """The day's tickets per department as a table, then the teams that issued none."""
+    from rich.table import Table
+
+    table = Table("department", "tickets", "agents issuing", "agents",
+                  title=f"tickets on {report['day']} (UTC)")
+    for row in report["departments"]:
+        table.add_row(row["department"] or "(no department)", str(row["tickets"]),
+                      str(row["agents_issuing"]), str(row["agents"]))
+    print_tables(table)
+    silent = [d or "(no department)" for d in report["silent"]]
+    click.echo("silent (no tickets): " + (", ".join(silent) if silent else "none"))

@@ -56,8 +56,10 @@ def notice(ctx: click.Context, lang: str, fmt: str | None, out: Path | None) -> 
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise NoticeError(f"unknown format {fmt!r}: use png, svg or html")
-    company = data_dir(ctx).load().company
-    data = render_notice(company, lang, fmt)  # bytes: UTF-8 for SVG and HTML, on any locale
+    config = data_dir(ctx).load()
+    company = config.company
+    data = render_notice(company, lang, fmt,  # bytes: UTF-8 for SVG and HTML, on any locale
+                         voice_number=config.voice.number)
     if out is not None:
         _write(out, data)
         click.echo(f"wrote the {lang} notice card to {out}", err=True)

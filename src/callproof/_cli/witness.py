@@ -8,6 +8,7 @@ on a machine of the auditor's, not the company's.
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import click
 
@@ -30,7 +31,9 @@ def witness() -> None:
 @_STATE_DIR
 @click.option("--log", "logs", multiple=True, metavar="VKEY",
               help="A log to witness: its verifier key (`callproof audit vkey`). Repeatable.")
-def init_cmd(name: str, state_dir: str, logs: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: the name, the verifier key, the state dir and the logs.")
+def init_cmd(name: str, state_dir: str, logs: tuple[str, ...], as_json: bool) -> None:
     """Create a witness called NAME (e.g. auditor.example/w1) and print its verifier key.
 
     The key is written 0600 and encrypted with CALLPROOF_KEY_PASSPHRASE when that is set.
@@ -39,6 +42,11 @@ def init_cmd(name: str, state_dir: str, logs: tuple[str, ...]) -> None:
     if not passphrase():
         click.secho("warning: CALLPROOF_KEY_PASSPHRASE is not set: the witness key is stored "
                     "unencrypted", fg="yellow", err=True)
+    if as_json:
+        click.echo(json.dumps({"name": w.name, "vkey": w.vkey(), "state_dir": str(state_dir),
+                               "logs": sorted(str(origin) for origin in w.logs())},
+                              ensure_ascii=False))
+        return
     click.echo(f"initialised the witness {name} in {state_dir}; give the log its key:", err=True)
     click.echo(w.vkey())
 
@@ -47,16 +55,26 @@ def init_cmd(name: str, state_dir: str, logs: tuple[str, ...]) -> None:
 @click.argument("vkey")
 @click.option("--origin", help="The log's checkpoint origin, when it is not the key's name.")
 @_STATE_DIR
-def add_log_cmd(vkey: str, origin: str | None, state_dir: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def add_log_cmd(vkey: str, origin: str | None, state_dir: str, as_json: bool) -> None:
     """Witness one more log, given its verifier key VKEY."""
-    click.echo(f"witnessing {add_log(state_dir, vkey, origin)}")
+    added = add_log(state_dir, vkey, origin)
+    if as_json:
+        click.echo(json.dumps({"origin": str(added)}))
+    else:
+        click.echo(f"witnessing {added}")
 
 
 @witness.command("vkey")
 @_STATE_DIR
-def vkey_cmd(state_dir: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def vkey_cmd(state_dir: str, as_json: bool) -> None:
     """Print the witness's cosignature verifier key (for logs and auditors)."""
-    click.echo(Witness.open(state_dir, passphrase=passphrase()).vkey())
+    w = Witness.open(state_dir, passphrase=passphrase())
+    if as_json:
+        click.echo(json.dumps({"name": w.name, "vkey": w.vkey()}))
+    else:
+        click.echo(w.vkey())
 
 
 @witness.command("serve")

@@ -88,7 +88,11 @@ def _print_status(issuer: str, leases: list[LeaseRow], as_json: bool) -> None:
 
 
 def _log_to_stderr() -> None:
-    """One line per event, like gunicorn's, on stderr (the embedded worker shares serve's)."""
+    """One line per event, like gunicorn's, on stderr (the embedded worker shares serve's); the
+    security log (and every other ``callproof`` logger) as JSON lines (callproof.seclog)."""
+    from callproof import seclog
+
+    seclog.configure()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] "
                                            "%(message)s", "%Y-%m-%d %H:%M:%S %z"))

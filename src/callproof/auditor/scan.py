@@ -123,7 +123,9 @@ class _Scanner:
                         signatures.append((line, message))
                 records.append((line, pre, "I", (ticket_id, dst, exp, stop, kid, late)))
             elif kind.startswith(("ticket.", "alert.")) and isinstance(ticket_id, str):
-                records.append((line, pre, "S", (kind, ticket_id, event.at, data_.get("cause"))))
+                # The cause of a ticket.failed; else the channel ("voice": spec/voice-line.md).
+                given = data_.get("cause", data_.get("channel"))
+                records.append((line, pre, "S", (kind, ticket_id, event.at, given)))
             elif kind == KEY_CREATED:
                 kid, x = data_.get("kid"), data_.get("x")
                 if isinstance(kid, str) and isinstance(x, str):

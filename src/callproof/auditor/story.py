@@ -4,8 +4,10 @@ The auditor reads the story of every ticket from the log alone (callproof-v1.md 
 may follow which is :data:`callproof.protocol.states.TRANSITIONS`, the table the issuer moves
 tickets by; this module adds what the log must also show — a ``ticket.failed`` right after the
 event that caused it, with that cause; ``ticket.connected`` at most once; the phone question only
-for a ticket with a number (``dst``); nothing after expiry but ``ticket.closed``. Each step that
-cannot happen is reported to the caller's sink with its line.
+for a ticket with a number (``dst``); nothing after expiry but ``ticket.closed``. On the voice line
+(events with ``channel: "voice"``) ``ticket.verified`` follows ``ticket.number_confirmed`` with
+no check word, and a ticket closed before anyone claimed it may be claimed there, once. Each step
+that cannot happen is reported to the caller's sink with its line.
 
     >>> found = []
     >>> story = _Story(lambda line, message: found.append((line, message)))
@@ -56,6 +58,10 @@ _HINT = {
     "word_wrong": "the check word comes after ticket.claimed and, for a ticket with a number "
                   "(dst), after ticket.number_confirmed",
     "second_client": "a second device can only meet a claimed ticket",
+    "network_verified": "on the voice line ticket.verified comes right after "
+                        "ticket.number_confirmed",
+    "voice_claim": "only the voice line claims a closed ticket, and only one nobody had "
+                   "claimed, before its exp",
     "close": "a closed ticket is not closed again",
     "revoke": "only a live ticket is revoked",
 }
@@ -65,7 +71,7 @@ _CAUSE_EVENT = {S.CAUSE_NUMBER_DENIED: events.NUMBER_DENIED,
 
 
 class _Ticket:
-    __slots__ = ("connected", "dst", "exp", "line", "pending", "since", "state")
+    __slots__ = ("claimed", "connected", "dst", "exp", "line", "pending", "since", "state")
 
     def __init__(self, line: int, dst: bool | None, exp: int | None) -> None:
         self.state = S.ISSUED
@@ -74,6 +80,7 @@ class _Ticket:
         self.dst = dst  # None: unknown (an unreadable ticket, refused on its own line)
         self.exp = exp
         self.connected: int | None = None
+        self.claimed: int | None = None  # the line of its ticket.claimed
         self.pending: tuple[str, int] | None = None  # a ticket.failed cause that must come next
 
 
@@ -102,6 +109,10 @@ class _Story:
         state = t.state
         if state in S.LIVE and t.exp is not None and at >= t.exp:
             state = S.EXPIRED
+        if given == "voice" and action == "word_right":
+            action = "network_verified"  # the voice line: no check word (spec/voice-line.md)
+        elif given == "voice" and action == "claim" and state == S.CLOSED:
+            action = "voice_claim"  # the after-the-call check
         if action == "fail":
             if t.pending is None:
                 self.fail(line, f"{what} (cause {given}) is impossible: a ticket fails only "
@@ -120,6 +131,8 @@ class _Story:
             self.fail(line, f"{what} is impossible: the ticket is {state} since line {t.since}; "
                             + problem)
             return
+        if action in ("claim", "voice_claim"):
+            t.claimed = line
         if action == "connected":
             t.connected = line
             new = S.TRANSITIONS.get((state, action), state)
@@ -139,6 +152,12 @@ class _Story:
             return "nothing but ticket.closed follows ticket.failed"
         if state == S.REVOKED and action != "close":
             return "nothing but ticket.closed follows ticket.revoked"
+        if state == S.CLOSED and action == "voice_claim":
+            if t.claimed is not None:
+                return f"it was claimed on line {t.claimed}; {_HINT[action]}"
+            if t.exp is not None and at >= t.exp:
+                return f"it expired at {t.exp} (logged at {at}); {_HINT[action]}"
+            return None
         if state == S.CLOSED:
             return "nothing follows ticket.closed"
         if state == S.EXPIRED and action != "close":

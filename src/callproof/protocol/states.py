@@ -6,6 +6,10 @@
     "No", a wrong word or a second device ─▶ failed      the dialer's hang-up ─▶ closed
     the issuer revokes ─▶ revoked                         past ``exp`` ─▶ expired (derived)
 
+    The voice line (spec/voice-line.md): claimed ─the calling number's hash matches─▶
+    number_confirmed ─network_verified─▶ verified, with no check word; and a ticket closed
+    before anyone claimed it may be claimed there until ``exp`` (closed ─voice_claim─▶ claimed).
+
 ``expired`` is never written: it is what a live state reads as once ``exp`` has passed.
 """
 
@@ -44,6 +48,12 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (CLAIMED, "word_wrong"): FAILED,  # only for a ticket without a number
     (NUMBER_CONFIRMED, "word_right"): VERIFIED,
     (NUMBER_CONFIRMED, "word_wrong"): FAILED,
+    # The voice line only: the network answered the phone question, so no check word is asked
+    # (the customer dialled the official number; there is no live call to bind a word to).
+    (NUMBER_CONFIRMED, "network_verified"): VERIFIED,
+    # The voice line only, the after-the-call check: a ticket the dialer closed before any
+    # client claimed it (never the page: the check word needs the live call).
+    (CLOSED, "voice_claim"): CLAIMED,
     **{(s, "second_client"): FAILED for s in (CLAIMED, NUMBER_CONFIRMED, VERIFIED)},
     **{(s, "close"): CLOSED for s in (*LIVE, EXPIRED)},
     **{(s, "revoke"): REVOKED for s in LIVE},

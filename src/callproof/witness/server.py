@@ -349,6 +349,9 @@ def init_witness(state_dir: str | os.PathLike[str], name: str, *,
         note.Verifier.from_public_key(name, bytes(32), note.ALG_COSIGNATURE_V1)
     except note.NoteError as e:
         raise ConfigError(f"the witness name is refused: {e}") from e
+    logs = list(logs)
+    for vkey in logs:  # every log key is checked before anything is written
+        _log_verifier(vkey)
     if (path / KEY_FILE).exists():
         raise ConfigError(f"{path} already holds a witness key; nothing changed")
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -364,15 +367,21 @@ def init_witness(state_dir: str | os.PathLike[str], name: str, *,
     return Witness(name, key, path)
 
 
-def add_log(state_dir: str | os.PathLike[str], vkey: str, origin: str | None = None) -> str:
-    """Add a log (its verifier key) to ``logs.toml``; return its origin."""
-    path = Path(state_dir) / LOGS_FILE
+def _log_verifier(vkey: str) -> note.Verifier:
+    """A log's verifier key, parsed; ConfigError if it is not an Ed25519 note key."""
     try:
         verifier = note.Verifier.parse(vkey.strip())
     except note.NoteError as e:
         raise ConfigError(f"the log key is refused: {e}") from e
     if verifier.algorithm != note.ALG_ED25519:
         raise ConfigError("the log key is not an Ed25519 (type 0x01) note key")
+    return verifier
+
+
+def add_log(state_dir: str | os.PathLike[str], vkey: str, origin: str | None = None) -> str:
+    """Add a log (its verifier key) to ``logs.toml``; return its origin."""
+    path = Path(state_dir) / LOGS_FILE
+    verifier = _log_verifier(vkey)
     origin = origin or verifier.name
     known = read_logs(path) if path.exists() else {}
     if verifier in known.get(origin, ()):
