@@ -197,7 +197,7 @@ def test_reveals_show_only_when_logged_and_those_without_a_call_are_anomalies(
     assert found["reveal_capped"]["who"] == "a-001 (1)"
     html = render_report(tmp_path, lang="zh-Hant", now=NOW)
     reveals = _section(html, "reveals")
-    assert "來電暗語" in reveals and "驗證 App 來電碼" in reveals
+    assert "來電暗語" in reveals and "App 動態碼" in reveals and "來電碼" not in reveals
     assert STRINGS["zh-Hant"]["a.lonely_reveal.title"] in _section(html, "anomalies")
     assert 'class="verdict fail"' in html  # no checkpoint, no keys: it cannot verify
 
