@@ -23,9 +23,11 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import wave
+import weakref
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +43,12 @@ class Baresip:
     def __init__(self, workdir: Path, *, number: str) -> None:
         assert BARESIP is not None
         self.dir = workdir / f"baresip-{number.lstrip('+')}"
-        self.records = self.dir / "heard"
-        self.records.mkdir(parents=True)
+        self.dir.mkdir(parents=True)
+        # What the phone hears goes to a short path: baresip 1.0's sndfile cuts the dump file's
+        # name at about 128 characters, and under pytest-xdist's deeper temporary folders it lost
+        # its "-dec.wav" ending (both directions then went to one file and nothing was "heard").
+        self.records = Path(tempfile.mkdtemp(prefix="cp-heard-"))
+        weakref.finalize(self, shutil.rmtree, self.records, True)
         # baresip listens for SIP on UDP and TCP at its port, and TLS at the next one.
         sip_port, ctrl_port = free_port(pair=True), free_port()
         silence = self.dir / "microphone.wav"

@@ -217,23 +217,40 @@ class ScriptedCall:
 
 
 class Prompts:
+    """Like PromptAudio: the first prompt is static (one cached file), any other is rendered
+    for the call into a file of its own, which the line must release once read."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.made: list[Path] = []
+        self.released: list[Path] = []
 
     def wav_for(self, say: Any) -> Path:
-        return self.path
+        if say.key == "enter_code":
+            return self.path
+        own = self.path.with_name(f"call-{len(self.made)}.wav")
+        own.write_bytes(self.path.read_bytes())
+        self.made.append(own)
+        return own
+
+    def release(self, path: Path) -> None:
+        self.released.append(path)
+        if path != self.path:
+            path.unlink()
 
 
 class Line:
-    def __init__(self, tmp_path: Path, answer_delay: float = 0.05) -> None:
+    def __init__(self, tmp_path: Path, answer_delay: float = 0.05,
+                 trunks: list[str] | None = None) -> None:
         write_wav(tmp_path / "prompt.wav", 8000 // 5)  # 200 ms
         self.heard: list[Any] = []
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
+        self.prompts = Prompts(tmp_path / "prompt.wav")
         self.line = SipLine(lambda n: ScriptedCall(n, self.heard),
-                            Prompts(tmp_path / "prompt.wav"), host="127.0.0.1", port=0,
-                            answer_delay=answer_delay, max_calls=2)
+                            self.prompts, host="127.0.0.1", port=0,
+                            answer_delay=answer_delay, max_calls=2, trunks=trunks)
         asyncio.run_coroutine_threadsafe(self.line.start(), self.loop).result(5)
 
     def close(self) -> None:
@@ -358,6 +375,10 @@ def test_a_call_is_answered_streams_the_prompt_takes_keys_once_and_hangs_up(
         bye = phone.receive()
     assert bye.get("call-id") == phone.call_id and to_tag in bye.get("from")
     assert scripted_line.heard == [("caller", "+886912345678"), ("keys", "42"), ("keys", "7")]
+    # The sentences rendered for this call were deleted once streamed; the static one stays.
+    made = scripted_line.prompts.made
+    assert made and set(made) <= set(scripted_line.prompts.released)
+    assert not any(p.exists() for p in made) and scripted_line.prompts.path.exists()
     reply = (f"SIP/2.0 200 OK\r\nVia: {bye.get('via')}\r\nFrom: {bye.get('from')}\r\n"
              f"To: {bye.get('to')}\r\nCall-ID: {phone.call_id}\r\nCSeq: {bye.get('cseq')}\r\n"
              "Content-Length: 0\r\n\r\n")
@@ -448,3 +469,245 @@ def test_voice_sip_command_listens_on_loopback_only_and_stops_on_sigterm(tmp_pat
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
+
+
+# --- review findings (issue 15) -------------------------------------------------------------
+
+
+def test_non_ascii_digits_are_refused_and_the_line_goes_on_answering(
+        scripted_line: Line, phone: Phone, caplog: pytest.LogCaptureFixture) -> None:
+    """"²".isdigit() is True but int("²") raises: such a packet must get an answer of refusal,
+    leave no traceback, and the line must still answer the next call."""
+    caplog.set_level("DEBUG")
+    assert parse_offer(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio \xc2\xb2000 RTP/AVP 0\r\n") is None
+    phone.request("INVITE", body=phone.offer().replace("m=audio ", "m=audio \u00b2"))
+    assert phone.receive().status == 488  # the offer names no port this line can read
+    weird_format = Phone(scripted_line.line.port)
+    try:  # a format "²" is not a payload type; PCMU is still offered: answered
+        weird_format.request("INVITE", body=weird_format.offer("0 \u00b2 101"))
+        assert weird_format.until(200).get("content-type") == "application/sdp"
+    finally:
+        weird_format.close()
+    other = Phone(scripted_line.line.port)
+    try:  # a CSeq or Content-Length of "²": not SIP this line reads (dropped, no traceback)
+        other.sip.sendto(("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;"
+                          "branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@c>\r\n"
+                          "Call-ID: c1\r\nCSeq: \u00b2 OPTIONS\r\nContent-Length: \u00b2\r\n\r\n"
+                          ).encode(), other.server)
+        other.request("OPTIONS")
+        assert other.receive().status == 200  # the line still answers
+    finally:
+        other.close()
+    tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()
+                  or r.levelname in ("ERROR", "CRITICAL")]
+    assert tracebacks == []
+
+
+def test_a_request_whose_values_cannot_be_read_is_answered_400(
+        scripted_line: Line, phone: Phone, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Any ValueError while handling a request (a value no check foresaw) is the caller's bad
+    request: 400, no traceback, and the line answers the next INVITE."""
+    from callproof.voice import sip
+
+    real = sip.parse_offer
+
+    def unreadable(body: bytes) -> sip.AudioOffer | None:
+        if b"unreadable" in body:
+            raise ValueError("a value this line cannot read")
+        return real(body)
+
+    monkeypatch.setattr(sip, "parse_offer", unreadable)
+    phone.request("INVITE", body=phone.offer() + "a=x-unreadable\r\n")
+    assert phone.receive().status == 400
+    again = Phone(scripted_line.line.port)
+    try:
+        again.request("INVITE", body=again.offer())
+        assert again.until(200).status == 200
+    finally:
+        again.close()
+    assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc")
+def test_cancel_at_once_leaves_no_rtp_socket_open_and_no_180_after_the_487(
+        scripted_line: Line) -> None:
+    """A CANCEL right behind the INVITE arrives while the line binds the call's RTP port: the
+    port must still be closed, and the caller must not hear "ringing" after "terminated"."""
+    p = Phone(scripted_line.line.port)
+    p.sip.settimeout(0.5)
+    before = _open_fds()
+    rounds = 20
+    try:
+        for _ in range(rounds):
+            p.call_id = secrets.token_hex(6)
+            branch = p.request("INVITE", body=p.offer())
+            p.request("CANCEL", branch=branch)
+        statuses: dict[str, list[int]] = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                msg = p.receive()
+            except TimeoutError:
+                break
+            if msg.get("cseq").endswith("INVITE"):
+                statuses.setdefault(msg.get("call-id"), []).append(msg.status)
+        assert len(statuses) == rounds
+        for answers in statuses.values():
+            # cancelled, answered before the CANCEL came, or busy (max_calls) behind such a call
+            assert {487, 200, 486} & set(answers)
+            if 487 in answers:
+                assert 180 not in answers[answers.index(487):] and 200 not in answers
+        time.sleep(0.3)
+        cancelled = sum(487 in a for a in statuses.values())
+        assert cancelled >= rounds // 2
+        answered = rounds - cancelled
+        assert _open_fds() <= before + answered  # one RTP socket per answered call at most
+        if answered == 0:
+            assert _open_fds() == before
+    finally:
+        p.close()
+
+
+def test_keys_faster_than_a_finger_are_dropped() -> None:
+    now = [100.0]
+    got: list[str] = []
+    dtmf = rtp.DtmfReceiver([101], got.append, clock=lambda: now[0])
+    for n in range(500):  # 500 distinct keypresses in 0.5 s: a forged flood
+        dtmf.feed(_event(n % 10, True, 640, 1000 + 800 * n))
+        now[0] += 0.001
+    assert 10 <= len(got) <= 10 + 20 and dtmf.dropped == 500 - len(got)
+    now[0] += 1.0  # a second later a real keypress counts again
+    dtmf.feed(_event(7, True, 640, 999_000))
+    assert got[-1] == "7"
+    keyed: list[str] = []
+    human = rtp.DtmfReceiver([101], keyed.append, clock=lambda: now[0])
+    for n, digit in enumerate("1234567890#"):  # ten a second, as baresip's sndcode: all kept
+        human.feed(_event(int(digit) if digit != "#" else 11, True, 640, 5000 + 800 * n))
+        now[0] += 0.1
+    assert "".join(keyed) == "1234567890#"
+
+
+def test_a_flood_of_keys_and_notifies_is_bounded_per_call(scripted_line: Line,
+                                                          phone: Phone) -> None:
+    phone.request("INVITE", body=phone.offer())
+    ok = phone.until(200)
+    to_tag = re.search(r";tag=([^;]+)", ok.get("to")).group(1)  # type: ignore[union-attr]
+    rtp_port = int(re.search(r"m=audio (\d+)", ok.body.decode()).group(1))  # type: ignore[union-attr]
+    dialog = next(iter(scripted_line.line._dialogs.values()))
+    phone.request("ACK", to_tag=to_tag)
+    started = time.monotonic()
+    for n in range(300):  # distinct keypresses, as fast as the socket takes them
+        packet = rtp.RtpPacket(101, True, n, 1000 + 800 * n, 5,
+                               struct.pack("!BBH", 1, 0x80 | 10, 400))
+        phone.media.sendto(packet.to_bytes(), ("127.0.0.1", rtp_port))
+    time.sleep(0.3)  # the line reads them (loopback may lose some of a burst)
+    elapsed = time.monotonic() - started
+    assert dialog.dtmf.dropped > 0 and dialog.dtmf.accepted <= 10 + 20 * elapsed + 1
+    # Keys pushed straight in (past the rate limit) stop at the per-call bound too.
+    fut = asyncio.run_coroutine_threadsafe(_key_in_many(dialog, 100), scripted_line.loop)
+    fut.result(5)
+    assert len(dialog._keys) <= 32 and dialog.keys_dropped > 0
+    frag = "SIP/2.0 100 Trying\r\n"
+    for n in range(40):
+        phone.request("NOTIFY", cseq=10 + n, to_tag=to_tag, body=frag,
+                      extra="Event: refer\r\nSubscription-State: active\r\n")
+        while phone.receive().get("cseq") != f"{10 + n} NOTIFY":
+            pass
+    assert dialog.notifications.qsize() <= 8
+
+
+async def _key_in_many(dialog: Any, count: int) -> None:
+    for _ in range(count):
+        dialog._key_in("3")
+
+
+def test_with_trunks_listed_other_peers_get_no_answer_and_are_logged_once_without_address(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="callproof.voice.sip")
+    line = Line(tmp_path, trunks=["127.0.0.2", "192.0.2.0/28"])  # the phone is 127.0.0.1
+    p = Phone(line.line.port)
+    p.sip.settimeout(1)
+    try:
+        p.request("OPTIONS")
+        p.request("INVITE", body=p.offer())
+        with pytest.raises(TimeoutError):
+            p.receive()
+        assert line.heard == [] and line.line._dialogs == {}
+        warned = [r.getMessage() for r in caplog.records if "unlisted peer" in r.getMessage()]
+        assert len(warned) == 1
+        assert not any("127.0.0.1" in r.getMessage() for r in caplog.records)
+    finally:
+        p.close()
+        line.close()
+    trunk = Line(tmp_path, trunks=["127.0.0.0/30"])
+    q = Phone(trunk.line.port)
+    try:
+        q.request("OPTIONS")
+        assert q.receive().status == 200  # a listed trunk is answered
+    finally:
+        q.close()
+        trunk.close()
+
+
+@pytest.mark.parametrize(("trunks", "heard"), [
+    (["127.0.0.1"], "+886922222222"),  # the trunk asserts who called: P-Asserted-Identity
+    (None, "+886911111111"),  # no trunk listed: anyone could send the header; From it is
+], ids=["listed-trunk", "no-trunks"])
+def test_p_asserted_identity_names_the_caller_only_from_a_listed_trunk(
+        tmp_path: Path, trunks: list[str] | None, heard: str) -> None:
+    line = Line(tmp_path, trunks=trunks)
+    p = Phone(line.line.port)
+    try:
+        p.request("INVITE", body=p.offer(), frm="<sip:+886911111111@127.0.0.1>",
+                  extra=('P-Asserted-Identity: "Trunk" <sip:+886922222222@trunk.example>, '
+                         "<tel:+886922222222>\r\n"))
+        ok = p.until(200)
+        to_tag = re.search(r";tag=([^;]+)", ok.get("to")).group(1)  # type: ignore[union-attr]
+        p.request("ACK", to_tag=to_tag)
+        deadline = time.monotonic() + 5
+        while not line.heard and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert line.heard[:1] == [("caller", heard)]
+        p.request("BYE", cseq=2, to_tag=to_tag)  # the caller hangs up
+        p.until(200)
+    finally:
+        p.close()
+        line.close()
+
+
+def test_voice_sip_command_exposed_to_a_trunk_needs_its_addresses(tmp_path: Path) -> None:
+    env = {**os.environ, "CALLPROOF_DATA_DIR": str(tmp_path / "data")}
+    exe = [sys.executable, "-m", "callproof", "voice", "sip"]
+    missing = subprocess.run([*exe, "--listen", "0.0.0.0:0", "--exposed-to-trunk"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "needs --trunk" in missing.stderr
+    wrong = subprocess.run([*exe, "--listen", "0.0.0.0:0", "--exposed-to-trunk", "--trunk",
+                            "trunk.example"], env=env, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "--trunk" in wrong.stderr
+    subprocess.run([sys.executable, "-m", "callproof", "init"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    proc = subprocess.Popen([*exe, "--listen", "127.0.0.1:0", "--trunk", "127.0.0.2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(re.search(r"udp:127\.0\.0\.1:(\d+)",  # type: ignore[union-attr]
+                             proc.stdout.readline()).group(1))
+        p = Phone(port)  # from 127.0.0.1: not the trunk
+        p.sip.settimeout(1)
+        try:
+            p.request("OPTIONS")
+            p.request("OPTIONS")
+            with pytest.raises(TimeoutError):
+                p.receive()
+        finally:
+            p.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert err.count("an unlisted peer") == 1 and "127.0.0.1" not in err

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from callproof.protocol import states
 from callproof.protocol.codes import damm_digit
 from callproof.store.events import read_events
 from callproof.voice import machine
-from callproof.voice.machine import VoiceCall
+from callproof.voice.machine import Say, VoiceCall
 from callproof.voice.prompts import PromptAudio
 from callproof.voice.routes import Routes
 from callproof.voice.sip import SipLine
@@ -78,6 +79,33 @@ class Recorded:
         return self._keep(self.voice.silence())
 
 
+class StreamedPrompts(PromptAudio):
+    """The real prompts, keeping a copy of each file the line streamed: a sentence rendered
+    for the call is deleted once read (and a new rendering is not the same samples: SoX
+    dithers), so the test compares what the phone heard with what was actually sent."""
+
+    def __init__(self, cache: Path) -> None:
+        super().__init__(cache)
+        self.copies = cache.parent / f"{cache.name}-streamed"
+        self.copies.mkdir(exist_ok=True)
+        self._streamed: dict[tuple[str, str, str], Path] = {}
+        self.released: list[Path] = []
+
+    def wav_for(self, say: Say) -> Path:
+        path = super().wav_for(say)
+        copy = self.copies / f"{len(self._streamed)}.wav"
+        shutil.copyfile(path, copy)
+        self._streamed[(say.key, say.lang, say.text)] = copy
+        return path
+
+    def release(self, path: Path) -> None:
+        self.released.append(path)
+        super().release(path)
+
+    def streamed(self, say: Say) -> Path:
+        return self._streamed[(say.key, say.lang, say.text)]
+
+
 class LineThread:
     """The SIP adapter on its own event loop in a thread, as `callproof voice sip` runs it;
     it keeps each call's VoiceCall and its turns, so the test can follow the steps as the
@@ -89,7 +117,7 @@ class LineThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.prompts = PromptAudio(cache)
+        self.prompts = StreamedPrompts(cache)
         self.line = SipLine(self._call, self.prompts, host="127.0.0.1", port=0)
         asyncio.run_coroutine_threadsafe(self.line.start(), self.loop).result(5)
         self.port = self.line.port
@@ -139,8 +167,15 @@ def dial_and_key_code(w: World, line: LineThread, phone: Baresip, code: str) -> 
     dialled = time.monotonic()
     phone.dial(f"sip:{official(w)}@127.0.0.1:{line.port}")
     phone.wait_event("CALL_ESTABLISHED", 20)
-    # The first call renders the prompts (espeak-ng) before it speaks: allow for a busy machine.
-    wait_until(lambda: len(phone.heard()) > 2 * 8000 * 2, 30, "two seconds of the menu")
+    # The first call renders the prompts (espeak-ng) before it speaks: allow for a busy machine,
+    # and on a time-out say what the phone saw.
+    try:
+        wait_until(lambda: len(phone.heard()) > 2 * 8000 * 2, 60, "two seconds of the menu")
+    except AssertionError as e:
+        said = [ln for ln in phone.log().splitlines() if ln.strip() and "audio=" not in ln]
+        raise AssertionError(f"{e}; the phone heard {len(phone.heard())} bytes; the line is at "
+                             f"{[c.voice.step for c in line.calls]!r}; baresip's log ends:\n"
+                             + "\n".join(said[-40:])) from None
     phone.keys("1")  # English: the key cuts the menu short
     line.wait_step(machine.CODE, 30)
     phone.keys(code + "#")
@@ -181,9 +216,12 @@ def test_a_customer_calls_keys_a_genuine_code_hears_the_agent_and_is_put_through
     assert [t.say[0].key for t in turns] == [
         "choose_language", "enter_code", "verified", "transferring"]
     # What the phone heard is the prompts themselves: the menu, the answer naming Mei Lin.
-    assert heard_prompt(heard, sip_line.prompts.wav_for(turns[0].say[0]))
+    assert heard_prompt(heard, sip_line.prompts.streamed(turns[0].say[0]))
     assert "Mei Lin" in turns[2].say[0].text
-    assert heard_prompt(heard, sip_line.prompts.wav_for(turns[2].say[0]), at=1.0)
+    assert heard_prompt(heard, sip_line.prompts.streamed(turns[2].say[0]), at=1.0)
+    # The sentence naming Mei Lin was rendered for this call only, and deleted once streamed.
+    own = [p for p in sip_line.prompts.released if p.parent.name == "calls"]
+    assert own and not any(p.exists() for p in own)
     assert w.issuer.status(call.ticket_id).state == states.VERIFIED
     types = event_types(w, call.ticket_id)
     assert types[-5:] == [ev.TICKET_CLOSED, ev.TICKET_CLAIMED, ev.NUMBER_CONFIRMED,
@@ -235,7 +273,7 @@ def test_a_code_relayed_from_another_phone_fails_and_alerts(
     assert event_types(w, call.ticket_id)[-4:] == [ev.TICKET_CLOSED, ev.TICKET_CLAIMED,
                                                    ev.NUMBER_DENIED, ev.TICKET_FAILED]
     assert speech_seconds(phone.heard()) > 4
-    assert heard_prompt(phone.heard(), sip_line.prompts.wav_for(last.say[0]), at=2.0)
+    assert heard_prompt(phone.heard(), sip_line.prompts.streamed(last.say[0]), at=2.0)
 
 
 def test_a_guessed_code_fails_like_on_the_page(
@@ -253,4 +291,4 @@ def test_a_guessed_code_fails_like_on_the_page(
         assert [s.key for s in last.say] == ["failed"] and last.hangup  # the page's words
     assert w.issuer.status(genuine.ticket_id).state == states.CONNECTED  # untouched
     assert speech_seconds(phone.heard()) > 4
-    assert heard_prompt(phone.heard(), sip_line.prompts.wav_for(last.say[0]), at=2.0)
+    assert heard_prompt(phone.heard(), sip_line.prompts.streamed(last.say[0]), at=2.0)

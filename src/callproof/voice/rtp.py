@@ -200,12 +200,22 @@ class DtmfReceiver:
     A sender repeats an event's packets while the key is down and sends the final ("E") packet
     three times (RFC 4733 §2.5.1.4); every packet of one keypress carries the same RTP timestamp,
     so one keypress is one (SSRC, timestamp). A new timestamp is a new keypress.
+
+    A finger keys at most ~10 digits a second (a tone and a pause of 40 ms or more each); keys
+    coming faster than ``max_rate`` a second (after a burst of ``burst``) are a flood of forged
+    packets and are dropped, so a sender cannot fill the call's buffers.
     """
 
-    def __init__(self, event_payload_types: Sequence[int], on_digit: Callable[[str], None]) -> None:
+    def __init__(self, event_payload_types: Sequence[int], on_digit: Callable[[str], None], *,
+                 max_rate: float = 20.0, burst: int = 10,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._payload_types = frozenset(event_payload_types)
         self._on_digit = on_digit
         self._seen: list[tuple[int, int]] = []  # the last few keypresses, to drop repeats
+        self._rate, self._burst, self._clock = max_rate, float(burst), clock
+        self._allowance, self._checked = float(burst), clock()  # a token bucket
+        self.accepted = 0  #: keys passed on (counts only: a key itself is never kept here)
+        self.dropped = 0  #: keys dropped for coming too fast
 
     def feed(self, packet: RtpPacket) -> None:
         if packet.payload_type not in self._payload_types or len(packet.payload) < 4:
@@ -218,4 +228,12 @@ class DtmfReceiver:
             return
         self._seen.append(key)
         del self._seen[:-16]
+        now = self._clock()
+        self._allowance = min(self._burst, self._allowance + (now - self._checked) * self._rate)
+        self._checked = now
+        if self._allowance < 1:
+            self.dropped += 1
+            return
+        self._allowance -= 1
+        self.accepted += 1
         self._on_digit(DTMF_EVENTS[event])

@@ -20,9 +20,11 @@ customer's side — a trunk, a PBX, or the phone itself — places the call to t
 baresip, PBXs and trunks follow it (tests/voice/test_sip_baresip.py). When the agent's side
 refuses (the NOTIFY says e.g. 486), the line refers the customer to the team's queue.
 
-Who calls is what the platform presents in the From header's user part (a trunk asserts it;
-spec/voice-line.md); the line should therefore be reachable by the trunk only. Requests inside
-a call go back to the address the INVITE came from, never to an address a Contact header names.
+Who calls is what the platform presents: from a listed trunk (``trunks``, ``callproof voice sip
+--trunk``) its P-Asserted-Identity (RFC 3325), else the From header's user part
+(spec/voice-line.md). With trunks listed, datagrams from any other peer are ignored; the line
+should be reachable by the trunk only either way. Requests inside a call go back to the
+address the INVITE came from, never to an address a Contact header names.
 Nothing here logs a phone number, a keypress, a code or a client's address.
 """
 
@@ -35,7 +37,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,6 +56,8 @@ MAX_DATAGRAM = 8192  # bigger SIP over UDP is not a call to this line (RFC 3261 
 MAX_HEADERS = 64
 MAX_REMEMBERED = 4096  # answers kept for retransmitted requests (RFC 3261 §17.2.2, Timer J)
 MAX_CALL_SECONDS = 300.0  # a check is a minute or two; a stuck call is ended
+MAX_KEYS_WAITING = 32  # keys pressed and not yet gathered (a code is 9 digits and "#")
+MAX_NOTIFICATIONS = 8  # a transfer's NOTIFYs not yet read (RFC 3515: a handful per REFER)
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
 USER_AGENT = "callproof-voice"
 TICKET_HEADER = "X-Callproof-Ticket"
@@ -111,6 +115,7 @@ class _Call(Protocol):
 
 class _Prompts(Protocol):
     def wav_for(self, say: Any) -> Path: ...
+    def release(self, path: Path) -> None: ...  # a call's own sentence, once read
 
 
 #: Makes one call's state machine from the calling number (None: withheld).
@@ -153,7 +158,7 @@ class SipMessage:
     @property
     def cseq(self) -> tuple[int, str]:
         number, _, method = self.get("cseq").strip().partition(" ")
-        if not number.isdigit():
+        if not _is_digits(number) or len(number) > 10:
             raise SipParseError("bad CSeq")
         return int(number), method.strip().upper()
 
@@ -183,7 +188,7 @@ class SipMessage:
         start, msg = lines[0].strip(), cls()
         if start.startswith("SIP/2.0 "):
             code, _, msg.reason = start[8:].partition(" ")
-            if not (code.isdigit() and len(code) == 3):
+            if not (_is_digits(code) and len(code) == 3):
                 raise SipParseError("bad status line")
             msg.status = int(code)
         else:
@@ -208,7 +213,7 @@ class SipMessage:
                 raise SipParseError("too many headers")
         length = msg.get("content-length")
         if length:
-            if not length.isdigit() or int(length) > len(body):
+            if not _is_digits(length) or int(length) > len(body):
                 raise SipParseError("bad Content-Length")
             body = body[:int(length)]
         msg.body = body
@@ -217,6 +222,12 @@ class SipMessage:
                 raise SipParseError(f"no {required} header")
         msg.cseq  # noqa: B018 - validates
         return msg
+
+
+def _is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²" or "٣", which ``int`` refuses or
+    reads as another number."""
+    return text.isascii() and text.isdigit()
 
 
 def _canonical(name: str) -> str:
@@ -296,8 +307,8 @@ def parse_offer(body: bytes) -> AudioOffer | None:
             in_audio = False
             parts = value.split()
             if len(parts) >= 4 and parts[0] == "audio" and parts[2] == "RTP/AVP" and not port:
-                in_audio, port = True, int(parts[1]) if parts[1].isdigit() else 0
-                formats = [int(p) for p in parts[3:] if p.isdigit()]
+                in_audio, port = True, int(parts[1]) if _is_digits(parts[1]) else 0
+                formats = [int(p) for p in parts[3:] if _is_digits(p)]
         elif kind == "c":
             parts = value.split()
             addr = parts[2].split("/")[0] if len(parts) >= 3 else None
@@ -307,7 +318,7 @@ def parse_offer(body: bytes) -> AudioOffer | None:
                 session_addr = addr
         elif kind == "a" and in_audio and value.startswith("rtpmap:"):
             pt, _, encoding = value[7:].partition(" ")
-            if pt.isdigit():
+            if _is_digits(pt):
                 rtpmap[int(pt)] = encoding.strip().lower()
     address = media_addr or session_addr
     if not port or address is None or not 0 < port < 65536:
@@ -365,8 +376,14 @@ class SipLine:
     """
 
     def __init__(self, calls: CallFactory, prompts: _Prompts, *, host: str, port: int,
-                 max_calls: int = 32, answer_delay: float = 0.2) -> None:
+                 max_calls: int = 32, answer_delay: float = 0.2,
+                 trunks: Iterable[str] | None = None) -> None:
         self.calls = calls
+        #: The trunk's (or PBX's) addresses or networks; when given, every other peer is
+        #: ignored and the trunk's P-Asserted-Identity names the caller. ValueError if one is
+        #: not an IP address or network.
+        self.trunks = parse_trunks(trunks) if trunks else None
+        self.unlisted_dropped = 0  #: datagrams ignored because their peer is not a trunk
         self.prompts = prompts
         self.host = host
         self.port = port
@@ -389,8 +406,11 @@ class SipLine:
     async def close(self) -> None:
         for dialog in list(self._dialogs.values()):
             await dialog.end(send_bye=True)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        if tasks:  # let them unwind (close their RTP sockets) before the loop goes
+            await asyncio.wait(tasks, timeout=5)
         if self.transport is not None:
             self.transport.close()
 
@@ -402,7 +422,16 @@ class SipLine:
             self.transport.sendto(data, addr)
         return data
 
+    def is_trunk(self, addr: tuple[Any, ...]) -> bool:
+        """Whether ``addr`` is one of the listed trunks (False when none are listed)."""
+        return self.trunks is not None and _in_networks(addr[0], self.trunks)
+
     def datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if self.trunks is not None and not self.is_trunk(addr):
+            if not self.unlisted_dropped:  # once: a scan would otherwise flood the log
+                log.warning("sip: ignoring datagrams from an unlisted peer (not a --trunk)")
+            self.unlisted_dropped += 1
+            return
         if len(data) > MAX_DATAGRAM or data.strip() == b"":  # keep-alive CRLFs, oversize
             return
         try:
@@ -417,8 +446,9 @@ class SipLine:
             return
         try:
             self._request(msg, addr)
-        except SipParseError:
-            self._reply(msg, addr, 400, "Bad Request")
+        except ValueError:  # SipParseError, or a value this line cannot read: the caller's error
+            log.debug("sip: answered a request it cannot read with 400")
+            self._reply(msg, addr, 400, "Bad Request", remember=False)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -555,9 +585,10 @@ class _Dialog:
         self.ended = False
         self.rtp_transport: asyncio.DatagramTransport | None = None
         self._keys: collections.deque[str] = collections.deque()  # keyed, not yet gathered
+        self.keys_dropped = 0
         self._key_pressed = asyncio.Event()
         self._swallow: tuple[str, float] | None = None
-        self.notifications: asyncio.Queue[SipMessage] = asyncio.Queue()
+        self.notifications: asyncio.Queue[SipMessage] = asyncio.Queue(MAX_NOTIFICATIONS)
         self.sender: rtp.RtpSender | None = None
         self.task: asyncio.Task[None] | None = None
         event_pts = [offer.event_payload_type] if offer.event_payload_type is not None else []
@@ -595,15 +626,29 @@ class _Dialog:
         return sdp_answer(self.line.host, port, self.offer.event_payload_type, self.session_id)
 
     async def answer(self) -> None:
+        """The INVITE's answer, then the call. The caller may CANCEL (or the line close) at any
+        await: after each one ``ended`` is checked, and an ended call's RTP socket is closed
+        here, whenever it was bound (a CANCEL during the bind found none to close)."""
+        try:
+            await self._answer_and_converse()
+        finally:
+            if self.ended:
+                self._close_media()
+
+    async def _answer_and_converse(self) -> None:
         self._respond(100, "Trying")
         loop = asyncio.get_running_loop()
         try:
             self.rtp_transport, _ = await _bind_rtp(loop, self.line.host, self._rtp_in)
         except OSError:
             log.warning("sip: %s: no RTP port free", self.name)
-            self._respond(503, "Service Unavailable")
-            self.final_sent = True
-            self.line.forget(self)
+            if not self.ended:
+                self._respond(503, "Service Unavailable")
+                self.final_sent = True
+                self.ended = True
+                self.line.forget(self)
+            return
+        if self.ended:  # cancelled while the RTP port was bound: no 180 after the 487
             return
         self._respond(180, "Ringing")
         await asyncio.sleep(self.line.answer_delay)
@@ -613,13 +658,15 @@ class _Dialog:
         self.final_sent = True
         log.info("sip: %s answered", self.name)
         interval, deadline = T1, time.monotonic() + 64 * T1
-        while not self.confirmed.is_set() and time.monotonic() < deadline:
+        while not self.confirmed.is_set() and not self.ended and time.monotonic() < deadline:
             try:
                 await asyncio.wait_for(self.confirmed.wait(), interval)
             except TimeoutError:
                 if self.line.transport is not None:
                     self.line.transport.sendto(self.last_response, self.addr)
                 interval = min(2 * interval, T2)
+        if self.ended:  # a BYE before the ACK
+            return
         if not self.confirmed.is_set():  # no ACK: §13.3.1.4 says end the dialog with a BYE
             log.info("sip: %s got no ACK; ending it", self.name)
             await self.end(send_bye=True)
@@ -653,6 +700,8 @@ class _Dialog:
         log.info("sip: %s cancelled by the caller", self.name)
 
     def notify(self, req: SipMessage) -> None:
+        if self.notifications.full():  # a flood: the newest says how the transfer ended
+            self.notifications.get_nowait()
         self.notifications.put_nowait(req)
 
     # -- media --
@@ -677,7 +726,10 @@ class _Dialog:
             return
         for say in turn.say:
             path = await asyncio.to_thread(self.line.prompts.wav_for, say)
-            pcm = await asyncio.to_thread(rtp.read_wav_pcm16, path)
+            try:
+                pcm = await asyncio.to_thread(rtp.read_wav_pcm16, path)
+            finally:  # a sentence rendered for this call (names, a time) is deleted once read
+                await asyncio.to_thread(self.line.prompts.release, path)
             frames = await asyncio.to_thread(rtp.pcmu_frames, pcm)
             if not await self.sender.play(frames, stop):
                 return
@@ -685,6 +737,9 @@ class _Dialog:
     def _key_in(self, key: str) -> None:
         swallow, self._swallow = self._swallow, None
         if swallow is not None and key == swallow[0] and time.monotonic() < swallow[1]:
+            return
+        if len(self._keys) >= MAX_KEYS_WAITING:  # a flood: what was keyed first is kept
+            self.keys_dropped += 1
             return
         self._keys.append(key)
         self._key_pressed.set()
@@ -718,17 +773,20 @@ class _Dialog:
 
     async def _converse(self) -> None:
         self.sender = rtp.RtpSender(self._send_rtp)
-        number = caller_number(self.remote_uri)
+        number = self.calling_number()
         call = await asyncio.to_thread(self.line.calls, number)
         del number
         turn = await asyncio.to_thread(call.start)
         while not self.ended:
             barge_in = asyncio.Event()
+            waiter = None
             if turn.gather is not None:  # a key pressed during a prompt cuts it short
                 waiter = asyncio.get_running_loop().create_task(self._key_waiting(barge_in))
-            await self._speak(turn, barge_in if turn.gather is not None else None)
-            if turn.gather is not None:
-                waiter.cancel()
+            try:
+                await self._speak(turn, barge_in if turn.gather is not None else None)
+            finally:  # also when the call ends (cancelled) mid-prompt
+                if waiter is not None:
+                    waiter.cancel()
             if turn.transfer is not None:
                 await self._transfer(turn.transfer)
                 return
@@ -744,6 +802,16 @@ class _Dialog:
             self._key_pressed.clear()
             await self._key_pressed.wait()
         barge_in.set()
+
+    def calling_number(self) -> str | None:
+        """The number the call comes from: from a listed trunk, its P-Asserted-Identity
+        (RFC 3325; the trunk asserts who called), else the From header's user part."""
+        if self.line.is_trunk(self.addr):
+            for value in self.invite_req.get_all("p-asserted-identity"):
+                for identity in _split_commas(value):
+                    if (number := caller_number(identity)) is not None:
+                        return number
+        return caller_number(self.remote_uri)
 
     # -- requests inside the dialog --
 
@@ -811,6 +879,31 @@ class _Dialog:
                  "we hung up" if send_bye else "the caller hung up")
 
 
+def parse_trunks(trunks: Iterable[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
+                                                 ...]:
+    """IP addresses or networks (``192.0.2.10``, ``192.0.2.0/28``, ``2001:db8::5``) of the SIP
+    trunks; ValueError for anything else (a host name is not resolved: an address is pinned)."""
+    out = []
+    for item in trunks:
+        for text in item.split(","):
+            if text.strip():
+                out.append(ipaddress.ip_network(text.strip(), strict=False))
+    if not out:
+        raise ValueError("no trunk address given")
+    return tuple(out)
+
+
+def _in_networks(host: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+                 ) -> bool:
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
+    return any(ip in net for net in networks)
+
+
 def refer_to_uri(target: str, ticket_id: str) -> str:
     """The Refer-To URI for the agent's transfer target: a SIP URI as registered, or an E.164
     number as a tel: URI (RFC 3966), with the ticket id as a URI parameter that survives the
@@ -837,10 +930,15 @@ async def _bind_rtp(loop: asyncio.AbstractEventLoop, host: str,
 
 def serve(deployment: Deployment, *, host: str, port: int, cache_dir: Path,
           recorded_dir: Path | None = None, max_calls: int = 32,
-          ready: Callable[[int], None] | None = None) -> None:
+          ready: Callable[[int], None] | None = None,
+          trunks: Iterable[str] | None = None) -> None:
     """Answer calls on ``host``:``port`` (UDP) until SIGINT or SIGTERM; each call runs a
     :class:`~callproof.voice.machine.VoiceCall` on ``deployment``. ``ready`` is told the port
-    once the socket is bound (useful with port 0)."""
+    once the socket is bound (useful with port 0). ``trunks``: the only peers answered (IP
+    addresses or networks; see :class:`SipLine`).
+
+    The network a failed lookup counts against is the calling number's block of 10 000
+    (spec/voice-line.md §5), not the trunk: a trunk carries every caller."""
     import signal
 
     from callproof.voice.machine import VoiceCall
@@ -851,7 +949,7 @@ def serve(deployment: Deployment, *, host: str, port: int, cache_dir: Path,
 
     async def main() -> None:
         line = SipLine(call_for, PromptAudio(cache_dir, recorded_dir), host=host, port=port,
-                       max_calls=max_calls)
+                       max_calls=max_calls, trunks=trunks)
         await line.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
