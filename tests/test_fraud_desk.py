@@ -177,6 +177,10 @@ def make_wave(path: Path, *, now: datetime = NOW) -> Wave:
     with pytest.raises(InputError):
         proofs.reveal(made.ticket_id)  # over the customer's cap of one an hour
     expect("reveal_capped", "a-002")
+    at(now.replace(hour=9, minute=8))  # the voice line: an agent's transfer target changes
+    from callproof.voice.routes import Routes
+    Routes(dep).set("a-002", transfer_target="sip:chen.wei@pbx.shop.example")
+    expect("route_changed", "a-002")
     at(now.replace(hour=9, minute=10))
     miss()
     for minute, number, scripts in ((15, "02 2345 6789", ["refund", "transfer_or_loan"]),

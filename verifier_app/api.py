@@ -533,8 +533,10 @@ def set_voice_route(agent_id: str) -> Response:
             agent_id, transfer_target=args.get("transfer_target"), queue=args.get("queue"))
     except NotFound:
         raise ApiError(404, "not_found", "There is no agent with this id.") from None
-    except InputError as e:
-        raise _invalid(_sentence(str(e))) from None
+    except InputError as e:  # not a SIP URI / E.164, or outside [voice] transfer_allowed
+        raise _invalid(_sentence(str(e)), "target_not_allowed" if getattr(
+            e, "reason", None) in ("target_not_allowed", "no_transfer_allowed")
+            else "invalid_field") from None
     return _voice_route(agent_id, route)
 
 # --- enrolled proofs, the app call status, coverage (spec/enrolled-proofs.md) -------------

@@ -221,6 +221,9 @@ def alert_text(alert_type: str) -> str:
         return _("The stored call record does not match. Tell the fraud desk.")
     if alert_type == events.CALLED_BACK:
         return _("The customer called back on the voice line and is being put through.")
+    if alert_type == "ticket.called_back_unchecked":  # callproof.issuer.UNCHECKED_CALL_BACK
+        return _("A caller with this code is being put through to your team by the voice "
+                 "line. The caller was not checked: this call had no phone number.")
     return _("Alert: %(type)s", type=alert_type)
 
 

@@ -89,6 +89,7 @@ def kind_text(kind: str) -> str:
         "reveal_unconnected": _("An app code or phrase was revealed without a connected call"),
         "reveal_capped": _("A reveal was refused: the hourly limit was reached"),
         "tampered": _("A stored call record does not match its signature"),
+        "route_changed": _("An agent's voice-line transfer target was changed"),
     }
     return texts.get(kind, kind)
 
@@ -164,6 +165,10 @@ def details_text(alert: Alert) -> str:
                      _("Nothing was shown."))
     if "api_key" in d:
         parts.append(_("Through API key %(key)s.", key=d["api_key"]))
+    if alert.kind == "route_changed":  # the voice line: where verified customers now go
+        parts.append(_("Transfer to: %(target)s. Queue: %(queue)s.",
+                       target=d.get("transfer_target") or "—",
+                       queue=d.get("queue") or "—"))
     if alert.kind == "tampered" and "check" in d:
         parts.append(_("Failed check: %(check)s.", check=d["check"]))
     return " ".join(parts)

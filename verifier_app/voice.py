@@ -4,16 +4,19 @@ that speak TwiML (Twilio and the look-alikes), over :class:`callproof.voice.mach
 POST /voice/twiml/answer   the platform's "a call comes in" webhook: the language menu
 POST /voice/twiml/keys     a ``<Gather>``'s action (``Digits``; empty after a silence)
 POST /voice/twiml/dialed   a ``<Dial>``'s action: the agent did not answer → the team's queue
-GET  /voice/twiml/audio/<name>.wav   a static prompt's cached audio, for ``<Play>``
+GET  /voice/twiml/audio/<key>.<lang>.<hash>.wav   a fixed prompt's cached audio, for ``<Play>``
 
 Every POST must carry the platform's ``X-Twilio-Signature`` over the URL it called and the form
 (checked with the ``twilio`` package's ``RequestValidator`` and the auth token from
 ``CALLPROOF_TWILIO_AUTH_TOKEN``): else 403, and without a token configured 503 — the line is off.
 A call's state lives in the database by the keyed hash of its ``CallSid``, never in a URL; its
-claim token is derived from the ``CallSid`` (:func:`callproof.voice.machine.call_token`).
-Static prompts are ``<Play>``ed from the cache (the company's recordings or espeak-ng); a
-sentence with names or times in it is ``<Say>``-ed by the platform, so no audio of a customer's
-call sits at a URL. Nothing here logs a number, a code or a key pressed.
+claim token is the calling number's (:func:`callproof.voice.machine.phone_token`), so a redial
+from the same phone is the same client. A ``sip:``/``client:`` ``From`` is no calling number
+unless its domain is in ``[voice] trusted_sip_domains`` (:func:`platform_caller`).
+Fixed prompts are ``<Play>``ed from the cache (the company's recordings or espeak-ng) and the
+audio route serves nothing else; a sentence with names or times in it is ``<Say>``-ed by the
+platform, so no audio of a customer's call sits at a URL. Nothing here logs a number, a code or
+a key pressed.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ from flask import (
 from callproof.voice.machine import Say, Transfer, Turn, VoiceCall
 from callproof.voice.prompts import PromptAudio
 from callproof.voice.routes import CallStates
-from callproof.voice.texts import STATIC_KEYS
 
 from .extensions import services
 
@@ -50,7 +52,6 @@ log = logging.getLogger("callproof.voice")
 SAY_LANGUAGES = {"en": "en-US", "zh-Hant": "zh-TW", "zh-Hans": "zh-CN"}
 #: Seconds the agent's line rings before the call goes to the team's queue.
 DIAL_TIMEOUT = 20
-_AUDIO_NAME = re.compile(r"[0-9a-f]{40}\.wav")
 _CALL_SID = re.compile(r"[A-Za-z0-9]{10,64}")
 
 
@@ -97,9 +98,29 @@ def _check_signature() -> Response | None:
     return None
 
 
+def platform_caller(value: str | None, trusted_domains: tuple[str, ...]) -> str | None:
+    """The calling number as the platform presents it in ``From``: a telephone number as is;
+    a ``sip:``/``sips:`` URI only from a SIP domain config trusts (``[voice]
+    trusted_sip_domains``: the platform's own SIP domain, whose caller ids it vouches for),
+    else no number — anyone can write ``sip:+8869…@anything`` as a SIP caller id; a
+    ``client:`` (an app user of the platform) is never a number."""
+    text = (value or "").strip()
+    scheme = text.split(":", 1)[0].lower() if ":" in text else ""
+    if scheme == "client":
+        return None
+    if scheme in ("sip", "sips"):
+        host = text.split("@", 1)[1] if "@" in text else ""
+        host = host.split(";", 1)[0].split("?", 1)[0].split(":", 1)[0].lower()
+        if not host or host not in {d.lower() for d in trusted_domains}:
+            return None
+    return text or None
+
+
 def _call(state: dict[str, Any] | None = None) -> VoiceCall:
-    return VoiceCall(services().deployment, caller_number=request.form.get("From") or None,
-                     channel="twiml", call_id=request.form["CallSid"], state=state)
+    dep = services().deployment
+    caller = platform_caller(request.form.get("From"), dep.config.voice.trusted_sip_domains)
+    return VoiceCall(dep, caller_number=caller, channel="twiml",
+                     call_id=request.form["CallSid"], state=state)
 
 
 def _twiml(turn: Turn, call: VoiceCall) -> Response:
@@ -134,8 +155,9 @@ def _twiml(turn: Turn, call: VoiceCall) -> Response:
 
 def _speak(parent: Any, say: Say) -> None:
     """A static prompt is played from the cache; a sentence with names in it is said."""
-    if say.key in STATIC_KEYS:
-        name = _prompts().wav_for(say).name
+    prompts = _prompts()
+    if prompts.is_static(say):
+        name = prompts.wav_for(say).name
         parent.play(url_for("voice.audio", name=name, _external=True))
     else:
         parent.say(say.text, language=SAY_LANGUAGES.get(say.lang, "en-US"))
@@ -193,11 +215,11 @@ def dialed() -> Response:
 
 @bp.get("/audio/<name>")
 def audio(name: str) -> Response:
-    """A static prompt's audio (8 kHz mono WAV) from the cache, for the platform's ``<Play>``."""
-    if not _AUDIO_NAME.fullmatch(name):
-        abort(404)
-    path = _prompts().cache_dir / name
-    if not path.is_file():
+    """A fixed prompt's audio (8 kHz mono WAV) from the cache, for the platform's ``<Play>``:
+    only the current name of a fixed prompt is served (404 for anything else, whatever else
+    the cache folder may hold), so nothing of a customer's call is ever at a URL."""
+    path = _prompts().static_name(name)
+    if path is None:
         abort(404)
     return send_file(path, mimetype="audio/wav", max_age=86400)
 

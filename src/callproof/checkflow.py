@@ -47,6 +47,8 @@ from callproof.store.events import queued_in_this_transaction
 #: Rows the deployment's per-minute failure count is spread over (a failure adds to one; 64 so
 #: that eight concurrent wrong codes seldom meet on one row — with 16 they did, measured).
 FAILURE_SHARDS = 64
+#: Where a transaction that started a wave leaves what the security log says after its commit.
+_WAVE_STARTED = "callproof.wave_started"
 #: Refusals of a lookup that are not failed lookups (spec §6.3): nothing counts them.
 NOT_COUNTED = frozenset({"rate_limited", "too_many_tries", "tampered"})
 #: The named lock logging finished minutes takes (housekeeping; never a lookup).
@@ -177,9 +179,14 @@ class CheckFlow:
         failure: CheckFailed | None = None
         with self.dep.store.write() as conn:
             try:
-                result = step(conn)
-            except _Refused as refused:
-                failure = refused.failure
+                try:
+                    result = step(conn)
+                except _Refused as refused:
+                    failure = refused.failure
+            finally:
+                wave = conn.info.pop(_WAVE_STARTED, None)
+        if wave is not None:  # said only once the wave's start is committed
+            seclog.event("wave.started", level=logging.WARNING, **wave)
         if failure is not None:
             raise failure
         return result
@@ -236,20 +243,24 @@ class CheckFlow:
         ticket = self._verified(conn, row, code, at, who)
         if ticket is None:
             self._fail_lookup(conn, at, who, "revoked", row.ticket_id)
-        if by_phone and ticket.dst is None:  # the network cannot answer for it: not claimed
-            if after_call:
-                self._fail_lookup(conn, at, who, states.CLOSED, row.ticket_id)
-            return replace(self._step(conn, row, ticket), step=NO_NUMBER, choices=())
+        # The voice line and a ticket without a number: the network cannot answer for it, so
+        # it is not claimed (the page can still check it) — but only after steps 5 and 6.
+        no_number = by_phone and ticket.dst is None
+        if no_number and after_call:
+            self._fail_lookup(conn, at, who, states.CLOSED, row.ticket_id)
         # (5): already claimed — by this device (where it is), or by another (a relay).
         if row.claimed_by is not None:
-            if equal(row.claimed_by, client):
+            if equal(row.claimed_by, client) and not no_number:
                 return self._step(conn, row, ticket)  # the same device again: where it is
             # Another device has this code: the call is being relayed. End it.
             self._end(conn, row, at, states.CAUSE_CLAIMED_ELSEWHERE, alert=True)
             self._fail_lookup(conn, at, who, "claimed_elsewhere", row.ticket_id)
-        # (6): the code's window is over.
-        if now >= (row.expires_at if by_phone else row.code_until):
+        # (6): the code's window is over (the voice line's after-the-call check: ``exp``; a
+        # ticket without a number, never claimed by phone: the page's code window).
+        if now >= (row.expires_at if by_phone and not no_number else row.code_until):
             self._fail_lookup(conn, at, who, "expired", row.ticket_id)
+        if no_number:
+            return replace(self._step(conn, row, ticket), step=NO_NUMBER, choices=())
         # (7): claim it for this client.
         claimed = states.TRANSITIONS[(state, "voice_claim" if after_call else "claim")]
         conn.execute(update(schema.tickets).where(schema.tickets.c.ticket_id == row.ticket_id)
@@ -445,8 +456,8 @@ class CheckFlow:
             if tripped:
                 self.dep.record(conn, events.BUDGET_TRIPPED, at, minute=minute, count=count,
                                 budget=limits.global_failure_budget, open_until=until)
-                seclog.event("wave.started", level=logging.WARNING, count=int(count),
-                             budget=limits.global_failure_budget, open_until=until)
+                conn.info[_WAVE_STARTED] = {"count": int(count), "open_until": until,
+                                            "budget": limits.global_failure_budget}
         if self.dep.store.dialect == "postgresql" and not queued_in_this_transaction(conn):
             # Only counts changed (no event, no ticket: a ticket changes with its event): the
             # commit need not wait for the WAL flush. A crash may forget the last fraction of a
@@ -617,8 +628,9 @@ def check_by_phone(flow: CheckFlow, code_text: str, client_token: str, phone_e16
       step ``verified``.
     - Any other number is the relay case, "No" on the page: ``ticket.number_denied`` (an
       alert) and ``ticket.failed`` (``number_denied``); CheckFailed ``number_denied``.
-    - A ticket issued without a number cannot be confirmed by phone: it is not claimed, nothing
-      is written, and the step is :data:`NO_NUMBER` (it stays checkable on the page).
+    - A ticket issued without a number cannot be confirmed by phone: after the relay check (a
+      ticket claimed on another device fails and alerts, as on the page) and the code window,
+      it is not claimed, and the step is :data:`NO_NUMBER` (it stays checkable on the page).
     - A ticket the dialer closed before anyone claimed it is claimed here until its ``exp``
       (``closed`` → ``claimed``, action ``voice_claim``); the page still refuses it.
     """

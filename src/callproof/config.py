@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -38,6 +39,13 @@ from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
 from callproof._files import write_private
 from callproof.errors import ConfigError
+
+#: ``[voice] transfer_allowed`` entries: a SIP domain (any user at it; an optional port pins
+#: it) or an E.164 prefix (at least the country code and one more digit).
+_DOMAIN = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_ALLOWED_SIP = re.compile(r"sips?:\*@" + _DOMAIN.pattern + r"(?::[0-9]{1,5})?")
+_ALLOWED_PREFIX = re.compile(r"\+[1-9][0-9]{1,14}")
 
 DEFAULT_DATA_DIR = "./callproof-data"
 
@@ -189,6 +197,13 @@ class Voice:
     #: Folder (in the data dir, or absolute) of the company's recorded prompts,
     #: ``<key>.<lang>.wav``; "" for speech rendered by espeak-ng only.
     recorded_prompts: str = ""
+    #: Where a verified customer may be put back through to (spec/voice-line.md §4): SIP
+    #: domains as ``sip:*@pbx.shop.example`` (any user there; a port in the entry pins it) and
+    #: E.164 prefixes as ``+8862``. Empty: no transfer target or queue can be set.
+    transfer_allowed: tuple[str, ...] = ()
+    #: SIP domains of the voice platform whose ``sip:`` caller ids the TwiML adapter trusts as
+    #: the calling number (``pbx.shop.example``); empty: a ``sip:``/``client:`` From is no number.
+    trusted_sip_domains: tuple[str, ...] = ()
 
     def check(self) -> None:
         if not isinstance(self.number, str) or len(self.number) > 32 or \
@@ -198,6 +213,16 @@ class Voice:
             raise ConfigError("config.toml: [voice] calls_per_number_hour must be positive")
         if not isinstance(self.recorded_prompts, str):
             raise ConfigError("config.toml: [voice] recorded_prompts must be a folder name")
+        for entry in self.transfer_allowed:
+            if not isinstance(entry, str) or not (_ALLOWED_SIP.fullmatch(entry) or
+                                                   _ALLOWED_PREFIX.fullmatch(entry)):
+                raise ConfigError(
+                    "config.toml: [voice] transfer_allowed must list SIP domains "
+                    "(\"sip:*@pbx.shop.example\") and E.164 prefixes (\"+8862\")")
+        for domain in self.trusted_sip_domains:
+            if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
+                raise ConfigError("config.toml: [voice] trusted_sip_domains must list domain "
+                                  "names (\"sip.shop.example\")")
 
 
 @dataclass(frozen=True)
@@ -351,7 +376,13 @@ def _alerts(raw: Mapping[str, Any]) -> Alerts:
 
 
 def _voice(raw: Mapping[str, Any]) -> Voice:
-    voice = Voice(**_section(raw, "voice", Voice))
+    section = dict(_section(raw, "voice", Voice))
+    for name in ("transfer_allowed", "trusted_sip_domains"):
+        if name in section:
+            if not isinstance(section[name], list):
+                raise ConfigError(f"config.toml: [voice] {name} must be a list")
+            section[name] = tuple(section[name])
+    voice = Voice(**section)
     voice.check()
     return voice
 
@@ -401,9 +432,13 @@ sign_in_failures_per_account = 10   # ... and for one account, whatever the addr
 sign_in_window_seconds = 900        # ... in this window; past one even the right password waits
 console_tickets_per_agent_minute = 10  # calls one agent may start on the console a minute
 
-# [voice]
+[voice]
 # number = "+886 2 2345 6789"   # the voice line: customers key the call code in by phone
 # calls_per_number_hour = 10    # calls one calling number may make to it in an hour
+# Where verified customers may be put back through to: SIP domains and E.164 prefixes (the
+# demo's PBX, a loopback PBX for trying the SIP adapter, and Taipei numbers). Nothing else
+# can be set as an agent's transfer target or queue.
+transfer_allowed = ["sip:*@pbx.shop.example", "sip:*@127.0.0.1", "+8862"]
 
 # [alerts]
 # webhook_url = "https://fraud.example/hooks/callproof"  # fraud-desk alerts are POSTed here,

@@ -35,7 +35,7 @@ from callproof.store.integrator import integrate_all
 
 ALERT_KINDS: tuple[str, ...] = ("number_denied", "word_wrong", "claimed_elsewhere",
                                 "budget_tripped", "reveal_unconnected", "reveal_capped",
-                                "tampered")
+                                "tampered", "route_changed")
 #: The event type behind each alert kind.
 ALERT_EVENTS: Mapping[str, str] = {
     events.NUMBER_DENIED: "number_denied",
@@ -45,7 +45,13 @@ ALERT_EVENTS: Mapping[str, str] = {
     events.REVEAL_UNCONNECTED: "reveal_unconnected",
     events.REVEAL_CAPPED: "reveal_capped",
     events.TAMPERED: "tampered",
+    # The voice line: an agent's transfer target or queue changed (a leaked key could send
+    # verified customers elsewhere; the desk sees every change and where it now goes).
+    events.AGENT_ROUTE_SET: "route_changed",
 }
+#: Alerts about the company's own configuration, not about callers: not in the police facts.
+_NOT_FOR_POLICE = frozenset({"route_changed"})
+_POLICE_EVENTS = tuple(t for t, kind in ALERT_EVENTS.items() if kind not in _NOT_FOR_POLICE)
 #: The days the desk offers for reports.
 WINDOWS = (1, 7, 30)
 #: The longest window police facts and the hourly chart may cover.
@@ -60,6 +66,7 @@ _DETAILS: Mapping[str, tuple[str, ...]] = {
     "tampered": ("check",),
     "reveal_unconnected": ("allowed", "api_key"),
     "reveal_capped": ("cap", "api_key"),
+    "route_changed": ("transfer_target", "queue"),
 }
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -347,11 +354,11 @@ class FraudDesk:
             rows = self._report_rows(conn, since, until)
             by_type = {str(type_): int(n) for type_, n in conn.execute(
                 select(e.c.type, func.count()).where(
-                    e.c.issuer_id == self.dep.issuer_id, e.c.type.in_(tuple(ALERT_EVENTS)),
+                    e.c.issuer_id == self.dep.issuer_id, e.c.type.in_(_POLICE_EVENTS),
                     e.c.at >= lo, e.c.at <= hi).group_by(e.c.type))}
             failed = conn.execute(select(func.coalesce(func.sum(f.c.count), 0)).where(
                 f.c.minute >= lo - lo % 60, f.c.minute <= hi)).scalar_one()
-        alerts_by_kind = {kind: 0 for kind in ALERT_KINDS}
+        alerts_by_kind = {kind: 0 for kind in ALERT_KINDS if kind not in _NOT_FOR_POLICE}
         for type_, n in by_type.items():
             alerts_by_kind[ALERT_EVENTS[type_]] = int(n)
         return PoliceFacts(days=days, since=since, until=until, generated_at=until,

@@ -56,6 +56,10 @@ from callproof.protocol.words import WORDS, CheckWord, pick_words
 from callproof.store import schema
 from callproof.store.events import read_events
 
+#: The agent's alert for a voice-line caller put through to the team without being checked (a
+#: ticket issued without a number: ``ticket.called_back`` with ``checked: false``).
+UNCHECKED_CALL_BACK = "ticket.called_back_unchecked"
+
 
 @dataclass(frozen=True)
 class IssuedTicket:
@@ -296,7 +300,9 @@ class Issuer:
         with self.dep.store.read() as conn:
             row = self._ticket(conn, ticket_id)
             alerts = [
-                {"type": e.data.get("cause", e.type), "at": iso(from_epoch(e.at))}
+                {"type": UNCHECKED_CALL_BACK if e.type == events.CALLED_BACK and
+                 e.data.get("checked") is False else e.data.get("cause", e.type),
+                 "at": iso(from_epoch(e.at))}
                 for e in read_events(conn, self.dep.issuer_id, ticket_id=ticket_id)
                 if e.type in (events.TICKET_FAILED, events.TAMPERED, events.CALLED_BACK)
             ]

@@ -133,7 +133,7 @@ def test_call_status_and_coverage(run: Run) -> None:
 
 def test_agents_and_voice_commands_print_json(run: Run) -> None:
     added = _js(run("agents", "add", "a-900", "Lin Jie", "--department", "Billing",
-                    "--transfer-to", "sip:lin@pbx.example", "--json"))
+                    "--transfer-to", "sip:lin@pbx.shop.example", "--json"))
     assert isinstance(added, dict)
     assert added["id"] == "a-900" and added["name"] == "Lin Jie"
     assert _js(run("agents", "disable", "a-900", "--json")) == {"agent_id": "a-900",
@@ -149,7 +149,7 @@ def test_agents_and_voice_commands_print_json(run: Run) -> None:
     assert _js(pw) == {"agent_id": "a-900", "password_set": True}
     assert "horse" not in pw.output
     routes = {r["id"]: r for r in _js(run("voice", "routes", "--json"))}
-    assert routes["a-900"]["transfer_target"] == "sip:lin@pbx.example"
+    assert routes["a-900"]["transfer_target"] == "sip:lin@pbx.shop.example"
     route = _js(run("voice", "route", "a-900", "--queue", "+886223456789", "--json"))
     assert route["queue"] == "+886223456789"
     # Bad input: one line on stderr, exit 1, nothing on stdout.

@@ -9,6 +9,9 @@ import pytest
 from flask import Flask
 
 from callproof import FixedClock, init_data_dir
+from callproof.fraud import FraudDesk
+from callproof.protocol import events as ev
+from callproof.store.events import read_events
 from verifier_app import create_app, services
 
 
@@ -51,3 +54,54 @@ def test_an_agents_route_is_read_and_set_through_the_api(
     assert removed.get_json()["queue"] is None
     assert client.get(url).status_code == 401
     assert client.delete(url, headers=auth).status_code == 405
+
+
+def test_a_leaked_key_cannot_send_customers_outside_the_allowed_targets(
+        api: tuple[Flask, dict[str, str]]) -> None:
+    """A scammer holding an ``agents`` key cannot point an agent's transfer at their own line:
+    only ``[voice] transfer_allowed`` targets can be set, and each change alerts the desk."""
+    app, auth = api
+    client = app.test_client()
+    url = "/api/v1/agents/a-001/voice-route"
+    for body in ({"transfer_target": "sip:mei.lin@scam.example"},
+                 {"transfer_target": "sip:mei.lin@pbx.shop.example.scam.example"},
+                 {"transfer_target": "+886912345678"},  # a mobile, not a +8862… line
+                 {"queue": "+12025550123"}):
+        refused = client.put(url, headers=auth, json=body)
+        assert refused.status_code == 422, body
+        assert refused.get_json()["error"] == "target_not_allowed"
+        assert "transfer_allowed" in refused.get_json()["message"]
+    assert client.get(url, headers=auth).get_json() == {
+        "agent_id": "a-001", "transfer_target": None, "queue": None}
+    assert client.put(url, headers=auth, json={
+        "transfer_target": "sip:mei.lin@PBX.shop.example:5061"}).status_code == 200
+    with app.app_context():
+        dep = services().deployment
+        with dep.store.read() as conn:
+            got = [e for e in read_events(conn, dep.issuer_id) if e.type == ev.AGENT_ROUTE_SET]
+        alerts = [a for a in FraudDesk(dep).alerts() if a.kind == "route_changed"]
+    assert len(got) == 1  # the refused requests changed nothing, recorded nothing
+    assert got[0].data == {"agent_id": "a-001", "transfer_target":
+                           "sip:mei.lin@PBX.shop.example:5061", "queue": None}
+    assert len(alerts) == 1 and alerts[0].agent_id == "a-001"
+    assert alerts[0].details == {"transfer_target": "sip:mei.lin@PBX.shop.example:5061"}
+
+
+def test_with_no_allowed_targets_no_route_can_be_set(
+        api: tuple[Flask, dict[str, str]], tmp_path: Path) -> None:
+    app, auth = api
+    config = tmp_path / "data" / "config.toml"
+    text = config.read_text("utf-8")
+    start = text.index("transfer_allowed = [")
+    config.write_text(text[:start] + "transfer_allowed = []" +
+                      text[text.index("]", start) + 1:], "utf-8")
+    fresh = create_app({"DATA_DIR": str(tmp_path / "data"), "TESTING": True})
+    try:
+        refused = fresh.test_client().put("/api/v1/agents/a-001/voice-route", headers=auth,
+                                          json={"transfer_target": "+886223456700"})
+        assert refused.status_code == 422
+        assert refused.get_json()["error"] == "target_not_allowed"
+        assert "[voice] transfer_allowed" in refused.get_json()["message"]
+    finally:
+        with fresh.app_context():
+            services().deployment.store.close()

@@ -82,7 +82,8 @@ def test_a_genuine_code_names_the_agent_and_puts_the_customer_back_through(
     assert [e.type for e in got][-4:] == [ev.TICKET_CLAIMED, ev.NUMBER_CONFIRMED,
                                           ev.TICKET_VERIFIED, ev.CALLED_BACK]
     assert all(e.data["channel"] == "voice" for e in got[-4:])
-    assert got[-1].data == {"channel": "voice", "to": "agent", "ticket_id": call.ticket_id}
+    assert got[-1].data == {"channel": "voice", "to": "agent", "ticket_id": call.ticket_id,
+                            "checked": True}
     # The agent's console lists the call-back with the ticket.
     alerts = [a["type"] for a in w.issuer.status(call.ticket_id).alerts]
     assert ev.CALLED_BACK in alerts
@@ -412,3 +413,110 @@ def test_a_ticket_without_a_number_and_no_team_gets_the_official_number(world: W
     assert keys_of(turn) == ["no_phone_check", "no_phone_advice"] and turn.hangup
     assert "plus 8 8 6, 2, 1 2 3 4, 5 6 7 8" in said(turn)
     assert w.issuer.status(call.ticket_id).state == states.CONNECTED
+
+
+@pytest.mark.parametrize("channel", ["sip", "twiml"])
+def test_a_redial_from_the_same_phone_hears_its_verified_ticket_again(
+        world: World, channel: str) -> None:
+    """The call dropped (or the customer hung up before pressing 1) and they call again: the
+    same phone is the same client, so the genuine customer hears "Yes …" again and is offered
+    the transfer, instead of a relay failure on the company's own line."""
+    w = world
+    Routes(w.deployment).set("a-001", transfer_target="sip:mei.lin@pbx.shop.example")
+    call = issue(w)
+    first = VoiceCall(w.deployment, caller_number=PHONE, channel=channel,
+                      call_id="CA" + "1" * 32 if channel == "twiml" else None)
+    first.start()
+    first.keys("1")
+    assert keys_of(first.keys(call.code)) == ["verified", "offer_transfer"]
+    # A new call (a new call id), the number as the network may present it nationally.
+    again = VoiceCall(w.deployment, caller_number="0912345678", channel=channel,
+                      call_id="CA" + "2" * 32 if channel == "twiml" else None)
+    again.start()
+    again.keys("2")
+    turn = again.keys(call.code)
+    assert keys_of(turn) == ["verified", "offer_transfer"] and not turn.hangup
+    assert "梅" in said(turn) or "Mei Lin" in said(turn)
+    status = w.issuer.status(call.ticket_id)
+    assert status.state == states.VERIFIED and status.alerts == []
+    put = again.keys("1")
+    assert put.transfer is not None and put.transfer.target == "sip:mei.lin@pbx.shop.example"
+    types = [e.type for e in events_of(w, call.ticket_id)]
+    assert types.count(ev.TICKET_CLAIMED) == 1 and types.count(ev.TICKET_VERIFIED) == 1
+    assert ev.TICKET_FAILED not in types and ev.CLAIMED_ELSEWHERE not in types
+    # Another phone with the same code is still the relay case.
+    other = VoiceCall(w.deployment, caller_number=OTHER_PHONE, channel=channel,
+                      call_id="CA" + "3" * 32 if channel == "twiml" else None)
+    other.start()
+    other.keys("1")
+    assert keys_of(other.keys(call.code)) == ["failed"]
+    assert w.issuer.status(call.ticket_id).state == states.FAILED
+
+
+def test_a_no_number_ticket_claimed_on_another_device_is_refused_as_a_relay(
+        world: World) -> None:
+    """A ticket without a number that someone already typed on a page: the voice line does not
+    wave the caller through to the team; it is the relay case, as on the page."""
+    w = world
+    Routes(w.deployment).set("a-001", queue="sip:billing@pbx.shop.example")
+    call = issue(w, phone=None)
+    w.flow.lookup(call.code, new_client_token())  # the scammer's page has it
+    voice, _ask = dial(w)
+    turn = voice.keys(call.code)
+    assert keys_of(turn) == ["failed"] and turn.hangup and turn.transfer is None
+    assert voice.outcome == "claimed_elsewhere"
+    status = w.issuer.status(call.ticket_id)
+    assert status.state == states.FAILED
+    assert [a["type"] for a in status.alerts] == [states.CAUSE_CLAIMED_ELSEWHERE]
+    assert ev.CALLED_BACK not in [e.type for e in events_of(w, call.ticket_id)]
+
+
+def test_a_no_number_ticket_past_its_code_window_is_refused(world: World) -> None:
+    w = world
+    Routes(w.deployment).set("a-001", queue="sip:billing@pbx.shop.example")
+    call = issue(w, phone=None)
+    w.clock.advance(seconds=w.deployment.config.limits.code_window_seconds + 1)
+    voice, _ask = dial(w)
+    turn = voice.keys(call.code)
+    assert keys_of(turn) == ["failed"] and turn.transfer is None
+    assert ev.CALLED_BACK not in [e.type for e in events_of(w, call.ticket_id)]
+
+
+def test_the_team_hears_an_unchecked_caller_as_not_checked(world: World) -> None:
+    w = world
+    Routes(w.deployment).set("a-001", queue="sip:billing@pbx.shop.example")
+    call = issue(w, phone=None)
+    voice, _ask = dial(w)
+    voice.keys(call.code)
+    put = voice.keys("1")
+    assert put.transfer is not None and keys_of(put) == ["transferring_team"]
+    assert events_of(w, call.ticket_id)[-1].data == {
+        "channel": "voice", "to": "queue", "ticket_id": call.ticket_id, "checked": False}
+    # The agent's console: not "the customer called back", but an unchecked caller.
+    alerts = [a["type"] for a in w.issuer.status(call.ticket_id).alerts]
+    assert alerts == ["ticket.called_back_unchecked"]
+
+
+def test_a_ticket_checked_on_the_voice_line_does_not_make_the_agent_busy(world: World) -> None:
+    """Two customers of one agent call back after their calls ended; the second one's check on
+    the line is no call of the agent's, so the first is still put through to the agent."""
+    w = world
+    Routes(w.deployment).set("a-001", transfer_target="sip:mei.lin@pbx.shop.example",
+                             queue="sip:billing@pbx.shop.example")
+    first = issue(w)
+    w.issuer.close(first.ticket_id)
+    w.clock.advance(seconds=60)
+    second = issue(w, phone=OTHER_PHONE)
+    w.issuer.close(second.ticket_id)
+    voice, _ask = dial(w)
+    assert keys_of(voice.keys(first.code)) == ["verified", "offer_transfer"]
+    other, _ask = dial(w, caller=OTHER_PHONE)
+    assert keys_of(other.keys(second.code)) == ["verified", "offer_transfer"]
+    assert w.issuer.status(second.ticket_id).state == states.VERIFIED
+    put = voice.keys("1")
+    assert put.transfer is not None and put.transfer.target == "sip:mei.lin@pbx.shop.example"
+    assert keys_of(put) == ["transferring"]
+    # A later call the agent is really on still sends the customer to the queue.
+    w.clock.advance(seconds=60)
+    issue(w, phone="+886911000222")
+    assert Routes(w.deployment).agent_busy("a-001", first.ticket_id)

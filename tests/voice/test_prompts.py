@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import array
 import math
+import os
 import shutil
+import time
 import wave
 from pathlib import Path
 
 import pytest
 
+from callproof.voice import prompts
 from callproof.voice.machine import Say
 from callproof.voice.prompts import PromptAudio, resample
 from callproof.voice.texts import STATIC_KEYS, VOICE_LANGUAGES, spoken_digits, text
@@ -41,10 +44,36 @@ def test_speech_is_rendered_once_as_8khz_mono_16bit(tmp_path: Path) -> None:
         assert len(data) > 3 * 8000 and rms(data) > 300  # seconds of speech, not silence
         stamp = path.stat().st_mtime_ns
         assert audio.wav_for(say) == path and path.stat().st_mtime_ns == stamp  # cached
-    # Another text is another file; the cache holds only finished files.
-    other = audio.wav_for(Say("enter_code", "en", "Something else."))
-    assert other != path and sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == \
-        [".wav"] * 4
+    # The cache holds only the finished files of fixed prompts, named by key and language.
+    assert sorted(p.name.split(".")[0] for p in (tmp_path / "cache").iterdir()) == \
+        ["enter_code"] * 3
+
+
+def test_a_calls_own_sentence_is_never_cached_and_is_released(tmp_path: Path) -> None:
+    """"Mei Lin from Billing called you at 17:30 about …" says who called whom: it is rendered
+    for the call into a private file, deleted once read (or after a while), never cached."""
+    cache = tmp_path / "cache"
+    audio = PromptAudio(cache)
+    said = Say("verified", "en", "Yes. This is Example Shop. Mei Lin from Billing called you "
+                                 "at 17:30, about: a payment for your order.")
+    assert not audio.is_static(said)
+    assert not audio.is_static(Say("enter_code", "en", "Something else."))  # a static key's
+    assert audio.is_static(Say("enter_code", "en", text("enter_code", "en")))  # text only
+    path = audio.wav_for(said)
+    shape, data = samples_of(path)
+    assert shape == (8000, 1, 2) and len(data) > 8000 and rms(data) > 300
+    assert path.parent == cache / "calls" and (path.stat().st_mode & 0o077) == 0
+    assert [p.name for p in cache.iterdir()] == ["calls"]  # nothing in the cache proper
+    second = audio.wav_for(said)
+    assert second != path  # a file per use, never shared between calls
+    audio.release(path)
+    assert not path.exists() and second.exists()
+    # Left behind (the adapter died): purged after CALL_AUDIO_SECONDS, on the next render.
+    old = time.time() - prompts.CALL_AUDIO_SECONDS - 5
+    os.utime(second, (old, old))
+    third = audio.wav_for(Say("failed", "en", "We cannot confirm this call. Call 165."))
+    assert not second.exists() and third.exists()
+    assert audio.static_name(third.name) is None  # and it is not a fixed prompt's name
 
 
 def test_a_recording_replaces_a_static_prompt_only(tmp_path: Path) -> None:
@@ -86,8 +115,6 @@ def test_numbers_are_spoken_digit_by_digit() -> None:
 
 def test_without_sox_the_pure_python_path_converts(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from callproof.voice import prompts
-
     monkeypatch.setattr(prompts, "_sox", lambda raw, out: False)
     path = PromptAudio(tmp_path / "cache").wav_for(Say("thanks", "en", text("thanks", "en")))
     shape, data = samples_of(path)

@@ -31,6 +31,15 @@ def test_agents_get_a_transfer_target_and_a_queue(tmp_path: Path) -> None:
     refused(run("voice", "route", "nobody", "--queue", "+886223456700"), "no agent")
     again = {r["id"]: r for r in json.loads(ok(run("voice", "routes", "--json")).output)}
     assert again == routes
+    # Only the company's own PBX and numbers ([voice] transfer_allowed in config.toml).
+    refused(run("voice", "route", "a-001", "--transfer-to", "sip:mei@evil.example"),
+            "transfer_allowed")
+    refused(run("agents", "set", "a-001", "--queue", "+886912000000"), "transfer_allowed")
+    refused(run("agents", "add", "a-010", "Wu Fang", "--transfer-to", "+12025550123"),
+            "transfer_allowed")
+    assert "a-010" not in {a["id"] for a in json.loads(ok(run("agents", "list", "--json")).output)}
+    assert {r["id"]: r for r in json.loads(ok(run("voice", "routes", "--json")).output)} == \
+        routes
     ok(run("voice", "route", "a-001", "--transfer-to", ""))
     after = {r["id"]: r for r in json.loads(ok(run("voice", "routes", "--json")).output)}
     assert after["a-001"]["transfer_target"] is None and after["a-001"]["queue"]
@@ -40,7 +49,10 @@ def test_agents_get_a_transfer_target_and_a_queue(tmp_path: Path) -> None:
 
 def _with_voice_number(path: Path, number: str) -> None:
     config = path / "config.toml"
-    config.write_text(config.read_text("utf-8") + f'\n[voice]\nnumber = "{number}"\n', "utf-8")
+    text = config.read_text("utf-8")
+    assert "\n[voice]\n" in text  # the demo config lists its allowed transfer targets there
+    config.write_text(text.replace("\n[voice]\n", f'\n[voice]\nnumber = "{number}"\n', 1),
+                      "utf-8")
 
 
 def test_the_notice_card_names_the_voice_line_beside_the_web_address(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from callproof.protocol import states
 from callproof.protocol.codes import damm_digit
 from callproof.store import schema
 from callproof.store.events import read_events
+from callproof.voice.machine import Say
 from callproof.voice.routes import Routes
 from verifier_app import services
 
@@ -152,7 +153,7 @@ def test_a_bad_or_missing_signature_is_refused(line: Line) -> None:
     assert other_host.status_code == 403
     ok = line.client.post("/voice/twiml/keys", data=params, base_url=BASE,
                           headers={"X-Twilio-Signature": sig})
-    assert ok.status_code == 200 and b"enter_code" not in ok.get_data()
+    assert ok.status_code == 200 and b"/voice/twiml/audio/enter_code.en." in ok.get_data()
 
 
 def test_without_an_auth_token_the_line_is_off(line: Line) -> None:
@@ -247,3 +248,87 @@ def test_a_ticket_without_a_number_offers_the_team_and_stays_unclaimed(line: Lin
     assert line.twiml("/voice/twiml/dialed", DialCallStatus="no-answer").find("Hangup") \
         is not None
     assert line.issuer.status(call.ticket_id).state == states.CONNECTED
+
+
+def test_a_redial_after_a_dropped_call_hears_yes_again_and_is_dialled(line: Line) -> None:
+    """The customer verified, the call dropped before they pressed 1, they call again (a new
+    CallSid): the same calling number is the same client — no "claimed elsewhere"."""
+    with line.app.app_context():
+        Routes(services().deployment).set("a-001", transfer_target="+886223456701")
+    call = issue(line)
+    line.twiml("/voice/twiml/answer")
+    line.twiml("/voice/twiml/keys", Digits="1")
+    assert "Mei Lin" in spoken(line.twiml("/voice/twiml/keys", Digits=call.code))
+    line.sid = "CA" + "9" * 32  # the call dropped; a new call from the same phone
+    line.twiml("/voice/twiml/answer")
+    line.twiml("/voice/twiml/keys", Digits="1")
+    again = line.twiml("/voice/twiml/keys", Digits=call.code)
+    assert "Yes. This is" in spoken(again) and "Mei Lin" in spoken(again)
+    assert "To speak to Mei Lin again, press 1." in spoken(again)
+    number = line.twiml("/voice/twiml/keys", Digits="1").find("Dial/Number")
+    assert number is not None and number.text == "+886223456701"
+    status = line.issuer.status(call.ticket_id)  # no relay alert: only the call-back
+    assert status.state == states.VERIFIED
+    assert [a["type"] for a in status.alerts] == [ev.CALLED_BACK]
+
+
+def test_the_audio_route_serves_fixed_prompts_only(line: Line) -> None:
+    """Whatever sits in the prompt cache, only the current names of fixed prompts are served:
+    a call's own sentence, an old unkeyed name or a made-up name is 404."""
+    call = issue(line)
+    line.twiml("/voice/twiml/answer")
+    play = gather(line.twiml("/voice/twiml/keys", Digits="1")).find("Play")
+    assert play is not None and play.text
+    good = play.text.removeprefix("https://voice.shop.example")
+    assert good.endswith(".wav") and ".en." in good  # enter_code.en.<hash>.wav
+    served = line.client.get(good)
+    assert served.status_code == 200
+    served.close()
+    with line.app.app_context():
+        from verifier_app.voice import _prompts
+
+        audio = _prompts()
+        said = Say("verified", "en", "Mei Lin from Billing called you at 17:30.")
+        personal = audio.wav_for(said)  # as the SIP adapter renders a call's sentence
+        cache = audio.cache_dir
+    planted = cache / ("ab" * 20 + ".wav")  # a name the old cache used
+    planted.write_bytes(personal.read_bytes())
+    try:
+        for name in (planted.name, personal.name, "calls/" + personal.name,
+                     "enter_code.en." + "0" * 24 + ".wav", "verified.en." + "0" * 24 + ".wav",
+                     "..%2Fconfig.toml"):
+            got = line.client.get("/voice/twiml/audio/" + name)
+            assert got.status_code == 404, name
+            got.close()
+    finally:
+        planted.unlink()
+        personal.unlink()
+    # The sentences with names in them are <Say>-ed by the platform, never <Play>-ed.
+    done = line.twiml("/voice/twiml/keys", Digits=call.code)
+    assert "Mei Lin" in spoken(done)
+    assert all("verified" not in (p.text or "") for p in done.iter("Play"))
+
+
+def test_a_sip_or_client_caller_id_is_no_number_unless_its_domain_is_trusted(
+        line: Line) -> None:
+    """Anyone can write ``sip:+886912345678@anything`` as a SIP caller id: it is no calling
+    number (the line asks the customer to call from their phone), so a scammer cannot pass as
+    the customer's phone. The platform's own SIP domain, trusted in config, is believed."""
+    call = issue(line)
+    for n, caller in enumerate(("sip:+886912345678@evil.example",
+                                "sips:+886912345678@evil.example;user=phone",
+                                "client:+886912345678", "SIP:+886912345678@evil.example")):
+        line.sid, line.caller = f"CA{n:032d}", caller
+        root = line.twiml("/voice/twiml/answer")
+        assert root.find("Gather") is None and root.find("Hangup") is not None, caller
+    assert line.issuer.status(call.ticket_id).state == states.CONNECTED
+    dep = line.deployment
+    dep.config = dataclasses.replace(dep.config, voice=dataclasses.replace(
+        dep.config.voice, trusted_sip_domains=("sip.shop.example",)))
+    line.sid, line.caller = "CA" + "7" * 32, "sip:+886912345678@evil.example"
+    assert line.twiml("/voice/twiml/answer").find("Gather") is None  # still not trusted
+    line.sid, line.caller = "CA" + "8" * 32, "sip:+886912345678@SIP.shop.example:5060"
+    assert line.twiml("/voice/twiml/answer").find("Gather") is not None
+    line.twiml("/voice/twiml/keys", Digits="1")
+    assert "Mei Lin" in spoken(line.twiml("/voice/twiml/keys", Digits=call.code))
+    assert line.issuer.status(call.ticket_id).state == states.VERIFIED

@@ -29,9 +29,10 @@ def _set_route(ctx: click.Context, agent_id: str, transfer_to: str | None,
 
 
 _TRANSFER_HELP = ("Where the voice line puts the agent's verified customers back through to: "
-                  "a SIP URI (sip:name@host) or an E.164 number; \"\" for none.")
+                  "a SIP URI (sip:name@host) or an E.164 number that config.toml's [voice] "
+                  "transfer_allowed lists; \"\" for none.")
 _QUEUE_HELP = ("The agent's team queue, for when the agent is on another call: a SIP URI or "
-               "an E.164 number; \"\" for none.")
+               "an E.164 number that [voice] transfer_allowed lists; \"\" for none.")
 
 
 @voice.command("route")
@@ -105,13 +106,17 @@ def voice_prompts(ctx: click.Context, cache: Path | None, as_json: bool) -> None
 @click.option("--exposed-to-trunk", is_flag=True,
               help="Allow a non-loopback --listen address: the SIP trunk or PBX reaches the "
                    "line there (let only the trunk's addresses through to it).")
+@click.option("--trunk", "trunks", multiple=True, metavar="ADDR[,ADDR…]",
+              help="The SIP trunk's or PBX's IP addresses or networks (e.g. 192.0.2.10,"
+                   "192.0.2.0/28; repeatable): every other peer is ignored, and the trunk's "
+                   "P-Asserted-Identity names the caller. Required with --exposed-to-trunk.")
 @click.option("--max-calls", default=32, show_default=True, type=click.IntRange(1, 1000),
               help="Calls answered at once; more are answered 486 Busy Here.")
 @click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path),
               help="The prompt cache (default: voice-cache in the data dir).")
 @click.pass_context
-def voice_sip(ctx: click.Context, listen: str, exposed_to_trunk: bool, max_calls: int,
-              cache: Path | None) -> None:
+def voice_sip(ctx: click.Context, listen: str, exposed_to_trunk: bool, trunks: tuple[str, ...],
+              max_calls: int, cache: Path | None) -> None:
     """Answer the voice line's SIP calls (RTP audio, RFC 4733 keys) until stopped.
 
     A SIP trunk or PBX sends calls to the official number here; each call hears the prompts,
@@ -132,6 +137,16 @@ def voice_sip(ctx: click.Context, listen: str, exposed_to_trunk: bool, max_calls
             f"refusing to answer SIP on {host}: it is not a loopback address; anyone who can "
             "reach it could call the line directly and present any calling number. Put it "
             "where only the SIP trunk reaches it and pass --exposed-to-trunk")
+    try:
+        trunk_list = sip.parse_trunks(trunks) if trunks else None
+    except ValueError:
+        raise click.BadParameter("give IP addresses or networks, e.g. 192.0.2.10,192.0.2.0/28",
+                                 param_hint="--trunk") from None
+    if not is_loopback(host) and trunk_list is None:
+        raise click.UsageError(
+            f"--exposed-to-trunk on {host} needs --trunk ADDR[,ADDR…]: the trunk's addresses, "
+            "so that only the trunk's calls are answered and no one else can present a "
+            "calling number")
     dep = deployment(ctx)
     recorded = dep.config.voice.recorded_prompts
     handler = logging.StreamHandler(sys.stderr)
@@ -149,7 +164,19 @@ def voice_sip(ctx: click.Context, listen: str, exposed_to_trunk: bool, max_calls
 
     sip.serve(dep, host=host, port=int(port_text), max_calls=max_calls,
               cache_dir=cache or dep.data_dir.path / "voice-cache",
-              recorded_dir=(dep.data_dir.path / recorded) if recorded else None, ready=ready)
+              recorded_dir=(dep.data_dir.path / recorded) if recorded else None, ready=ready,
+              trunks=[str(net) for net in trunk_list] if trunk_list else None)
+
+
+def _check_route(ctx: click.Context, transfer_to: str | None, queue: str | None) -> None:
+    """Refuse a target outside ``[voice] transfer_allowed`` before anything is written."""
+    from callproof.voice.routes import check_target
+
+    allowed = deployment(ctx).config.voice.transfer_allowed
+    if transfer_to and transfer_to.strip():
+        check_target(transfer_to, "the transfer target", allowed)
+    if queue and queue.strip():
+        check_target(queue, "the queue", allowed)
 
 
 def route_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -160,7 +187,8 @@ def route_options(command: Callable[..., None]) -> Callable[..., None]:
     def run(*args: Any, transfer_to: str | None = None, queue: str | None = None,
             **kwargs: Any) -> None:
         ctx = click.get_current_context()
-        only_route = ctx.info_name == "set" and all(
+        _check_route(ctx, transfer_to, queue)  # a refused target: nothing changes, not even
+        only_route = ctx.info_name == "set" and all(  # the agent added or renamed beside it
             v is None or v is False for k, v in kwargs.items() if k != "agent_id")
         if not only_route or (transfer_to is None and queue is None):
             command(*args, **kwargs)

@@ -8,9 +8,11 @@ independent of any telephony product. An adapter (TwiML webhooks, SIP) speaks ea
     >>> call.keys("482917360").say[0].key  # 'verified': "Yes. This is … Mei Lin …"
 
 The same lookup, claim and checks as the page run underneath (:func:`callproof.checkflow.
-check_by_phone`): the claim is held by a client token of this call's own, so a code claimed on
-the page cannot be checked by phone, nor the reverse; the phone question is answered by the
-network (the calling number's keyed hash against the ticket's), and no check word is asked: the
+check_by_phone`): the claim is held by a client token derived from the calling number
+(:func:`phone_token`), so a code claimed on the page cannot be checked by phone, nor the
+reverse, while the same phone calling again is the same client and hears its step again; the
+phone question is answered by the network (the calling number's keyed hash against the
+ticket's), and no check word is asked: the
 customer hung up and dialled the official number, so there is no live call to bind a word to.
 A ticket the dialer closed before anyone claimed it is still checked here until it expires (the
 after-the-call check); a ticket issued without a number is not claimed — the line says it cannot
@@ -118,6 +120,12 @@ def call_token(deployment: Deployment, channel: str, call_id: str) -> str:
     return deployment.hash_keys.voice_call_token(channel, call_id)
 
 
+def phone_token(deployment: Deployment, e164: str) -> str:
+    """The client token every call from one calling number claims with (both adapters): a
+    keyed hash of the E.164 number under the hash key's voice purpose key, never stored."""
+    return deployment.hash_keys.voice_call_token("phone", e164)
+
+
 class VoiceCall:
     """One telephone call to the voice line: a small state machine over the check flow."""
 
@@ -136,7 +144,11 @@ class VoiceCall:
         self._phone = caller_e164(caller_number, company.country)
         self._network = ("voice-trunk:" + client_key) if client_key else (
             number_block(self._phone) if self._phone else None)
-        self._token = call_token(deployment, channel, call_id) if call_id else new_client_token()
+        # The claim is the calling number's, on either adapter: the same phone calling again
+        # (a dropped call, a hang-up before pressing 1) is the same client and gets its step
+        # back, not "claimed elsewhere". A call without a number never claims (start() ends it).
+        self._token = phone_token(deployment, self._phone) if self._phone else (
+            call_token(deployment, channel, call_id) if call_id else new_client_token())
         s = state or {}
         self.step: str = s.get("step", LANGUAGE)
         self.lang: str = s.get("lang", "en")
@@ -303,7 +315,8 @@ class VoiceCall:
         self.step = DONE
         if digits != "1" or queue is None or self.ticket_id is None:
             return Turn((self._say("thanks"),), None, hangup=True)
-        self.routes.called_back(self.ticket_id, to="queue", channel="voice")
+        # Not a verified customer: the team hears the call-back as unchecked.
+        self.routes.called_back(self.ticket_id, to="queue", channel="voice", checked=False)
         log.info("voice call put through: channel=%s to=team ticket=%s", self.channel,
                  self.ticket_id)
         return Turn((self._say("transferring_team"),), None,

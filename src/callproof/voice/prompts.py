@@ -8,7 +8,13 @@ mono 16-bit signed PCM WAV (converted by SoX when it is installed, else in pure 
 A recording replaces only a *static* prompt (one with nothing filled in per call, see
 :data:`callproof.voice.texts.STATIC_KEYS`), named ``<key>.<lang>.wav`` (``enter_code.en.wav``,
 ``enter_code.zh-Hant.wav``), in any WAV sample rate: it is converted once like the speech.
-Cached files are named by a hash of the voice and the text, so a changed text renders anew.
+
+Only static prompts are cached, as ``<key>.<lang>.<hash>.wav`` (the hash of the voice and the
+text, so a changed text renders anew): :meth:`PromptAudio.static_name` says whether a file name
+is one of them, and nothing else is ever served. A sentence with names, times or reasons in it
+("Mei Lin from Billing called you at 17:30 …") is rendered for the call into a private file
+under ``<cache>/calls/``, which the adapter deletes once it has read it
+(:meth:`PromptAudio.release`) and which is purged after :data:`CALL_AUDIO_SECONDS` anyway.
 """
 
 from __future__ import annotations
@@ -17,17 +23,19 @@ import array
 import hashlib
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import wave
 from fractions import Fraction
 from pathlib import Path
 
 from callproof.errors import ConfigError
 from callproof.voice.machine import Say
-from callproof.voice.texts import STATIC_KEYS
+from callproof.voice.texts import STATIC_KEYS, VOICE_LANGUAGES, text
 
 #: The telephone's audio: 8 kHz, mono, 16-bit.
 RATE = 8000
@@ -37,6 +45,10 @@ VOICES = {"en": "en", "zh-Hant": "cmn", "zh-Hans": "cmn", "yue": "yue", "yue-Han
 SPEED = 145
 _RENDER_VERSION = "1"  # change to render every cached prompt anew
 _TAPS = 8  # the low-pass filter's half width at the output rate, in its samples
+#: Seconds a call's own sentence may stay on disk when its adapter did not release it.
+CALL_AUDIO_SECONDS = 120
+_CALLS = "calls"  # the folder, in the cache, of the sentences rendered for one call
+_STATIC_NAME = re.compile(r"([a-z_]{1,40})\.(en|zh-Hant|zh-Hans)\.[0-9a-f]{24}\.wav")
 
 
 class PromptAudio:
@@ -56,34 +68,104 @@ class PromptAudio:
         path = self.recorded_dir / f"{say.key}.{say.lang}.wav"
         return path if path.is_file() else None
 
+    def is_static(self, say: Say) -> bool:
+        """Whether ``say`` is a fixed prompt (cached and servable): a static key with its own
+        text, the same for every call. Anything with names, times or reasons in it is not."""
+        if say.key not in STATIC_KEYS:
+            return False
+        if self.recorded(say) is not None:
+            return True
+        try:
+            return say.text == text(say.key, say.lang)
+        except KeyError:  # pragma: no cover - a static key has a text in every language
+            return False
+
     def name_for(self, say: Say) -> str:
-        """The cached file's name for this sentence: a hash of the source and the text."""
+        """The cached file's name for a static prompt: its key, language and a hash of the
+        source and the text."""
         source = self.recorded(say)
         origin = f"recorded\x00{source.stat().st_mtime_ns}\x00{source}" if source else \
             f"espeak-ng\x00{VOICES.get(say.lang, 'en')}\x00{SPEED}"
         digest = hashlib.sha256(f"{_RENDER_VERSION}\x00{origin}\x00{say.text}".encode())
-        return digest.hexdigest()[:40] + ".wav"
+        return f"{say.key}.{say.lang}.{digest.hexdigest()[:24]}.wav"
+
+    def static_name(self, name: str) -> Path | None:
+        """The cached file of a fixed prompt named ``name`` (for serving it), or None when the
+        name is not exactly today's name of a fixed prompt: no other file is ever served."""
+        match = _STATIC_NAME.fullmatch(name)
+        if match is None or match[1] not in STATIC_KEYS or match[2] not in VOICE_LANGUAGES:
+            return None
+        say = Say(match[1], match[2], text(match[1], match[2]))
+        if self.name_for(say) != name:
+            return None
+        return self.wav_for(say)
 
     def wav_for(self, say: Say) -> Path:
-        """The 8 kHz mono 16-bit WAV of ``say``: rendered (or converted) once, then cached.
-        Raises :class:`ConfigError` when espeak-ng is missing or fails."""
+        """The 8 kHz mono 16-bit WAV of ``say``. A fixed prompt is rendered (or converted) once
+        and cached; any other sentence is rendered into a new private file under
+        ``<cache>/calls/`` for this call only — release it (:meth:`release`) once read; it is
+        purged after :data:`CALL_AUDIO_SECONDS` anyway. Raises :class:`ConfigError` when
+        espeak-ng is missing or fails."""
+        if not self.is_static(say):
+            return self._for_call(say)
         path = self.cache_dir / self.name_for(say)
         if path.is_file():
             return path
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        source = self.recorded(say)
         with tempfile.TemporaryDirectory(dir=self.cache_dir) as tmp:
-            raw = Path(tmp) / "raw.wav"
-            if source is not None:
-                shutil.copyfile(source, raw)
-            else:
-                _speak(say.text, VOICES.get(say.lang, "en"), raw)
-            out = Path(tmp) / "out.wav"
-            if not _sox(raw, out):
-                rate, samples = _read_mono16(raw)
-                _write(out, resample(samples, rate, RATE))
+            out = self._render(say, Path(tmp))
             os.replace(out, path)  # atomic: a concurrent render of the same text is the same
         return path
+
+    def release(self, path: Path) -> None:
+        """Delete a call's own sentence once the adapter has read it (a fixed prompt's cached
+        file is left alone)."""
+        path = Path(path)
+        if path.parent == self.cache_dir / _CALLS:
+            path.unlink(missing_ok=True)
+
+    def purge(self, *, older_than: float = CALL_AUDIO_SECONDS) -> int:
+        """Delete the calls' sentences older than ``older_than`` seconds; how many went."""
+        calls, gone = self.cache_dir / _CALLS, 0
+        if not calls.is_dir():
+            return 0
+        limit = time.time() - older_than
+        for entry in calls.iterdir():
+            try:
+                if entry.stat().st_mtime < limit:
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+                    gone += 1
+            except FileNotFoundError:  # another instance purged it first
+                continue
+        return gone
+
+    def _for_call(self, say: Say) -> Path:
+        calls = self.cache_dir / _CALLS
+        calls.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.purge()
+        with tempfile.TemporaryDirectory(dir=calls) as tmp:
+            out = self._render(say, Path(tmp))
+            os.chmod(out, 0o600)  # who called whom: readable by this service only
+            fd, name = tempfile.mkstemp(suffix=".wav", dir=calls)  # a name of its own
+            os.close(fd)
+            os.replace(out, name)
+        return Path(name)
+
+    def _render(self, say: Say, tmp: Path) -> Path:
+        source = self.recorded(say)
+        raw = tmp / "raw.wav"
+        if source is not None:
+            shutil.copyfile(source, raw)
+        else:
+            _speak(say.text, VOICES.get(say.lang, "en"), raw)
+        out = tmp / "out.wav"
+        if not _sox(raw, out):
+            rate, samples = _read_mono16(raw)
+            _write(out, resample(samples, rate, RATE))
+        return out
 
 
 def _speak(text: str, voice: str, out: Path) -> None:
