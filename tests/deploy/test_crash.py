@@ -303,7 +303,11 @@ def test_full_flows_survive_an_instance_and_the_worker_killed(
     assert set(after_instance) >= {i.address for i in top.instances}, after_instance
     assert killed_worker_at - killed_instance_at > 5
 
-    # The standby took the log over by its lease: the queue drains, a checkpoint is signed.
+    # The standby took the log over by its lease: the queue drains, a checkpoint is signed. One
+    # more ticket after the kill makes sure there is something to take over even when the load
+    # finished its flows before the worker was killed (on a quiet machine it does).
+    after_kill, _ = Dialer(top, api_key).issue("after-the-worker-kill", time.monotonic() + 30)
+    tickets_before.add(after_kill["ticket_id"])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         waiting = _sql(url, "SELECT count(*) FROM event_queue")[0][0]
