@@ -21,6 +21,7 @@ its duties over by the lease. Afterwards:
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -212,9 +213,10 @@ def _client(top: Any, key: str, results: Results, stop_at: float, budget: list[i
             budget[0] -= 1
         try:
             _flow(top, dialer, results, stop_at)
-        except (OSError, urllib.error.URLError, AssertionError) as e:
-            # A request that met a killed instance (502, a dropped connection), or a step the
-            # customer would repeat: counted, and checked against the kill times below.
+        except (OSError, urllib.error.URLError, http.client.HTTPException, AssertionError) as e:
+            # A request that met a killed instance (502, a dropped connection, an answer cut off
+            # mid-body), or a step the customer would repeat: counted, and checked against the
+            # kill times below.
             with results.lock:
                 results.interrupted += 1
                 results.failures.append(f"{time.monotonic():.1f} {type(e).__name__}: "
