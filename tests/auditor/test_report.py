@@ -85,8 +85,9 @@ def test_the_report_names_the_wave_and_the_rogue_agent(month: Month,
     assert anomalies.count("Burst of failed lookups") == 1
     assert f"By agent: {rogue} (" in anomalies  # the night calls are all the rogue's
     # The charts: inline SVG with a title and a description, and the numbers in a table.
-    assert html.count('<svg class="chart"') >= 6
-    assert html.count("<title id=") == html.count('<svg class="chart"')
+    assert html.count('<svg class="chart wide"') >= 6  # and each drawn again for a phone
+    assert html.count('<svg class="chart phone"') == html.count('<svg class="chart wide"')
+    assert html.count("<title id=") == html.count('<svg class="chart ')
     failed = _section(html, "failed")
     assert f"{wave:%m-%d %H:00} · " in failed and 'class="flag"' in failed
     agents = _section(html, "agents")
@@ -132,7 +133,9 @@ def test_a_tampered_bundle_is_reported_as_failing(month: Month, tmp_path: Path) 
     assert done.exit_code == 0 and "does NOT verify" in done.output
     verdict = _section(out.read_text("utf-8"), "verdict")
     assert 'class="verdict fail"' in verdict
-    assert '<li lang="en">entries.jsonl has ' in verdict and "entries are missing" in verdict
+    assert "<li>line " not in verdict  # a missing line has no line of its own
+    assert "<li><code>entries.jsonl</code> has " in verdict and "entries are missing" in verdict
+    assert '<code class="fcode">tree.missing</code>' in verdict
 
 
 def test_without_a_pinned_key_the_report_says_so(month: Month) -> None:
@@ -213,7 +216,12 @@ def test_every_language_has_every_word_with_the_same_placeholders() -> None:
     # it may leave out the count, never add a placeholder of its own.
     base = {lang: {k: v for k, v in f.items() if not k.endswith(".one")}
             for lang, f in fields.items()}
-    assert base["zh-Hant"] == base["en"] and base["zh-Hans"] == base["en"]
+    # The verifier's findings (v.*) may leave out an exception's English text ({error}).
+    english = {k: [n for n in v if not (k.startswith("v.") and n == "error")]
+               for k, v in base["en"].items()}
+    for lang in ("zh-Hant", "zh-Hans"):
+        assert base[lang].keys() == english.keys()
+        assert {k: [n for n in v if n != "error"] for k, v in base[lang].items()} == english
     for lang, found in fields.items():
         for key, names in found.items():
             if key.endswith(".one"):
@@ -221,6 +229,27 @@ def test_every_language_has_every_word_with_the_same_placeholders() -> None:
                 assert set(names) <= set(found[key.removesuffix(".one")]), (lang, key)
 
 # --- in the browser -------------------------------------------------------------------------
+
+
+#: Each chart drawn on the page: the smallest of its labels' font sizes in CSS px as drawn (the
+#: size in the drawing's units times the drawing's scale), its labels cut off by its edges, and
+#: its pairs of labels that overlap.
+_CHART_LABELS = """() => [...document.querySelectorAll('svg.chart')]
+  .filter(svg => svg.getClientRects().length).map(svg => {
+    const edge = svg.getBoundingClientRect(), texts = [...svg.querySelectorAll('text')];
+    const boxes = texts.map(t => t.getBoundingClientRect());
+    const apart = (a, b) => a.right <= b.left + 0.5 || b.right <= a.left + 0.5 ||
+                            a.bottom <= b.top + 0.5 || b.bottom <= a.top + 0.5;
+    return {chart: svg.querySelector('title').textContent,
+            smallest: Math.min(...texts.map(
+              t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)),
+            cut: texts.filter((t, i) =>
+              boxes[i].left < edge.left - 0.5 || boxes[i].right > edge.right + 0.5 ||
+              boxes[i].top < edge.top - 0.5 || boxes[i].bottom > edge.bottom + 0.5)
+              .map(t => t.textContent),
+            overlaps: boxes.flatMap((a, i) => boxes.slice(i + 1).flatMap((b, j) =>
+              apart(a, b) ? [] : [[texts[i].textContent, texts[i + 1 + j].textContent]]))};
+  })"""
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -238,7 +267,9 @@ def test_the_report_in_chromium(browser: Any, month: Month, reports: dict[str, P
     assert verdict.endswith(STRINGS[lang]["pass"])
     anomalies = page.locator("section[aria-labelledby=h-anomalies]").inner_text()
     assert month.plan.rogue_agent in anomalies and f"{month.wave_start:%Y-%m-%d %H:00}" in anomalies
-    assert page.locator("svg.chart").count() >= 6
+    charts = page.evaluate(_CHART_LABELS)  # the wide drawings
+    assert len(charts) >= 6 and all(c["smallest"] >= 10 and not c["cut"] and not c["overlaps"]
+                                    for c in charts), charts
     # The style applies under the page's own Content-Security-Policy (not blocked).
     assert page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") != "none"
     page.screenshot(path=str(shots / f"audit-report-{lang}.png"), full_page=True)
@@ -299,6 +330,98 @@ def test_counts_of_one_read_as_one(month: Month, reports: dict[str, Path]) -> No
     assert "匯出包驗證未通過：1 項錯誤" in zh
 
 
+#: Latin-letter names a Chinese finding may spell, beside _IDENTIFIERS: the log's event types and
+#: fields, the bundle's files and formats, and the options to type.
+_FINDING_NAMES = _IDENTIFIERS | {"jwks.json", "JSON", "RFC", "JWS", "Merkle", "dst", "exp", "jti",
+                                 "ticket_id", "witness", "trust-bundle-key", "json"}
+_EVENT_NAME = re.compile(r"\b(?:ticket|alert)\.[a-z_]+")
+
+
+def _english_words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z][A-Za-z._-]{2,}", _EVENT_NAME.sub(" ", text))) - _FINDING_NAMES
+
+
+@pytest.mark.parametrize("lang", ["zh-Hant", "zh-Hans"])
+def test_every_finding_reads_in_chinese(lang: str) -> None:
+    """Each sentence the verifier can say has its Chinese words, with no English in them beyond
+    names to look up (issue 14, item 23): the values (ids, hashes, names) fill the braces."""
+    words = STRINGS[lang]
+    english = {k: v for k, v in STRINGS["en"].items()
+               if k.startswith("v.") and not k.endswith(".one")}
+    for key, text in english.items():
+        said = words[key]
+        assert said != text or not re.search("[A-Za-z]{3}", text), key
+        assert _english_words(re.sub(r"{[a-z_]+}", " ", said)) == set(), (key, said)
+    for state in ("issued", "claimed", "closed", "expired", "failed", "revoked", "verified"):
+        assert not re.search("[A-Za-z]", words[f"state.{state}"])
+
+
+def _tamper(month: Month, path: Path) -> tuple[str, str]:
+    """A copy of the month's bundle broken in many ways at once; returns a witness key that did
+    not cosign and the jwks.json key id left out."""
+    shutil.copytree(month.bundle, path)
+    lines = (path / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    closed = next(json.loads(b) for b in lines if b'"ticket.closed"' in b)
+    agent = next(i for i, b in enumerate(lines) if b'"agent.added"' in b)
+    lines[agent] = lines[agent].replace(b'"Mei Lin"', b'"Mei  Lin"')  # an edited entry
+    lines.append(lines[next(i for i, b in enumerate(lines) if b'"ticket.issued"' in b)])
+    claim = {**closed, "at": closed["at"] + 1, "type": "ticket.claimed"}  # after its end
+    lines.append(json.dumps(claim, separators=(",", ":"), sort_keys=True).encode() + b"\n")
+    lines.append(lines[-1].replace(b'"iss":"shop.example"', b'"iss":"evil.example"'))
+    lines.append(b"{not json}\n")
+    (path / "entries.jsonl").write_bytes(b"".join(lines))
+    jwks = json.loads((path / "jwks.json").read_text("utf-8"))
+    jwks["keys"].append({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"})
+    (path / "jwks.json").write_text(json.dumps(jwks), "utf-8")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from callproof.tlog import note
+
+    witness = note.Verifier.from_public_key("witness.example/w1",
+                                            Ed25519PrivateKey.generate().public_key(),
+                                            note.ALG_COSIGNATURE_V1)
+    return witness.to_vkey(), closed["data"]["ticket_id"]
+
+
+@pytest.mark.parametrize("lang", ["zh-Hant", "zh-Hans"])
+def test_a_failing_bundle_is_reported_in_chinese(month: Month, tmp_path: Path,
+                                                 lang: str) -> None:
+    """The failures of a tampered bundle read in the report's language: the line, the finding
+    in words, ids and hashes as code, a ticket's state in words; no English sentence
+    (issue 14, item 23). The command line and --json still say them in English, with the same
+    codes."""
+    witness, ticket = _tamper(month, tmp_path / "bundle")
+    out = tmp_path / "r.html"
+    args = ["audit", "report", str(tmp_path / "bundle"), "--out", str(out), "--lang", lang,
+            "--log-key", month.vkey, "--witness", witness]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0 and "does NOT verify" in done.output, done.output
+    verified = CliRunner().invoke(cli, ["audit", "verify", str(tmp_path / "bundle"), "--json",
+                                        "--log-key", month.vkey, "--witness", witness])
+    summary = json.loads(verified.output)
+    codes = [f["code"] for f in summary["failures"]]
+    assert {"tree.root", "tree.extra", "ticket.issued_twice", "story.impossible",
+            "line.other_issuer", "line.not_event", "jwks.key_refused",
+            "quorum.not_met"} <= set(codes), codes
+    assert any("is impossible: the ticket is closed" in f["message"]
+               for f in summary["failures"])  # English on the command line
+    verdict = _section(out.read_text("utf-8"), "verdict")
+    items = re.findall(r"<li>(.*?)</li>", verdict, re.S)
+    assert len(items) == len(codes)
+    assert [re.findall(r'class="fcode">([a-z_.]+)<', i) for i in items] == [[c] for c in codes]
+    closed = "「已結束」" if lang == "zh-Hant" else "“已结束”"
+    impossible = next(i for i in items if "story.impossible" in i)
+    assert f"<code>{ticket}</code>" in impossible and closed in impossible
+    assert re.match(r"第 \d+ 行：", impossible)
+    import html as entities
+
+    text = entities.unescape(re.sub(r"<[^>]+>", " ",
+                                    re.sub(r"<code[^>]*>.*?</code>", " ", verdict, flags=re.S)))
+    assert _english_words(text) == set(), text
+    warnings = re.findall(r'<p class="warn">(.*?)</p>', verdict, re.S)
+    assert warnings and all("witness.example/w1" in w for w in warnings)
+
+
 def test_the_report_shows_progress_while_it_scans(month: Month, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     done = CliRunner().invoke(cli, ["audit", "report", str(month.bundle), "--out", str(out),
@@ -316,15 +439,20 @@ def test_the_report_shows_progress_while_it_scans(month: Month, tmp_path: Path) 
 def test_the_report_fits_a_phone(browser: Any, reports: dict[str, Path], lang: str,
                                  tmp_path: Path) -> None:
     """At 390 px nothing makes the page scroll sideways: wide tables scroll in their own
-    focusable region, and axe finds no violation of any impact."""
+    focusable region, the charts are drawn for the phone with labels of at least 10 px that
+    neither overlap nor run off the chart, and axe finds no violation of any impact."""
     shots = Path(os.environ.get("CALLPROOF_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
     try:
         page = context.new_page()
         page.goto(reports[lang].as_uri())
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path=str(shots / f"audit-report-{lang}-390.png"), full_page=True)
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+        charts = page.evaluate(_CHART_LABELS)
+        assert len(charts) >= 6
+        for chart in charts:  # readable: no label below 10 px, cut off or on top of another
+            assert chart["smallest"] >= 10 and not chart["cut"] and not chart["overlaps"], chart
         if AXE.is_file():
             page.add_script_tag(path=str(AXE))
             found = page.evaluate(

@@ -485,9 +485,9 @@ def test_a_quorum_of_two_fails_when_only_one_witness_cosigned(
     # The default quorum is every witness given; a quorum of 1 is met.
     assert not verify_bundle(out, log_key=log.vkey(), witnesses=keys).ok
     one = verify_bundle(out, log_key=log.vkey(), witnesses=keys, quorum=1)
-    assert one.ok and any("regulator.example/w2" in w for w in one.warnings)
+    assert one.ok and any("regulator.example/w2" in str(w) for w in one.warnings)
     too_many = verify_bundle(out, log_key=log.vkey(), witnesses=keys[:1], quorum=2)
-    assert "a quorum of 2 cannot be met by the 1 distinct witness key(s) given" in \
+    assert "a quorum of 2 cannot be met by the 1 witness key given" in \
         str(too_many.failures[0])
     not_a_witness = verify_bundle(out, log_key=log.vkey(), witnesses=[log.vkey()])
     assert "is not a cosignature (type 0x04) key" in str(not_a_witness.failures[0])

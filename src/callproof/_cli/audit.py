@@ -367,8 +367,9 @@ def verify_cmd(directory: str, previous: BinaryIO | None, log_key: str | None,
               "root": _b64(cp.root) if cp is not None else None,
               "origin": cp.origin if cp is not None else None, "pinned": report.pinned,
               "cosigned_by": list(report.cosigned_by),
-              "failures": [{"line": f.line, "message": f.message} for f in report.failures],
-              "warnings": list(report.warnings), "notes": list(report.notes)})
+              "failures": [{"line": f.line, "code": f.code, "message": f.message}
+                           for f in report.failures],
+              "warnings": [str(w) for w in report.warnings], "notes": list(report.notes)})
         if not report.ok:
             sys.exit(EXIT_FAILED)
         return

@@ -29,13 +29,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from callproof.auditor.findings import Finding
 from callproof.auditor.scan import _chunks, _Record, _Scan, _Scans
 from callproof.auditor.story import Sink, _Story
 from callproof.protocol.canonical import parse_json_strict
 from callproof.protocol.keys import REVOKED, KeySet, TicketKey
 from callproof.protocol.ticket import CLOCK_SKEW
 from callproof.tlog import merkle, note
-from callproof.tlog.cosign import check_quorum
+from callproof.tlog.cosign import QuorumError, check_quorum
 from callproof.tlog.proof import ORIGIN_SUFFIX
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 ENTRIES, CHECKPOINT, JWKS, VKEY = "entries.jsonl", "checkpoint", "jwks.json", "log.vkey"
-_TICKET_EVENTS_BEFORE_ISSUE = "comes before its ticket.issued"
 
 #: Tickets per job sent to a worker process; a bundle with fewer tickets than this is checked
 #: in this process alone (starting the workers would cost more than it saves).
@@ -59,10 +59,23 @@ _BYTES_PER_TICKET = 256
 
 @dataclass(frozen=True)
 class Failure:
-    """One thing that does not hold; ``line`` is the 1-based line of entries.jsonl, if any."""
+    """One thing that does not hold: ``finding`` says what (by key, so that the report can say
+    it in its reader's language; plain text is shown as it is); ``line`` is the 1-based line of
+    entries.jsonl, if any."""
 
-    message: str
+    finding: Finding | str
     line: int | None = None
+
+    @property
+    def message(self) -> str:
+        """The finding in English, as the command line prints it."""
+        return str(self.finding)
+
+    @property
+    def code(self) -> str | None:
+        """The finding's key (``tree.root``, ``story.impossible``, …), stable across versions
+        and languages; None for plain text."""
+        return self.finding.key if isinstance(self.finding, Finding) else None
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line is not None else self.message
@@ -77,7 +90,8 @@ class VerifyReport:
     checkpoint: note.Checkpoint | None = None
     root: bytes | None = None
     failures: list[Failure] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    #: What weakens the verdict without failing it (``str()`` of each is its English).
+    warnings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cosigned_by: list[str] = field(default_factory=list)  # the given witnesses that cosigned
     #: The log key was the auditor's (``log_key``), not taken from the bundle: only then does
@@ -98,8 +112,12 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.failures
 
-    def fail(self, message: str, line: int | None = None) -> None:
-        self.failures.append(Failure(message, line))
+    def fail(self, key: str, line: int | None = None, **params: Any) -> None:
+        """Record the finding ``key`` (a ``v.<key>`` of the report's words) with its values."""
+        self.failures.append(Failure(Finding.of(key, **params), line))
+
+    def warn(self, key: str, **params: Any) -> None:
+        self.warnings.append(Finding.of(key, **params))
 
 
 def load_verifier(value: str) -> note.Verifier:
@@ -114,9 +132,7 @@ def load_verifier(value: str) -> note.Verifier:
 
 
 #: The failure of a bundle checked without a pinned log key (spec/audit-log.md §6 step 1).
-NOT_PINNED = ("no log key was pinned (--log-key): anyone can make a bundle that verifies with "
-              "its own log.vkey. Pin the log key the company published; to check only that the "
-              "bundle agrees with itself, say so with --trust-bundle-key")
+NOT_PINNED = str(Finding.of("key.not_pinned"))
 
 
 def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Verifier | None = None,
@@ -149,33 +165,31 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     try:
         bundle_vkey = note.Verifier.parse((path / VKEY).read_text("utf-8").strip())
     except (OSError, UnicodeDecodeError, note.NoteError) as e:
-        report.warnings.append(f"{VKEY}: cannot be read ({e})")
+        report.warn("file.unreadable", file=VKEY, error=str(e))
     if log_key is None:
         pinned = bundle_vkey
         if not trust_bundle_key:
-            report.fail(NOT_PINNED)
+            report.fail("key.not_pinned")
         elif pinned is not None:
-            report.warnings.append(
-                "no log key was pinned (--log-key): the bundle's own log.vkey is trusted, which "
-                "shows only that the bundle agrees with itself")
+            report.warn("key.bundle_trusted")
     else:
         report.pinned = True
         try:
             pinned = log_key if isinstance(log_key, note.Verifier) else load_verifier(log_key)
         except note.NoteError as e:
-            report.fail(f"the pinned log key is refused: {e}")
+            report.fail("key.pinned_refused", error=str(e))
             return report
         if bundle_vkey is not None and bundle_vkey != pinned:
-            report.warnings.append("the bundle's log.vkey is not the pinned log key")
+            report.warn("key.vkey_differs")
     if pinned is None:
-        report.fail("no log key: pin one with --log-key, the bundle has no readable log.vkey")
+        report.fail("key.none")
         return report
     if not pinned.name.endswith(ORIGIN_SUFFIX):
-        report.warnings.append(f"the log key's name {pinned.name!r} is not a callproof log's")
+        report.warn("key.foreign_name", name=pinned.name)
     issuer = pinned.name.removesuffix(ORIGIN_SUFFIX)
 
     # 2. The checkpoint, signed by the pinned key, of this log.
-    checkpoint = _open_checkpoint(path / CHECKPOINT, pinned, "checkpoint", report)
+    checkpoint = _open_checkpoint(path / CHECKPOINT, pinned, "what.checkpoint", report)
     report.checkpoint = checkpoint
     if witnesses or quorum is not None:
         _quorum(path / CHECKPOINT, checkpoint, witnesses, quorum, report)
@@ -188,32 +202,35 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     try:
         jwks = parse_json_strict((path / JWKS).read_bytes())
     except (OSError, ValueError) as e:
-        report.fail(f"{JWKS}: cannot be read ({e})")
+        report.fail("file.unreadable", file=JWKS, error=str(e))
         jwks = {"keys": []}
     keyset, problems = KeySet.from_history_jwks(jwks)
     for problem in problems:
-        report.fail(f"{JWKS}: {problem}")
+        if problem.index is None:
+            report.fail("jwks.shape", file=JWKS)
+        else:
+            report.fail("jwks.key_refused", file=JWKS, n=problem.index, error=problem.reason)
     keys = dict(keyset)
-    prev = _open_checkpoint(previous, pinned, "the previous checkpoint", report) \
+    prev = _open_checkpoint(previous, pinned, "what.previous", report) \
         if previous is not None else None
 
     # 4. Every line, streamed in chunks: its leaf, its shape and its ticket's signature (on a
     # pool of processes), then, here and in order, its place in the key timeline and the story.
     # Failures are sorted by line, then by the order in which one process checking everything
     # in turn would have found them.
-    found: list[tuple[int, int, int, str]] = []  # (line, 0 here / 1 signature, seq, message)
+    found: list[tuple[int, int, int, Finding]] = []  # (line, 0 here / 1 signature, seq, what)
 
-    def here(line: int, message: str) -> None:
-        found.append((line, 0, len(found), message))
+    def here(line: int, finding: Finding) -> None:
+        found.append((line, 0, len(found), finding))
 
-    def signature(line: int, message: str) -> None:
-        found.append((line, 1, len(found), message))
+    def signature(line: int, finding: Finding) -> None:
+        found.append((line, 1, len(found), finding))
 
     try:
         f = open(path / ENTRIES, "rb")
         big = os.fstat(f.fileno()).st_size >= TICKETS_PER_JOB * 1_000
     except OSError as e:
-        report.fail(f"{ENTRIES}: cannot be read ({e})")
+        report.fail("file.unreadable", file=ENTRIES, error=str(e))
         return report
     count = workers if workers is not None else os.cpu_count() or 1
     story = _Story(here)
@@ -241,8 +258,8 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
         merkle_seconds += time.perf_counter() - t0
         for record in records:
             _replay(record, here, keys, story, created, issued, revoked_in_log)
-        for line_no, message in bad_signatures:
-            signature(line_no, message)
+        for line_no, finding in bad_signatures:
+            signature(line_no, finding)
         line += n
         if progress is not None:
             progress(line)
@@ -267,7 +284,8 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     report.workers = scans.workers
     if scans.note:
         report.notes.append(scans.note)
-    report.failures.extend(Failure(message, line_no) for line_no, _, _, message in sorted(found))
+    report.failures.extend(Failure(finding, line_no) for line_no, _, _, finding in
+                           sorted(found, key=lambda x: x[:3]))
     report.entries = tree.size
     report.tickets = len(issued)
     report.root = tree.root()
@@ -280,40 +298,32 @@ def verify_bundle(directory: str | os.PathLike[str], *, log_key: str | note.Veri
     for kid, (line_no, compromised_at) in revoked_in_log.items():
         key = keys.get(kid)
         if key is None or key.status != REVOKED:
-            report.fail(f"key {kid} is revoked in the log but not in jwks.json", line_no)
+            report.fail("key.revoked_only_in_log", line_no, kid=kid)
         elif key.compromised_at is None or \
                 int(key.compromised_at.timestamp()) != compromised_at:
-            report.fail(f"key {kid}: the log says compromised at {compromised_at}, jwks.json "
-                        "says otherwise", line_no)
+            report.fail("key.compromise_differs", line_no, kid=kid, at=compromised_at)
 
     # 6. The tree against the checkpoint.
     if checkpoint is not None:
         n, size = tree.size, checkpoint.size
         if n < size:
-            report.fail(f"{ENTRIES} has {n} lines but the checkpoint covers {size}: "
-                        f"{size - n} entries are missing (dropped lines?)")
+            report.fail("tree.missing", file=ENTRIES, n=n, size=size, missing=size - n)
         elif n > size:
-            report.fail(f"lines {size + 1}–{n} are not covered by the checkpoint (tree size "
-                        f"{size}): entries were added after it was signed", size + 1)
+            report.fail("tree.extra", size + 1, first=size + 1, n=n, size=size)
         if root_at_checkpoint is not None and \
                 not hmac.compare_digest(root_at_checkpoint, checkpoint.root):
-            report.fail(
-                f"the Merkle root of lines 1–{size} is {_b64(root_at_checkpoint)} but the "
-                f"checkpoint says {_b64(checkpoint.root)}: an entry was edited, removed, added "
-                "or reordered, or the checkpoint belongs to another bundle")
+            report.fail("tree.root", size=size, root=_b64(root_at_checkpoint),
+                        expected=_b64(checkpoint.root))
 
     # 7. Append-only: the bundle extends the checkpoint the auditor kept.
     if prev is not None and checkpoint is not None:
         if prev.size > checkpoint.size:
-            report.fail(f"the previous checkpoint covers {prev.size} entries, this bundle's "
-                        f"only {checkpoint.size}: the log went backwards")
+            report.fail("previous.backwards", size=prev.size, now=checkpoint.size)
         elif prev.size == checkpoint.size and prev.root != checkpoint.root:
-            report.fail(f"fork: two checkpoints of size {prev.size} with different roots, both "
-                        "signed by the log key — the log showed two different histories")
+            report.fail("previous.fork", size=prev.size)
         elif root_at_previous is not None and \
                 not hmac.compare_digest(root_at_previous, prev.root):
-            report.fail(f"fork: lines 1–{prev.size} do not give the root of the previous "
-                        "checkpoint — the log rewrote its history since then")
+            report.fail("previous.rewritten", size=prev.size)
     report.timings["total"] = time.perf_counter() - started
     return report
 
@@ -323,42 +333,59 @@ def _quorum(source: Path, checkpoint: note.Checkpoint | None,
             report: VerifyReport) -> None:
     """Step 2b: at least ``quorum`` of the given witnesses cosigned the bundle's checkpoint."""
     if not witnesses:
-        report.fail("a witness quorum was asked for but no witness key was given (--witness)")
+        report.fail("quorum.no_keys")
         return
     keys: list[note.Verifier] = []
     for value in witnesses:
         try:
             keys.append(value if isinstance(value, note.Verifier) else load_verifier(value))
         except note.NoteError as e:
-            report.fail(f"a witness key is refused: {e}")
+            report.fail("quorum.key_refused", error=str(e))
             return
     if checkpoint is None:
         return  # already failed: nothing to count cosignatures on
     try:
         good, problems = check_quorum(source.read_bytes(), keys, quorum)
+    except QuorumError as e:
+        problems = e.problems
+        if e.good is None:
+            report.fail("quorum.impossible", need=e.need, given=e.given)
+        else:
+            report.fail("quorum.not_met", good=len(e.good), given=e.given, need=e.need,
+                        cosigned=", ".join(w.name for w in e.good) or "—",
+                        error="; ".join(map(str, e.problems)))
+        good = e.good or []
     except (OSError, note.NoteError) as e:
-        report.fail(f"checkpoint: {e}")
+        report.fail("quorum.unreadable", error=str(e))
         return
     report.cosigned_by = [w.name for w in good]
-    report.warnings.extend(f"witness {p}" for p in problems)
+    for p in problems:
+        if p.error is None:
+            report.warn("witness.missing", witness=p.witness)
+        else:
+            report.warn("witness.invalid", witness=p.witness, error=p.error)
 
 
 def _open_checkpoint(source: Path | str | bytes, pinned: note.Verifier, what: str,
                      report: VerifyReport) -> note.Checkpoint | None:
-    try:
-        text = source.read_bytes() if isinstance(source, Path) else source
-    except OSError as e:
-        report.fail(f"{what}: cannot be read ({e})")
-        return None
+    if isinstance(source, Path):
+        try:
+            text: str | bytes = source.read_bytes()
+        except OSError as e:
+            report.fail("file.unreadable", file=source.name, error=str(e))
+            return None
+    else:
+        text = source
     try:
         opened = note.open_note(text, [pinned])
         cp = note.Checkpoint.from_text(opened.text)
     except note.NoteError as e:
-        report.fail(f"{what} is not signed by the pinned log key {pinned.name} "
-                    f"({pinned.key_id:08x}): {e}")
+        report.fail("checkpoint.unsigned", what=Finding.of(what), name=pinned.name,
+                    key_id=f"{pinned.key_id:08x}", error=str(e))
         return None
     if cp.origin != pinned.name:
-        report.fail(f"{what} is of the log {cp.origin!r}, not {pinned.name!r}")
+        report.fail("checkpoint.other_log", what=Finding.of(what), origin=cp.origin,
+                    name=pinned.name)
         return None
     return cp
 
@@ -369,22 +396,22 @@ def _replay(record: _Record, fail: Sink, keys: dict[str, TicketKey], story: _Sto
     """The checks of one line that depend on the lines before it, in order, after the
     failures its scan found (the same failures, in the same order, as checking it whole)."""
     line, pre, kind, fields = record
-    for message in pre:
-        fail(line, message)
+    for finding in pre:
+        fail(line, finding)
     if kind == "S":
         event_type, ticket_id, at, cause = fields
         if ticket_id not in issued:
-            fail(line, f"{event_type} of ticket {ticket_id} {_TICKET_EVENTS_BEFORE_ISSUE}")
+            fail(line, Finding.of("story.before_issue", kind=event_type, ticket=ticket_id))
         else:
             story.step(event_type, at, cause, ticket_id, line)
     elif kind == "I":
         if fields is None:
-            fail(line, "ticket.issued without a ticket_id")
+            fail(line, Finding.of("ticket.no_id"))
             return
         ticket_id, dst, exp, stop, kid, late = fields
         if ticket_id in issued:
-            fail(line, f"ticket {ticket_id} is issued a second time (first on line "
-                       f"{issued[ticket_id]})")
+            fail(line, Finding.of("ticket.issued_twice", ticket=ticket_id,
+                                  first=issued[ticket_id]))
         else:
             story.issued(ticket_id, line, dst, exp)
         issued.setdefault(ticket_id, line)
@@ -392,15 +419,14 @@ def _replay(record: _Record, fail: Sink, keys: dict[str, TicketKey], story: _Sto
             fail(line, stop)
             return
         if kid not in created:
-            fail(line, f"ticket {ticket_id}: signed by key {kid}, which the log had not "
-                       "created before this line")
+            fail(line, Finding.of("ticket.key_not_created", ticket=ticket_id, kid=kid))
         if late is not None:
             fail(line, late)
     elif kind == "C":
         kid, x = fields
         known = keys.get(kid)
         if known is None or known.x != x:
-            fail(line, f"key {kid} created in the log is not in jwks.json")
+            fail(line, Finding.of("key.created_unknown", kid=kid))
         created[kid] = x
     elif kind == "R":
         kid, compromised_at = fields

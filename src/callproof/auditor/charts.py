@@ -4,8 +4,9 @@
 words, and this module lays them out. Everything is generated as text: no script, no font, no
 image, no external asset (the page's Content-Security-Policy lets the browser load nothing but
 its own style). Each chart is an ``<svg role="img">`` with a ``<title>`` and a ``<desc>``, and
-its numbers are in a table next to it. Colours meet WCAG contrast on white (text ≥ 4.5:1, chart
-marks ≥ 3:1).
+its numbers are in a table next to it; it is drawn twice, for wide screens and for phones
+(:class:`Fit`), and the style shows the one that fits. Colours meet WCAG contrast on white
+(text ≥ 4.5:1, chart marks ≥ 3:1).
 
     >>> svg = columns("c1", "Calls per day", "…", ["10-01", "10-02"], [Series("Calls", [3, 5])])
 """
@@ -13,6 +14,7 @@ marks ≥ 3:1).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import statistics
@@ -20,10 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
-from callproof.auditor.bundle import VerifyReport
+from callproof.auditor.bundle import Failure, VerifyReport
 from callproof.auditor.facts import Facts, number
+from callproof.auditor.findings import PREFIX, Finding
 from callproof.protocol.events import REPORT_SCRIPTS as SCRIPTS
 
 BLUE, AMBER, RED, GREEN, GREY = "#1f5fa6", "#a8520a", "#b3261e", "#1e6b3a", "#5b6675"
@@ -38,6 +41,35 @@ class Series:
     name: str
     values: Sequence[float]
     color: str = BLUE
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One drawing of a chart: its width and font size in the drawing's units, the share of the
+    wide drawing's height it takes, and the CSS class that shows it on screens of its size.
+
+    Every chart is drawn twice and the page's style shows the drawing that fits the screen: the
+    wide drawing, shrunk to a 390 px phone, would shrink its labels to about 5 px; the phone's
+    drawing is about as wide as the phone, so its labels are drawn near their own size.
+    """
+
+    name: str
+    width: int
+    font: int
+    height: float
+
+
+WIDE, PHONE = Fit("wide", 960, FONT, 1.0), Fit("phone", 360, FONT + 1, 0.8)
+RIGHT = 16  # room right of a plot of columns or a line
+P = ParamSpec("P")
+
+
+def _in_every_fit(draw: Callable[Concatenate[Fit, P], str]) -> Callable[P, str]:
+    """``draw`` made to return its chart in every fit, the wide drawing first."""
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> str:
+        return "\n".join(draw(fit, *args, **kwargs) for fit in (WIDE, PHONE))
+    return drawn
 
 
 def percent(value: float) -> str:
@@ -56,58 +88,87 @@ def _nice_top(top: float, intervals: int = 4) -> tuple[float, float]:
     return step * math.ceil(top / step - 1e-9), step
 
 
-def _svg_open(chart_id: str, title: str, desc: str, width: int, height: int) -> list[str]:
-    return [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+def _svg_open(fit: Fit, chart_id: str, title: str, desc: str, height: float) -> list[str]:
+    """The ``<svg>`` of one drawing; the phone's has its own ids (the page holds both)."""
+    if fit is not WIDE:
+        chart_id = f"{chart_id}-{fit.name}"
+    return [f'<svg class="chart {fit.name}" viewBox="0 0 {fit.width} {height:g}" role="img" '
             f'aria-labelledby="{chart_id}-t {chart_id}-d">',
             f'<title id="{chart_id}-t">{escape(title)}</title>',
             f'<desc id="{chart_id}-d">{escape(desc)}</desc>']
 
 
-def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
-    out = []
+def _legend(fit: Fit, series: Sequence[Series], left: float, y: float) -> tuple[list[str], float]:
+    """The legend, its first line's baseline at ``y``, wrapped to the drawing's width; and where
+    it ends below."""
+    out, x, font = [], left, fit.font
     for s in series:
-        out.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{s.color}"/>')
-        out.append(f'<text x="{x + 14:.1f}" y="{y:.1f}" font-size="{FONT}" fill="{INK}">'
+        wide = font + 2 + _text_width(s.name, font)
+        if x > left and x + wide > fit.width:
+            x, y = left, y + font + 8
+        out.append(f'<rect x="{x:.1f}" y="{y - font + 3:.1f}" width="{font - 2}" '
+                   f'height="{font - 2}" fill="{s.color}"/>')
+        out.append(f'<text x="{x + font + 2:.1f}" y="{y:.1f}" font-size="{font}" fill="{INK}">'
                    f'{escape(s.name)}</text>')
-        x += 24 + _text_width(s.name, FONT)
-    return out
+        x += wide + font
+    return out, y + 4
 
 
-def _y_axis(top: float, step: float, left: float, right: float, y0: float, plot_h: float,
+def _y_labels(top: float, step: float, fmt: Callable[[float], str]) -> list[str]:
+    return [fmt(step * i) for i in range(round(top / step) + 1)]
+
+
+def _y_axis(fit: Fit, top: float, step: float, left: float, y0: float, plot_h: float,
             fmt: Callable[[float], str]) -> list[str]:
     out = []
-    ticks = round(top / step)
-    for i in range(ticks + 1):
-        value = step * i
-        y = y0 - plot_h * value / top
-        out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}" '
-                   'stroke-width="1"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="{FONT}" fill="{MUTED}" '
-                   f'text-anchor="end">{escape(fmt(value))}</text>')
+    for i, text in enumerate(_y_labels(top, step, fmt)):
+        y = y0 - plot_h * step * i / top
+        out.append(f'<line x1="{left}" x2="{fit.width - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+                   f'stroke="{GRID}" stroke-width="1"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="{fit.font}" '
+                   f'fill="{MUTED}" text-anchor="end">{escape(text)}</text>')
     return out
 
 
-def columns(chart_id: str, title: str, desc: str, labels: Sequence[str],
+def _x_axis(fit: Fit, labels: Sequence[str], every: int, left: float, y0: float) -> list[str]:
+    """Labels under the columns: every ``every``-th, or fewer if they would touch; the baseline."""
+    slot = (fit.width - RIGHT - left) / max(1, len(labels))
+    room = max((_text_width(x, fit.font) for x in labels), default=0) + fit.font
+    every *= max(1, math.ceil(room / (slot * every)))
+    out = [f'<text x="{left + slot * (i + 0.5):.1f}" y="{y0 + fit.font + 8}" '
+           f'font-size="{fit.font}" fill="{MUTED}" text-anchor="middle">{escape(label)}</text>'
+           for i, label in enumerate(labels) if i % every == 0]
+    out.append(f'<line x1="{left}" x2="{fit.width - RIGHT}" y1="{y0}" y2="{y0}" stroke="{MUTED}"/>')
+    return out
+
+
+def _left(fit: Fit, top: float, step: float, fmt: Callable[[float], str]) -> int:
+    """Room left of the plot for the widest number on the y axis."""
+    return int(max(_text_width(x, fit.font) for x in _y_labels(top, step, fmt))) + fit.font
+
+
+@_in_every_fit
+def columns(fit: Fit, chart_id: str, title: str, desc: str, labels: Sequence[str],
             series: Sequence[Series], *, tick_every: int = 1,
             highlight: Mapping[int, str] | None = None, marks: Mapping[int, str] | None = None,
-            fmt: Callable[[float], str] = number, width: int = 960, height: int = 260) -> str:
+            fmt: Callable[[float], str] = number, height: int = 260) -> str:
     """Vertical columns, stacked when there are several series.
 
-    ``highlight`` recolours single columns (e.g. a burst); ``marks`` writes a note above them.
+    ``highlight`` recolours single columns (e.g. a burst); ``marks`` writes a note above them;
+    ``tick_every`` labels every so many columns at least (more apart if they would touch).
     """
     highlight, marks = highlight or {}, marks or {}
-    left, right, top_pad, bottom = 60, 16, 34, 26
-    n = max(1, len(labels))
-    plot_w, plot_h = width - left - right, height - top_pad - bottom
-    y0 = top_pad + plot_h
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     top, step = _nice_top(max(totals, default=0))
-    out = _svg_open(chart_id, title, desc, width, height)
-    out += _y_axis(top, step, left, width - right, y0, plot_h, fmt)
-    if len(series) > 1:
-        out += _legend(series, left, 14)
-    slot = plot_w / n
-    bar = max(0.8, slot * (0.72 if n < 200 else 0.9))
+    left, font = _left(fit, top, step, fmt), fit.font
+    legend, legend_end = _legend(fit, series, left, font + 2) if len(series) > 1 else ([], 0.0)
+    top_pad, bottom = max(34 if marks else 14, legend_end + 16), font + 16
+    plot_h = height * fit.height - 34 - bottom  # ``height`` has room for one line on top
+    y0 = top_pad + plot_h
+    slot = (fit.width - RIGHT - left) / max(1, len(labels))
+    bar = max(0.8, slot * (0.72 if len(labels) < 200 else 0.9))
+    out = _svg_open(fit, chart_id, title, desc, y0 + bottom)
+    out += _y_axis(fit, top, step, left, y0, plot_h, fmt) + legend
     for i in range(len(labels)):
         x = left + slot * i + (slot - bar) / 2
         y = float(y0)
@@ -118,34 +179,29 @@ def columns(chart_id: str, title: str, desc: str, labels: Sequence[str],
                 out.append(f'<rect x="{x:.2f}" y="{y - h:.2f}" width="{bar:.2f}" '
                            f'height="{h:.2f}" fill="{color}"/>')
             y -= h
-        if i % tick_every == 0:
-            out.append(f'<text x="{left + slot * (i + 0.5):.1f}" y="{y0 + 17}" '
-                       f'font-size="{FONT}" fill="{MUTED}" text-anchor="middle">'
-                       f'{escape(labels[i])}</text>')
     for i, note in marks.items():
         cx = left + slot * (i + 0.5)
         ty = max(top_pad - 4, y0 - plot_h * totals[i] / top - 6)
-        anchor = "end" if cx > width * 0.7 else "start"
-        tx = cx - 6 if anchor == "end" else cx + 6
-        out.append(f'<text x="{tx:.1f}" y="{ty + 4:.1f}" font-size="{FONT}" font-weight="600" '
+        room = _text_width(note, font) * 1.15  # bold
+        anchor, tx = ("start", cx + 6) if cx + 6 + room <= fit.width else ("end", max(cx - 6, room))
+        out.append(f'<text x="{tx:.1f}" y="{ty + 4:.1f}" font-size="{font}" font-weight="600" '
                    f'fill="{RED}" text-anchor="{anchor}">{escape(note)}</text>')
-    out.append(f'<line x1="{left}" x2="{width - right}" y1="{y0}" y2="{y0}" stroke="{MUTED}"/>')
+    out += _x_axis(fit, labels, tick_every, left, y0)
     out.append("</svg>")
     return "\n".join(out)
 
 
-def line(chart_id: str, title: str, desc: str, labels: Sequence[str],
+@_in_every_fit
+def line(fit: Fit, chart_id: str, title: str, desc: str, labels: Sequence[str],
          values: Sequence[float | None], *, tick_every: int = 1, top: float = 1.0,
-         fmt: Callable[[float], str] = percent, color: str = GREEN, width: int = 960,
-         height: int = 220) -> str:
+         fmt: Callable[[float], str] = percent, color: str = GREEN, height: int = 220) -> str:
     """A line with a dot per value; ``None`` (no data that day) leaves a gap."""
-    left, right, top_pad, bottom = 60, 16, 14, 26
-    n = max(1, len(labels))
-    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    left, top_pad, bottom = _left(fit, top, top / 4, fmt), 14, fit.font + 16
+    plot_h = height * fit.height - top_pad - bottom
     y0 = top_pad + plot_h
-    out = _svg_open(chart_id, title, desc, width, height)
-    out += _y_axis(top, top / 4, left, width - right, y0, plot_h, fmt)
-    slot = plot_w / n
+    out = _svg_open(fit, chart_id, title, desc, y0 + bottom)
+    out += _y_axis(fit, top, top / 4, left, y0, plot_h, fmt)
+    slot = (fit.width - RIGHT - left) / max(1, len(labels))
     points: list[list[tuple[float, float]]] = [[]]
     for i, v in enumerate(values):
         if v is None:
@@ -158,45 +214,52 @@ def line(chart_id: str, title: str, desc: str, labels: Sequence[str],
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" '
                        'stroke-width="2"/>')
         out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>' for x, y in run]
-    for i, label in enumerate(labels):
-        if i % tick_every == 0:
-            out.append(f'<text x="{left + slot * (i + 0.5):.1f}" y="{y0 + 17}" '
-                       f'font-size="{FONT}" fill="{MUTED}" text-anchor="middle">'
-                       f'{escape(label)}</text>')
-    out.append(f'<line x1="{left}" x2="{width - right}" y1="{y0}" y2="{y0}" stroke="{MUTED}"/>')
+    out += _x_axis(fit, labels, tick_every, left, y0)
     out.append("</svg>")
     return "\n".join(out)
 
 
-def bars(chart_id: str, title: str, desc: str, labels: Sequence[str],
-         series: Sequence[Series], *, flagged: Sequence[int] = (), width: int = 960,
+@_in_every_fit
+def bars(fit: Fit, chart_id: str, title: str, desc: str, labels: Sequence[str],
+         series: Sequence[Series], *, flagged: Sequence[int] = (),
          fmt: Callable[[float], str] = number) -> str:
-    """Horizontal bars, one row per label, stacked by series; flagged rows on a tinted band."""
-    longest = max((_text_width(label, FONT + 1) for label in labels), default=0)
-    left, right, row, top_pad = int(longest) + 24, 90, 26, 30 if len(series) > 1 else 8
-    height = top_pad + row * len(labels) + 8
-    plot_w = width - left - right
+    """Horizontal bars, one row per label, stacked by series; flagged rows on a tinted band.
+
+    Labels longer than two fifths of the drawing go on a line of their own above their bar.
+    """
+    font = fit.font + 1
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
+    longest = max((_text_width(label, font) for label in labels), default=0)
+    above = longest > fit.width * 0.4
+    left = 0 if above else int(longest) + 24
+    right = int(max((_text_width(fmt(t), font) for t in totals), default=0)) + 16
+    label_h = font + 3 if above else 0
+    row = label_h + 26
+    legend, legend_end = _legend(fit, series, left, 16) if len(series) > 1 else ([], -2.0)
+    top_pad = legend_end + 10
+    height = top_pad + row * len(labels) + 8
+    plot_w = fit.width - left - right
     top = max(totals, default=0) or 1
-    out = _svg_open(chart_id, title, desc, width, height)
-    if len(series) > 1:
-        out += _legend(series, left, 16)
+    out = _svg_open(fit, chart_id, title, desc, height) + legend
     for i, label in enumerate(labels):
         y = top_pad + row * i
+        bar_y, mid = y + label_h + 5, y + label_h + (row - label_h) / 2 + 4
         bold = ' font-weight="700"' if i in flagged else ""
         if i in flagged:
-            out.append(f'<rect x="0" y="{y:.1f}" width="{width}" height="{row}" fill="{FAINT}"/>')
-        out.append(f'<text x="{left - 8}" y="{y + row / 2 + 4:.1f}" font-size="{FONT + 1}" '
-                   f'fill="{RED if i in flagged else INK}" text-anchor="end"{bold}>'
-                   f'{escape(label)}</text>')
+            out.append(f'<rect x="0" y="{y:.1f}" width="{fit.width}" height="{row}" '
+                       f'fill="{FAINT}"/>')
+        anchor = f'x="{left}" y="{y + font:.1f}"' if above else \
+            f'x="{left - 8}" y="{mid:.1f}" text-anchor="end"'
+        out.append(f'<text {anchor} font-size="{font}" fill="{RED if i in flagged else INK}"'
+                   f"{bold}>{escape(label)}</text>")
         x = float(left)
         for s in series:
             w = plot_w * s.values[i] / top
             if w > 0:
-                out.append(f'<rect x="{x:.2f}" y="{y + 5:.1f}" width="{w:.2f}" '
-                           f'height="{row - 10}" fill="{s.color}"/>')
+                out.append(f'<rect x="{x:.2f}" y="{bar_y:.1f}" width="{w:.2f}" '
+                           f'height="{row - label_h - 10}" fill="{s.color}"/>')
             x += w
-        out.append(f'<text x="{x + 6:.1f}" y="{y + row / 2 + 4:.1f}" font-size="{FONT + 1}" '
+        out.append(f'<text x="{x + 6:.1f}" y="{mid:.1f}" font-size="{font}" '
                    f'fill="{INK}"{bold}>{escape(fmt(totals[i]))}</text>')
     out.append("</svg>")
     return "\n".join(out)
@@ -261,7 +324,8 @@ p {{ margin: .4rem 0 .8rem; }}
 .verdict.unpinned {{ border-color: {AMBER}; background: #fdf6ee; }}
 .verdict.unpinned .big {{ color: {AMBER}; }}
 .verdict ol {{ margin: .5rem 0 0; padding-left: 1.5rem; }}
-.verdict li {{ font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .88rem; }}
+.verdict li {{ margin-bottom: .35rem; overflow-wrap: anywhere; }}
+.verdict .fcode {{ color: #555; font-size: .8rem; white-space: nowrap; }}
 .warn {{ border-left: 4px solid {AMBER}; background: #fdf6ee; padding: .5rem .9rem; }}
 dl.facts {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr));
   gap: .75rem; margin: 1rem 0; }}
@@ -283,6 +347,14 @@ ul.anomalies .why {{ color: {MUTED}; margin-bottom: 0; }}
   padding: .75rem 1rem; }}
 figure {{ margin: 1rem 0 .5rem; }}
 svg.chart {{ width: 100%; height: auto; display: block; }}
+/* Each chart is drawn twice (see Fit). Below 56rem the wide drawing's labels would shrink under
+   10 px, so the phone's drawing shows instead, never much wider than it is drawn: its labels
+   stay between 10 and 16 px. */
+svg.chart.phone {{ display: none; max-width: 28rem; }}
+@media screen and (max-width: 56rem) {{
+  svg.chart.wide {{ display: none; }}
+  svg.chart.phone {{ display: block; }}
+}}
 details {{ margin: .25rem 0 1rem; }}
 summary {{ cursor: pointer; color: {BLUE}; font-weight: 600; }}
 table {{ border-collapse: collapse; margin: .75rem 0; font-size: .92rem;
@@ -297,7 +369,14 @@ tr.flag th {{ color: {RED}; }}
   white-space: nowrap; }}
 footer {{ margin-top: 3rem; color: {MUTED}; font-size: .88rem; border-top: 1px solid {GRID};
   padding-top: 1rem; }}
-.scroll {{ max-width: 100%; overflow-x: auto; }}
+/* A table wider than the screen scrolls in its box, and a shadow at the box's edge shows that
+   more of it is there: the white covers scroll with the table, the shadows stay put. */
+.scroll {{ max-width: 100%; overflow-x: auto;
+  background: linear-gradient(to right, #fff 40%, #fff0) left / 1.5rem 100% no-repeat local,
+    linear-gradient(to left, #fff 40%, #fff0) right / 1.5rem 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%, #1b243040, #1b243000) left / .6rem 100% no-repeat,
+    radial-gradient(farthest-side at 100% 50%, #1b243040, #1b243000) right / .6rem 100%
+    no-repeat; }}
 @media (max-width: 40rem) {{
   main {{ padding: 1.25rem 1rem 2rem; border: 0; }}
   h1 {{ font-size: 1.45rem; overflow-wrap: anywhere; }}
@@ -333,6 +412,8 @@ class ReportPage:
             facts, verdict, words, lang, pinned, now
         self.days = facts.day_list()
         self.labels = [d.strftime("%m-%d") for d in self.days]
+        #: The verifier's sentences (``v.*``), escaped once; the values go in as HTML.
+        self.findings = {k: escape(v) for k, v in words.items() if k.startswith(PREFIX)}
         self.tick = max(1, math.ceil(len(self.days) / 10))
 
     def s(self, key: str, **params: Any) -> str:
@@ -390,7 +471,7 @@ class ReportPage:
                 f"{s('pass.text', entries=number(v.entries), tickets=number(v.tickets))}</p>"
         else:
             shown = v.failures[:MAX_FAILURES]
-            items = "".join(f'<li lang="en">{escape(str(x))}</li>' for x in shown)
+            items = "".join(f"<li>{self.failure(x)}</li>" for x in shown)
             more = f"<p>{s('fail.more', n=number(len(v.failures) - len(shown)))}</p>" \
                 if len(v.failures) > len(shown) else ""
             box = f'<div class="verdict fail"><p class="big">✗ {s("fail", n=len(v.failures))}' \
@@ -401,8 +482,34 @@ class ReportPage:
                  (s("cp.key"), s("cp.pinned") if self.pinned else s("cp.unpinned")),
                  (s("cp.sha"), f"<code>{self.f.sha256}</code>")]
         kv = "".join(f"<dt>{k}</dt><dd>{val}</dd>" for k, val in facts)
-        warnings = "".join(f'<p class="warn" lang="en">{escape(w)}</p>' for w in v.warnings)
+        warnings = "".join(f'<p class="warn">{self.say(w)}</p>' for w in v.warnings)
         return self.section("verdict", f'{box}<dl class="kv">{kv}</dl></div>', warnings)
+
+    def failure(self, failure: Failure) -> str:
+        """One failure of the verdict: its line, what it is in words, and its code — the one
+        ``callproof audit verify --json`` prints beside the verifier's English."""
+        where = self.s("fail.line", line=failure.line) if failure.line is not None else ""
+        code = f' <code class="fcode">{escape(failure.code)}</code>' if failure.code else ""
+        return where + self.say(failure.finding) + code
+
+    def say(self, finding: Finding | str) -> str:
+        """A finding of the verifier in the report's language, as HTML: names, ids and hashes
+        as code; a ticket's state and a signature's outcome in words; plain text (a finding
+        made elsewhere) as it is, marked English."""
+        if isinstance(finding, str):
+            return f'<span lang="en">{escape(finding)}</span>'
+        t = self.t
+
+        def value(name: str, v: Any) -> str:
+            word = t.get(f"{name}.{v}") if name in ("state", "outcome") else None
+            if word is not None:
+                return escape(word)
+            if isinstance(v, int):
+                return str(v)
+            return f'<code lang="en">{escape(str(v))}</code>' if name == "error" else \
+                f"<code>{escape(str(v))}</code>"
+
+        return finding.say(self.findings, value)
 
     def key_figures(self) -> str:
         f, s = self.f, self.s
@@ -532,7 +639,7 @@ class ReportPage:
         names = [self.t.get("script." + x, x) for x in order]
         values = [f.report_scripts[x] for x in order]
         svg = bars("c-reports", s("h.reports"), s("reports.desc"), names,
-                   [Series(s("col.reports"), values, BLUE)], width=960)
+                   [Series(s("col.reports"), values, BLUE)])
         text = s("reports.text", n=number(f.reports), with_number=number(f.reports_with_number))
         per_day = [f.reports_by_day[d] for d in self.days]
         daily = columns("c-reports-day", s("reports.per_day"), s("reports.per_day"),

@@ -17,17 +17,16 @@ of :data:`~callproof.protocol.languages.LANGUAGES`, are ``callproof/data/report.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from callproof.auditor.bundle import VerifyReport, verify_bundle
 from callproof.auditor.charts import ReportPage
 from callproof.auditor.facts import ReportOptions, read_facts
+from callproof.auditor.findings import words
 from callproof.protocol.languages import LANGUAGES
 
 __all__ = ["STRINGS", "ReportOptions", "render_report", "write_report"]
@@ -65,15 +64,7 @@ def write_report(directory: str | os.PathLike[str], out: str | os.PathLike[str],
 
 
 # --- the report's words ---------------------------------------------------------------------
-# English, Taiwan's 繁體中文 and mainland 简体中文, each written for its readers (GLOSSARY.md).
-# Verification failures are quoted as the verifier states them, in English.
+# English, Taiwan's 繁體中文 and mainland 简体中文, each written for its readers (GLOSSARY.md),
+# the verifier's findings (``v.*``, :mod:`callproof.auditor.findings`) among them.
 
-
-def _words(lang: str) -> dict[str, str]:
-    """The report's words in ``lang``: key → text with ``{placeholders}``."""
-    raw = resources.files("callproof").joinpath(f"data/report.{lang}.json").read_text("utf-8")
-    words: dict[str, str] = json.loads(raw)
-    return words
-
-
-STRINGS: dict[str, dict[str, str]] = {lang: _words(lang) for lang in LANGUAGES}
+STRINGS: dict[str, dict[str, str]] = {lang: words(lang) for lang in LANGUAGES}

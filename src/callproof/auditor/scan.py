@@ -11,8 +11,8 @@ timeline, :mod:`callproof.auditor.story`). The verdict is the same on one proces
     >>> scanner = _Scanner({"keys": []}, "shop.example", skew=timedelta(0))
     >>> body = b'{"at":0,"data":{},"iss":"x.example","type":"ticket.closed","v":1}\\n'
     >>> hashes, count, records, bad_signatures, *_ = scanner.scan(body, first=7)
-    >>> records
-    [(7, ["an event of 'x.example' in the log of 'shop.example'"], None, None)]
+    >>> [(line, [str(f) for f in pre]) for line, pre, _, _ in records]
+    [(7, ["an event of 'x.example' in the log of 'shop.example'"])]
 
 The pool's workers import this module by name: :func:`_init_worker` and :func:`_scan_job` stay
 module-level functions.
@@ -31,6 +31,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from callproof.auditor.findings import Finding
 from callproof.errors import CallproofError, TicketError
 from callproof.protocol.canonical import canonical_json, parse_json_strict
 from callproof.protocol.clock import from_epoch
@@ -74,26 +75,26 @@ class _Scanner:
         hashes: bytes | list[bytes] = b"".join(digests) if joined else digests
         hash_seconds = time.perf_counter() - t0
         records: list[_Record] = []
-        signatures: list[tuple[int, str]] = []
+        signatures: list[tuple[int, Finding]] = []
         sig_seconds = sig_cpu = 0.0
         issuer, keys = self.issuer, self.keys
         last = len(bodies) - 1
         for i, body in enumerate(bodies):
             line = first + i
-            pre: list[str] = []
+            pre: list[Finding] = []
             if unterminated and i == last:
-                pre.append("the last line does not end with a newline")
+                pre.append(Finding.of("line.no_newline"))
             try:
                 raw = parse_json_strict(body)
                 event = Event.from_parsed(raw)
             except (ValueError, UnicodeDecodeError) as e:
-                pre.append(f"not a callproof v1 event ({e})")
+                pre.append(Finding.of("line.not_event", error=str(e)))
                 records.append((line, pre, None, None))
                 continue
             if not _is_canonical(raw, body):
-                pre.append("not canonical JSON (RFC 8785): the leaf bytes were altered")
+                pre.append(Finding.of("line.not_canonical"))
             if event.issuer != issuer:
-                pre.append(f"an event of {event.issuer!r} in the log of {issuer!r}")
+                pre.append(Finding.of("line.other_issuer", issuer=event.issuer, log=issuer))
             kind, data_ = event.type, event.data
             ticket_id = data_.get("ticket_id")
             if kind == TICKET_ISSUED:
@@ -106,21 +107,21 @@ class _Scanner:
                 key = keys.find(kid) if kid is not None else None
                 stop = late = None
                 if kid is None:
-                    stop = f"ticket {ticket_id}: the logged ticket is not a compact JWS"
+                    stop = Finding.of("ticket.not_jws", ticket=ticket_id)
                 elif key is None:
-                    stop = f"ticket {ticket_id}: signed by key {kid}, which jwks.json lacks"
+                    stop = Finding.of("ticket.unknown_key", ticket=ticket_id, kid=kid)
                 elif key.status == REVOKED and key.compromised_at is not None and \
                         event.at >= int(key.compromised_at.timestamp()):
-                    late = f"ticket {ticket_id}: signed by key {kid}, compromised at " \
-                           f"{int(key.compromised_at.timestamp())}; logged at {event.at}, " \
-                           "not before: it does not count"
+                    late = Finding.of("ticket.compromised", ticket=ticket_id, kid=kid,
+                                      compromised=int(key.compromised_at.timestamp()),
+                                      at=event.at)
                 else:
                     s0, c0 = time.perf_counter(), time.process_time()
-                    message = self._signature(ticket_id, str(token), event.at)
+                    bad = self._signature(ticket_id, str(token), event.at)
                     sig_seconds += time.perf_counter() - s0
                     sig_cpu += time.process_time() - c0
-                    if message is not None:
-                        signatures.append((line, message))
+                    if bad is not None:
+                        signatures.append((line, bad))
                 records.append((line, pre, "I", (ticket_id, dst, exp, stop, kid, late)))
             elif kind.startswith(("ticket.", "alert.")) and isinstance(ticket_id, str):
                 # The cause of a ticket.failed; else the channel ("voice": spec/voice-line.md).
@@ -138,15 +139,16 @@ class _Scanner:
                 records.append((line, pre, None, None))
         return hashes, len(bodies), records, signatures, hash_seconds, sig_seconds, sig_cpu
 
-    def _signature(self, ticket_id: str, token: str, at: Any) -> str | None:
+    def _signature(self, ticket_id: str, token: str, at: Any) -> Finding | None:
         """Why the ticket does not verify against the keys when it was logged, or None."""
         try:
             claims = verify_ticket(token, self.historical, now=from_epoch(at),
                                    issuer=self.issuer, skew=self.skew)
         except TicketError as e:
-            return f"ticket {ticket_id}: does not verify when logged ({e.outcome}: {e})"
+            return Finding.of("ticket.bad_signature", ticket=ticket_id, outcome=e.outcome,
+                              error=str(e))
         if claims.jti != ticket_id:
-            return f"ticket {ticket_id}: the logged ticket's jti is {claims.jti}"
+            return Finding.of("ticket.jti", ticket=ticket_id, jti=claims.jti)
         return None
 
 
@@ -155,10 +157,11 @@ class _Scanner:
 #: that stops its checks, kid, the compromised-key failure), "S" a ticket or alert step (type,
 #: ticket_id, at, cause), "C" key.created (kid, x), "R" key.revoked (kid, compromised_at), None
 #: nothing more to check.
-_Record = tuple[int, list[str], str | None, Any]
+_Record = tuple[int, list[Finding], str | None, Any]
 #: A chunk's results: (leaf hashes, joined or not, lines, records, signature failures
-#: (line, message), seconds hashing, seconds and CPU seconds checking signatures).
-_Scan = tuple[bytes | list[bytes], int, list[_Record], list[tuple[int, str]], float, float, float]
+#: (line, finding), seconds hashing, seconds and CPU seconds checking signatures).
+_Scan = tuple[bytes | list[bytes], int, list[_Record], list[tuple[int, Finding]], float, float,
+              float]
 _WORKER: _Scanner | None = None
 
 

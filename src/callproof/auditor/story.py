@@ -14,7 +14,7 @@ that cannot happen is reported to the caller's sink with its line.
     >>> story.issued("t_1", 1, dst=False, exp=2_000_000_000)
     >>> story.step("ticket.closed", 1_900_000_000, None, "t_1", 2)
     >>> story.step("ticket.claimed", 1_900_000_001, None, "t_1", 3)
-    >>> found[0][0], found[0][1].endswith("nothing follows ticket.closed")
+    >>> found[0][0], str(found[0][1]).endswith("nothing follows ticket.closed")
     (3, True)
 
 Used by :func:`callproof.auditor.bundle.verify_bundle`, in log order, after each line's own checks.
@@ -25,10 +25,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from callproof.auditor.findings import Finding
 from callproof.protocol import events
 from callproof.protocol import states as S
 
-Sink = Callable[[int, str], None]
+Sink = Callable[[int, Finding], None]
 """Reports a failure: ``sink(line, message)``."""
 
 
@@ -46,25 +47,12 @@ _TICKET_STEP = {  # event type -> the action of states.TRANSITIONS it is
 }
 _FAILS_NEXT = {"number_no": S.CAUSE_NUMBER_DENIED, "word_wrong": S.CAUSE_WRONG_WORD,
                "second_client": S.CAUSE_CLAIMED_ELSEWHERE}
-_HINT = {
-    "connected": "the pick-up is reported once, while the ticket is live",
-    "claim": "a ticket is claimed once, by one device, while it is issued or connected",
-    "number_yes": "the phone question comes right after ticket.claimed, for a ticket with a "
-                  "number (dst)",
-    "number_no": "the phone question comes right after ticket.claimed, for a ticket with a "
-                 "number (dst)",
-    "word_right": "the check word comes after ticket.claimed and, for a ticket with a number "
-                  "(dst), after ticket.number_confirmed",
-    "word_wrong": "the check word comes after ticket.claimed and, for a ticket with a number "
-                  "(dst), after ticket.number_confirmed",
-    "second_client": "a second device can only meet a claimed ticket",
-    "network_verified": "on the voice line ticket.verified comes right after "
-                        "ticket.number_confirmed",
-    "voice_claim": "only the voice line claims a closed ticket, and only one nobody had "
-                   "claimed, before its exp",
-    "close": "a closed ticket is not closed again",
-    "revoke": "only a live ticket is revoked",
-}
+#: Where each step may come, said when it comes elsewhere (``v.hint.*`` of the report's words).
+_HINT = {action: Finding.of(f"hint.{key}") for action, key in {
+    "connected": "connected", "claim": "claim", "number_yes": "number", "number_no": "number",
+    "word_right": "word", "word_wrong": "word", "second_client": "second_client",
+    "network_verified": "network_verified", "voice_claim": "voice_claim", "close": "close",
+    "revoke": "revoke"}.items()}
 _CAUSE_EVENT = {S.CAUSE_NUMBER_DENIED: events.NUMBER_DENIED,
                 S.CAUSE_WRONG_WORD: events.WORD_WRONG,
                 S.CAUSE_CLAIMED_ELSEWHERE: events.CLAIMED_ELSEWHERE}
@@ -100,11 +88,11 @@ class _Story:
         t = self.tickets.get(ticket_id)
         if action is None or t is None:
             return  # alerts and reveals change no state
-        what = f"{kind} of ticket {ticket_id}"
+        what = {"kind": kind, "ticket": ticket_id}
         if t.pending is not None and action != "fail":
             cause, at_line = t.pending
-            self.fail(at_line, f"{_CAUSE_EVENT[cause]} of ticket {ticket_id} is not followed by "
-                               f"its ticket.failed (cause {cause}): line {line} is {kind}")
+            self.fail(at_line, Finding.of("story.unfailed", cause_event=_CAUSE_EVENT[cause],
+                                          ticket=ticket_id, cause=cause, next=line, kind=kind))
             t.pending = None
         state = t.state
         if state in S.LIVE and t.exp is not None and at >= t.exp:
@@ -115,21 +103,19 @@ class _Story:
             action = "voice_claim"  # the after-the-call check
         if action == "fail":
             if t.pending is None:
-                self.fail(line, f"{what} (cause {given}) is impossible: a ticket fails only "
-                                "right after ticket.number_denied, ticket.word_wrong or "
-                                f"alert.claimed_elsewhere (the ticket is {state} since line "
-                                f"{t.since})")
+                self.fail(line, Finding.of("story.fail_unprompted", **what, cause=given,
+                                           state=state, since=t.since))
             elif t.pending[0] != given:
-                self.fail(line, f"{what} gives the cause {given}, but it follows "
-                                f"{_CAUSE_EVENT[t.pending[0]]} (line {t.pending[1]}): the cause "
-                                f"is {t.pending[0]}")
+                self.fail(line, Finding.of("story.wrong_cause", **what, cause=given,
+                                           cause_event=_CAUSE_EVENT[t.pending[0]],
+                                           at=t.pending[1], expected=t.pending[0]))
             t.pending = None
             t.state, t.since = S.FAILED, line
             return
         problem = self._refused(t, state, action, at)
         if problem is not None:
-            self.fail(line, f"{what} is impossible: the ticket is {state} since line {t.since}; "
-                            + problem)
+            self.fail(line, Finding.of("story.impossible", **what, state=state, since=t.since,
+                                       why=problem))
             return
         if action in ("claim", "voice_claim"):
             t.claimed = line
@@ -146,34 +132,32 @@ class _Story:
             t.state, t.since = new, line
 
     @staticmethod
-    def _refused(t: _Ticket, state: str, action: str, at: int) -> str | None:
+    def _refused(t: _Ticket, state: str, action: str, at: int) -> Finding | None:
         """Why this step cannot happen now, or None."""
         if state == S.FAILED and action != "close":
-            return "nothing but ticket.closed follows ticket.failed"
+            return Finding.of("why.after_failed")
         if state == S.REVOKED and action != "close":
-            return "nothing but ticket.closed follows ticket.revoked"
+            return Finding.of("why.after_revoked")
         if state == S.CLOSED and action == "voice_claim":
             if t.claimed is not None:
-                return f"it was claimed on line {t.claimed}; {_HINT[action]}"
+                return Finding.of("why.claimed_before", line=t.claimed, hint=_HINT[action])
             if t.exp is not None and at >= t.exp:
-                return f"it expired at {t.exp} (logged at {at}); {_HINT[action]}"
+                return Finding.of("why.expired_then", exp=t.exp, at=at, hint=_HINT[action])
             return None
         if state == S.CLOSED:
-            return "nothing follows ticket.closed"
+            return Finding.of("why.after_closed")
         if state == S.EXPIRED and action != "close":
-            return f"it expired at {t.exp} (logged at {at}); only ticket.closed follows expiry"
+            return Finding.of("why.expired", exp=t.exp, at=at)
         if action == "connected":
             if t.connected is not None:
-                return f"the pick-up was already reported on line {t.connected}; " \
-                       "ticket.connected comes at most once"
+                return Finding.of("why.connected_twice", line=t.connected)
             return None  # at any live state (the reveal of enrolled proofs needs it)
         if action == "close" and state in (S.FAILED, S.REVOKED):
             return None
         if action in ("number_yes", "number_no") and t.dst is False:
-            return "the ticket has no number (dst), so there is no phone question"
+            return Finding.of("why.no_number")
         if action in ("word_right", "word_wrong") and state == S.CLAIMED and t.dst is True:
-            return "the ticket has a number (dst): ticket.number_confirmed must come before " \
-                   "the check word"
+            return Finding.of("why.number_first")
         if (state, action) not in S.TRANSITIONS:
             return _HINT[action]
         return None
@@ -182,5 +166,5 @@ class _Story:
         for ticket_id, t in self.tickets.items():
             if t.pending is not None:
                 cause, line = t.pending
-                self.fail(line, f"{_CAUSE_EVENT[cause]} of ticket {ticket_id} is not followed by "
-                                f"its ticket.failed (cause {cause})")
+                self.fail(line, Finding.of("story.unfailed_end", cause_event=_CAUSE_EVENT[cause],
+                                           ticket=ticket_id, cause=cause))

@@ -200,6 +200,20 @@ class TicketKey:
                    compromised_at=at("compromised_at"))
 
 
+@dataclass(frozen=True)
+class JwksProblem:
+    """What :meth:`KeySet.from_history_jwks` refused: key ``index`` (from 1) and why, or, with
+    no index, the whole document (not an object with a list of keys)."""
+
+    index: int | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.index is None:
+            return "not an object with a list of keys"
+        return f"key {self.index} is refused: {self.reason}"
+
+
 class KeySet(Mapping[str, TicketKey]):
     """The keys one issuer's tickets are checked against, by kid."""
 
@@ -258,23 +272,23 @@ class KeySet(Mapping[str, TicketKey]):
         return {"keys": [key.to_history_jwk() for key in self._keys.values()]}
 
     @classmethod
-    def from_history_jwks(cls, raw: Any) -> tuple[KeySet, list[str]]:
+    def from_history_jwks(cls, raw: Any) -> tuple[KeySet, list[JwksProblem]]:
         """Read a history JWKS (parsed JSON): the keys with their statuses and times, and what
         is wrong with it.
 
-        Never raises for the input's sake. A key that cannot be read is left out with the
-        problem ``key N is refused: <why>`` (N counts from 1); input that is not an object with
-        a list of keys gives no keys and ``not an object with a list of keys``. Of keys with the
-        same kid the last one counts.
+        Never raises for the input's sake. A key that cannot be read is left out with a
+        :class:`JwksProblem` naming it (``key N is refused: <why>``, N counting from 1); input
+        that is not an object with a list of keys gives no keys and one problem with no key
+        (``not an object with a list of keys``). Of keys with the same kid the last one counts.
         """
         entries = raw.get("keys") if isinstance(raw, dict) else None
         if not isinstance(entries, list):
-            return cls(), ["not an object with a list of keys"]
+            return cls(), [JwksProblem()]
         keys: list[TicketKey] = []
-        problems: list[str] = []
+        problems: list[JwksProblem] = []
         for i, jwk in enumerate(entries, 1):
             try:
                 keys.append(TicketKey.from_history_jwk(jwk))
             except (ValueError, CallproofError) as e:
-                problems.append(f"key {i} is refused: {e}")
+                problems.append(JwksProblem(i, str(e)))
         return cls(keys), problems

@@ -16,6 +16,7 @@ import base64
 import binascii
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from callproof.errors import NoteError, WitnessError
 from callproof.tlog import merkle, note
@@ -25,6 +26,8 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "MAX_RESPONSE_BYTES",
     "SIZE_CONTENT_TYPE",
+    "QuorumError",
+    "WitnessProblem",
     "check_quorum",
     "parse_request",
     "parse_size",
@@ -105,11 +108,46 @@ def read_cosignature(response: str, checkpoint_text: str,
                          f"({verifier.key_id:08x})")
 
 
+@dataclass(frozen=True)
+class WitnessProblem:
+    """What is wrong with one given witness's cosignature: ``witness`` is its name and key id,
+    ``error`` why its line does not verify, or None when it has no line at all."""
+
+    witness: str
+    error: str | None = None
+
+    def __str__(self) -> str:
+        if self.error is None:
+            return f"{self.witness}: no cosignature"
+        return f"{self.witness}: the cosignature is invalid ({self.error}); it was altered or " \
+            "is not over this checkpoint"
+
+
+class QuorumError(NoteError):
+    """The quorum cannot be met by the keys given (``good`` is None) or was not met: ``good``
+    of the ``given`` distinct witnesses cosigned, ``need`` were required, ``problems`` says
+    what is wrong with the others."""
+
+    def __init__(self, need: int, given: int, good: list[note.Verifier] | None = None,
+                 problems: Sequence[WitnessProblem] = ()) -> None:
+        self.need, self.given, self.good, self.problems = need, given, good, list(problems)
+        if good is None:
+            message = f"a quorum of {need} cannot be met by the 1 witness key given" \
+                if given == 1 else f"a quorum of {need} cannot be met by the {given} distinct " \
+                "witness keys given"
+        else:
+            message = f"witness quorum not met: {len(good)} of the {given} given witnesses " \
+                f"cosigned this checkpoint, {need} required" \
+                + (f" (cosigned: {', '.join(w.name for w in good)})" if good else "") \
+                + "; " + "; ".join(map(str, self.problems))
+        super().__init__(message)
+
+
 def check_quorum(signed_checkpoint: str | bytes, witnesses: Sequence[note.Verifier],
-                 quorum: int | None = None) -> tuple[list[note.Verifier], list[str]]:
+                 quorum: int | None = None) -> tuple[list[note.Verifier], list[WitnessProblem]]:
     """Which of ``witnesses`` validly cosigned the checkpoint note, and what is wrong with the
-    others. Raises :class:`~callproof.tlog.NoteError` when the quorum is not met, with a
-    message naming each missing or invalid cosignature. ``quorum`` defaults to all of them.
+    others. Raises :class:`QuorumError` when the quorum cannot be or is not met, naming each
+    missing or invalid cosignature. ``quorum`` defaults to all of them.
     """
     distinct: dict[tuple[str, int], note.Verifier] = {}
     for w in witnesses:
@@ -119,32 +157,26 @@ def check_quorum(signed_checkpoint: str | bytes, witnesses: Sequence[note.Verifi
         distinct.setdefault((w.name, w.key_id), w)
     need = len(distinct) if quorum is None else quorum
     if not 1 <= need <= len(distinct):
-        raise NoteError(f"a quorum of {need} cannot be met by the {len(distinct)} distinct "
-                             "witness key(s) given")
+        raise QuorumError(need, len(distinct))
     text, signatures = note.split_note(signed_checkpoint)
     by_key: dict[tuple[str, int], list[note.Signature]] = {}
     for s in signatures:  # lines by keys not given are ignored, however they repeat
         by_key.setdefault((s.name, s.key_id), []).append(s)
     good: list[note.Verifier] = []
-    problems: list[str] = []
+    problems: list[WitnessProblem] = []
     for key, w in distinct.items():
         label = f"{w.name} ({w.key_id:08x})"
         lines = by_key.get(key)
         if not lines:
-            problems.append(f"{label}: no cosignature")
+            problems.append(WitnessProblem(label))
             continue
         try:  # a repeated line counts once, and every line of a given witness must verify
             for s in dict.fromkeys(lines):
                 note.verify_cosignature(text, s, w)
         except NoteError as e:
-            problems.append(f"{label}: the cosignature is invalid ({e}); it was altered or is "
-                            "not over this checkpoint")
+            problems.append(WitnessProblem(label, str(e)))
             continue
         good.append(w)
     if len(good) < need:
-        raise NoteError(
-            f"witness quorum not met: {len(good)} of the {len(distinct)} given witnesses "
-            f"cosigned this checkpoint, {need} required"
-            + (f" (cosigned: {', '.join(w.name for w in good)})" if good else "")
-            + "; " + "; ".join(problems))
+        raise QuorumError(need, len(distinct), good, problems)
     return good, problems
