@@ -1,8 +1,8 @@
 """The fraud desk in a real browser (issue #6): a "No" on a customer's phone appears on the desk
 by itself, announced in the live region; the desk, reports and police pages have no serious or
 critical axe-core violation in any language; the police page prints without the desk's
-navigation. Screenshots of each page in en, zh-Hant and zh-Hans are kept (CI:
-artifacts/screenshots/).
+navigation; on a 390 px phone the alerts are cards and no page scrolls sideways. Screenshots of
+each page in en, zh-Hant and zh-Hans are kept (CI: artifacts/screenshots/).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def desk_user(served: Served) -> str:
     return "d-001"
 
 
-def _sign_in(browser: Any, served: Served, lang: str = "en", *, bypass_csp: bool) -> Any:
-    ctx = browser.new_context(bypass_csp=bypass_csp, viewport={"width": 1200, "height": 900})
+def _sign_in(browser: Any, served: Served, lang: str = "en", *, bypass_csp: bool,
+             width: int = 1200) -> Any:
+    ctx = browser.new_context(bypass_csp=bypass_csp, viewport={"width": width, "height": 900})
     page = ctx.new_page()
     page.goto(f"{served.url}/fraud/sign-in?lang={lang}")
     page.fill("#user_id", "d-001")
@@ -143,3 +144,69 @@ def test_the_desk_pages_are_accessible(browser: Any, served: Served, desk_user: 
                         full_page=True)
     finally:
         ctx.close()
+
+
+# --- issue 14 items 16-18: the desk on a 390 px phone ------------------------------------------
+
+#: Per alert card: how far its cells reach past the card, the widest cell's overflow, and the
+#: name drawn before each cell's value (null for none).
+_CARDS = """() => [...document.querySelectorAll('#alert-rows tr')].map(tr => {
+  const box = tr.getBoundingClientRect();
+  const cells = [...tr.cells];
+  return {left: box.left, right: box.right,
+          spill: Math.max(...cells.map(c => c.getBoundingClientRect().right - box.right)),
+          cramped: Math.max(...cells.map(c => c.scrollWidth - c.clientWidth)),
+          labels: cells.map(c => (/^"(.*)" [/] ""$|^"(.*)"$/.exec(
+            getComputedStyle(c, '::before').content) || []).slice(1).find(x => x) ?? null)};
+})"""
+
+
+#: The smallest font size, in CSS px as drawn, of the SVG texts that match a selector (the font
+#: size in the drawing's units times the drawing's scale on the screen).
+_SMALLEST_TEXT = """(selector) => Math.min(...[...document.querySelectorAll(selector)]
+  .filter(t => t.getClientRects().length)
+  .map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a))"""
+
+
+def _fits(page: Any, served: Served, name: str) -> None:
+    """The page scrolls only up and down at 390 px, and axe finds nothing serious."""
+    page.screenshot(path=str(served.shots / f"{name}.png"), full_page=True)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, name
+    violations = axe_violations(page)
+    assert not violations, f"{name}: {violations}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_desk_fits_a_phone(browser: Any, served: Served, desk_user: str,
+                               lang: str) -> None:
+    s = served.services()
+    s.reports.file(scripts=["card_or_bank", "refund"], caller_number=SCAMMER,
+                   now=s.deployment.now() - timedelta(days=2))
+    ticket = _says_no(served)
+    with pytest.raises(CheckFailed):
+        s.flow.lookup("000 000 000", new_client_token())
+    page = _sign_in(browser, served, lang, bypass_csp=True, width=390)
+    try:
+        _fits(page, served, f"fraud-{lang}-desk-390")
+        headers = [h.strip() for h in page.locator("#alert-table thead th").all_inner_texts()]
+        cards = page.evaluate(_CARDS)
+        assert len(cards) == 1 and ticket in page.inner_text("#alert-rows")
+        for card in cards:
+            assert card["left"] >= 0 and card["right"] <= 390, card
+            assert card["spill"] <= 0.5 and card["cramped"] <= 1, card
+            # The time and what happened head the card; the other values are named by their
+            # column's header, in the page's language.
+            assert card["labels"] == [None, None, *headers[2:]], card["labels"]
+        smallest = page.evaluate(_SMALLEST_TEXT, ".desk-chart svg text")
+        assert smallest >= 10, f"the chart's labels are drawn {smallest:.1f} px high"
+        page.click("#alert-rows a")
+        page.wait_for_selector("#story-steps")
+        _fits(page, served, f"fraud-{lang}-alert-390")
+        page.goto(f"{served.url}/fraud/reports?days=30&lang={lang}")
+        page.wait_for_selector("#number-table")
+        _fits(page, served, f"fraud-{lang}-reports-390")
+        page.goto(f"{served.url}/fraud/police?days=30&lang={lang}")
+        page.wait_for_selector("#police-reports")
+        _fits(page, served, f"fraud-{lang}-police-390")
+    finally:
+        page.context.close()

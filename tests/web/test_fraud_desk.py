@@ -216,7 +216,7 @@ def assert_nothing_of_customers(text: str, wave: Wave) -> None:
 
 def number_row(page: str, number: str) -> str:
     match = re.search(r'<th scope="row" class="desk-id">' + re.escape(number) +
-                      r'</th>\s*<td class="num">(\d+)</td>', page)
+                      r'</th>\s*<td class="num"[^>]*>(\d+)</td>', page)
     assert match, number
     return match.group(1)
 
@@ -373,7 +373,7 @@ def test_the_scam_wave_on_the_live_desk(desk: Web) -> None:
                          r'</a></td>', page), text
     for name in ("no-1", "no-2", "word", "relay", "reveal"):
         assert wave.tickets[name] in page  # the ticket id, to look the call up
-    assert '<td class="desk-id">a-001</td>' in page
+    assert re.search(r'<td class="desk-id"[^>]*>a-001</td>', page)
     assert "A question about the delivery of your order" in page  # the reason, in words
     assert f"{BUDGET + 1} failed lookups in one minute (the budget is {BUDGET})." in page
     assert "Lookups paused until 2026-11-23 09:36 UTC." in page
@@ -493,14 +493,14 @@ def test_the_police_page(desk: Web) -> None:
     assert dd(page, "police-lookups") == "7"
     assert number_row(page, SCAMMER) == "3"
     assert OTHER_SCAMMER not in page  # 20 days ago
-    reports = re.search(r'<table class="desk-table" id="police-reports">(.*?)</table>', page,
-                        re.S)
+    reports = re.search(r'<table class="desk-table[^"]*" id="police-reports">(.*?)</table>',
+                        page, re.S)
     assert reports
     rows = re.findall(r"<tr><td>(.*?)</td></tr>", reports.group(1), re.S)
     assert len(rows) == 4
     assert "2026-11-20 09:30 UTC" in rows[0]
-    assert rows[0].endswith(("<td>Card or bank details, Refund or double charge",
-                             "<td>Refund or double charge, Card or bank details"))
+    assert rows[0].endswith((">Card or bank details, Refund or double charge",
+                             ">Refund or double charge, Card or bank details"))
     assert "not given" in rows[3] and "Verification code" in rows[3]
     alerts = re.search(r'id="police-alerts">(.*?)</table>', page, re.S)
     assert alerts

@@ -28,9 +28,17 @@
     if (el) { el.hidden = !text; }
   }
 
+  // The columns' names: on a phone each row is a card, and a value from the third column on
+  // is led by its column's name (style.css draws a cell's data-label), as the page's rows are.
+  var heads = Array.prototype.map.call(
+    document.querySelectorAll("#alert-table thead th"), function (th) { return th.textContent; });
+
   function cell(row, text, className) {
     var td = document.createElement("td");
     if (className) { td.className = className; }
+    if (row.cells.length >= 2 && heads[row.cells.length]) {
+      td.setAttribute("data-label", heads[row.cells.length]);
+    }
     td.textContent = text || "–";
     row.appendChild(td);
     return td;
