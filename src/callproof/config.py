@@ -119,6 +119,10 @@ class Limits:
     sign_in_failures_per_address: int = 50
     sign_in_failures_per_account: int = 10
     sign_in_window_seconds: int = 900
+    #: Days a network (IPv4 /24, IPv6 /48) an account signed in from stays known for it: from
+    #: a known network the per-account limit does not refuse (the address limits still do), so
+    #: that someone who knows an agent's id cannot lock the agent out of their own office.
+    sign_in_known_network_days: int = 30
     #: Tickets one agent may start on the console a minute (the API has its own per-agent limit).
     console_tickets_per_agent_minute: int = 10
 
@@ -146,7 +150,8 @@ class Limits:
                self.report_text_days, self.reports_per_address_hour,
                self.reports_per_network_hour, self.sign_in_failures_per_address_and_account,
                self.sign_in_failures_per_address, self.sign_in_failures_per_account,
-               self.sign_in_window_seconds, self.console_tickets_per_agent_minute) < 1:
+               self.sign_in_window_seconds, self.sign_in_known_network_days,
+               self.console_tickets_per_agent_minute) < 1:
             raise ConfigError("failure limits must be positive")
 
 
@@ -430,6 +435,8 @@ sign_in_failures_per_address_and_account = 10  # failed staff sign-ins (console,
 sign_in_failures_per_address = 50   # ... from one address, whatever the account ...
 sign_in_failures_per_account = 10   # ... and for one account, whatever the address ...
 sign_in_window_seconds = 900        # ... in this window; past one even the right password waits
+sign_in_known_network_days = 30     # ... except, for the account's limit, from a network the
+                                    # account signed in from in these days
 console_tickets_per_agent_minute = 10  # calls one agent may start on the console a minute
 
 [voice]

@@ -8,11 +8,12 @@ which sends the ``callproof`` loggers' INFO and above to stderr, one JSON object
      "event": "sign_in.failed", "kind": "agent", "client": "h:Qm9…"}
 
 :func:`event` writes the security events: sign-ins (``sign_in.ok``, ``sign_in.failed``,
-``sign_in.refused``), ``sign_out``, ``desk.export``, ``api_key.used`` / ``api_key.refused``,
-``wave.started``, ``reveal``. Their fields are ids, kinds and counts — never a secret, a code,
-a phone number, a password or what was typed as an id, and a client address only as a keyed hash
-(:func:`client_field`). A field whose name says it could hold one of those is refused
-(:class:`ValueError`), so a careless call fails in the tests, not in the log.
+``sign_in.refused``, ``sign_in.account_limited``), ``sign_out``, ``desk.export``,
+``api_key.used`` / ``api_key.refused``, ``wave.started``, ``reveal``. Their fields are ids,
+kinds and counts — never a secret, a code, a phone number, a password or what was typed as an
+id, and a client address only as a keyed hash (:func:`client_field`). A field whose name says
+it could hold one of those is refused (:class:`ValueError`), so a careless call fails in the
+tests, not in the log.
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ the database (:mod:`callproof.counters`) so that every worker and instance share
 attempt takes its place in the counts before the password is checked, so parallel guesses
 cannot all pass; a right password gives it back.
 
+A right password also remembers the sign-in's network (IPv4 /24, IPv6 /48) for the account, for
+``sign_in_known_network_days``: from a network the account signed in from, the per-account limit
+does not refuse — its failures still count — so that someone who knows an agent's id, guessing
+from elsewhere, cannot lock the agent out of their own office; the address limits hold there as
+everywhere. The attempt that first finds an account's limit full writes
+``sign_in.account_limited`` to the security log (:mod:`callproof.seclog`).
+
     >>> token = SignIns(dep).start("agent", "a-001")
     >>> SignIns(dep).check("agent", token).user_id
     'a-001'
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from callproof import counters
+from callproof import counters, seclog
 from callproof.deployment import Deployment
 from callproof.errors import InputError
 from callproof.protocol import events
@@ -47,6 +55,7 @@ KINDS = ("agent", "desk")
 LIFETIME_SECONDS = 12 * 3600
 
 _T = schema.sign_ins
+_N = schema.sign_in_networks
 
 
 @dataclass(frozen=True)
@@ -78,13 +87,28 @@ class Attempt:
     kind: str
     counted: tuple[tuple[str, str], ...]
     at: int
+    #: The client's network key (its address key when it has none), remembered for the account
+    #: when the password is right; None without a client address.
+    network: str | None = None
 
-    def __repr__(self) -> str:  # the subjects hold an address and what was typed as the id
+    def __repr__(self) -> str:  # the subjects and the network hold an address and the typed id
         return f"Attempt({self.kind!r})"
 
 
 def _hash(token: str) -> str:
     return b64url_encode(hashlib.sha256(token.encode("utf-8")).digest())
+
+
+def _account(user_id: str) -> str:
+    """The account id as the limits and the known networks name it."""
+    return user_id.strip()[:64]
+
+
+def _network_name(dep: Deployment, kind: str, account: str, network: str) -> str:
+    """The stored name of ``network`` known for the account: a keyed hash (JSON keeps the parts
+    apart whatever characters the id holds)."""
+    return dep.hash_keys.client_hash(
+        "sign-in-network:" + json.dumps([dep.issuer_id, kind, account, network]))
 
 
 def end_sign_ins(dep: Deployment, conn: Connection, kind: str, user_id: str) -> int:
@@ -106,36 +130,79 @@ class SignIns:
         """Count a sign-in attempt against the failure limits before its password is checked.
 
         Raises :class:`TooManySignIns` (nothing counted) when the address and account, the
-        address, or the account has had its failed sign-ins in the window. A right password
-        then gives the places back (:meth:`start` with the attempt)."""
+        address, or the account has had its failed sign-ins in the window — the account's
+        limit only from a network the account has not signed in from in
+        ``sign_in_known_network_days``. A right password then gives the places back and makes
+        the network known (:meth:`start` with the attempt)."""
         _check_kind(kind)
         limits = self.dep.config.limits
         window = limits.sign_in_window_seconds
-        account = user_id.strip()[:64]
-        address = client_keys(client_address)[0] if client_address else None
-        wanted = [(f"sign-in:{kind}:account", account,
-                   limits.sign_in_failures_per_account)]
+        account = _account(user_id)
+        address, network = client_keys(client_address) if client_address else (None, None)
+        network = network or address
+        per_account = f"sign-in:{kind}:account"
+        wanted = [(per_account, account, limits.sign_in_failures_per_account)]
         if address is not None:
             wanted += [(f"sign-in:{kind}:address", address, limits.sign_in_failures_per_address),
                        (f"sign-in:{kind}:address+account", f"{address}|{account}",
                         limits.sign_in_failures_per_address_and_account)]
         at = to_epoch(self.dep.now(now))
         taken: list[tuple[str, str]] = []
+        result: Attempt | None = None
+        tripped: dict[str, str | bool] | None = None
         with self.dep.store.write() as conn:
             for purpose, subject, limit in wanted:
-                if not counters.take(self.dep, conn, purpose, subject, at, window, limit=limit):
-                    for p, s in taken:
-                        counters.add(self.dep, conn, p, s, at, window, -1)
-                    break
-                taken.append((purpose, subject))
+                if counters.take(self.dep, conn, purpose, subject, at, window, limit=limit):
+                    taken.append((purpose, subject))
+                    continue
+                if purpose == per_account:
+                    tripped = self._account_tripped(conn, kind, account, at)
+                    if network is not None and self._known(conn, kind, account, network, at):
+                        # Spared, not free: its failures still fill the account's count for
+                        # every other network, and it gives its place back like any other.
+                        counters.add(self.dep, conn, purpose, subject, at, window)
+                        taken.append((purpose, subject))
+                        continue
+                for p, s in taken:
+                    counters.add(self.dep, conn, p, s, at, window, -1)
+                break
             else:
-                return Attempt(kind, tuple(taken), at)
-        raise TooManySignIns(window)
+                result = Attempt(kind, tuple(taken), at, network)
+        if tripped is not None:  # said only once committed; the client as the view logs it
+            seclog.event("sign_in.account_limited", level=logging.WARNING, kind=kind,
+                         client=seclog.client_field(self.dep.hash_keys,
+                                                    address and address.removeprefix("addr:")),
+                         **tripped)
+        if result is None:
+            raise TooManySignIns(window)
+        return result
+
+    def _account_tripped(self, conn: Connection, kind: str, account: str,
+                         at: int) -> dict[str, str | bool] | None:
+        """The log fields of an account whose limit this attempt finds full first in the window
+        (one line per trip, however many attempts it then refuses), else None."""
+        window = self.dep.config.limits.sign_in_window_seconds
+        if not counters.take(self.dep, conn, f"sign-in:{kind}:account-limited", account, at,
+                             window, limit=1):
+            return None
+        return {"user_id": account} if _is_account(conn, self.dep, kind, account) else \
+            {"unknown_id": True}
+
+    def _known(self, conn: Connection, kind: str, account: str, network: str, at: int) -> bool:
+        """Whether the account signed in from ``network`` in ``sign_in_known_network_days``."""
+        return conn.execute(select(_N.c.name_hash).where(
+            _N.c.name_hash == _network_name(self.dep, kind, account, network),
+            _N.c.last_at >= self._known_since(at))).first() is not None
+
+    def _known_since(self, at: int) -> int:
+        """The oldest last sign-in that still makes a network known at ``at``."""
+        return at - self.dep.config.limits.sign_in_known_network_days * 86400
 
     def start(self, kind: str, user_id: str, *, now: datetime | None = None,
               attempt: Attempt | None = None) -> str:
         """A new sign-in after a right password: its token for the browser (shown once). The
-        ``attempt`` that checked the password gives its places in the failure counts back."""
+        ``attempt`` that checked the password gives its places in the failure counts back, and
+        its network becomes known for the account (:meth:`attempt`)."""
         _check_kind(kind)
         at = to_epoch(self.dep.now(now))
         token = secrets.token_urlsafe(32)
@@ -144,6 +211,8 @@ class SignIns:
                 window = self.dep.config.limits.sign_in_window_seconds
                 for purpose, subject in attempt.counted:
                     counters.add(self.dep, conn, purpose, subject, attempt.at, window, -1)
+                if attempt.network is not None:
+                    self._remember(conn, kind, user_id, attempt.network, at)
             conn.execute(insert(_T).values(token_hash=_hash(token), issuer_id=self.dep.issuer_id,
                                            kind=kind, user_id=user_id, created_at=at,
                                            expires_at=at + LIFETIME_SECONDS, data=None))
@@ -151,16 +220,19 @@ class SignIns:
                             user_id=user_id)
         return token
 
+    def _remember(self, conn: Connection, kind: str, user_id: str, network: str,
+                  at: int) -> None:
+        name = _network_name(self.dep, kind, _account(user_id), network)
+        if not self.dep.store.insert_if_absent(conn, _N, {"name_hash": name, "last_at": at}):
+            conn.execute(update(_N).where(_N.c.name_hash == name).values(last_at=at))
+
     def failed(self, kind: str, user_id: str, *, now: datetime | None = None) -> None:
         """Record a failed sign-in: the account's id when it is one, else only that the id was
         unknown — what was typed there may be a password typed in the wrong box, and the event
         record is kept for good. Never the password."""
         _check_kind(kind)
-        table = schema.agents if kind == "agent" else schema.desk_users
-        id_column = table.c.agent_id if kind == "agent" else table.c.user_id
         with self.dep.store.write() as conn:
-            known = conn.execute(select(id_column).where(
-                table.c.issuer_id == self.dep.issuer_id, id_column == user_id[:64])).first()
+            known = _is_account(conn, self.dep, kind, user_id[:64])
             self.dep.record(conn, events.SIGN_IN_FAILED, self.dep.now(now), kind=kind,
                             **({"user_id": user_id[:64]} if known else {"unknown_id": True}))
 
@@ -196,13 +268,24 @@ class SignIns:
                                 user_id=row.user_id)
 
     def purge(self, *, now: datetime | None = None) -> int:
-        """Delete expired sign-ins, and the limits' counter minutes past every window
-        (housekeeping); returns how many sign-ins ended."""
+        """Delete expired sign-ins, networks no longer known (``sign_in_known_network_days``)
+        and the limits' counter minutes past every window (housekeeping); returns how many
+        sign-ins ended."""
         at = to_epoch(self.dep.now(now))
         with self.dep.store.write() as conn:
             ended = int(conn.execute(delete(_T).where(_T.c.expires_at <= at)).rowcount)
+            conn.execute(delete(_N).where(_N.c.last_at < self._known_since(at)))
         counters.purge(self.dep, now=now)
         return ended
+
+
+def _is_account(conn: Connection, dep: Deployment, kind: str, user_id: str) -> bool:
+    """Whether ``user_id`` is an account of ``kind`` (else what was typed may be a password,
+    which no record or log may keep)."""
+    table = schema.agents if kind == "agent" else schema.desk_users
+    id_column = table.c.agent_id if kind == "agent" else table.c.user_id
+    return conn.execute(select(id_column).where(
+        table.c.issuer_id == dep.issuer_id, id_column == user_id)).first() is not None
 
 
 def _check_kind(kind: str) -> None:

@@ -447,3 +447,15 @@ app_secrets = Table(
     Column("pem", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# --- networks staff signed in from (migration 0015) --------------------------------------------
+
+# The networks (IPv4 /24, IPv6 /48) each account signed in from, and when last: from one of them
+# the per-account limit on failed sign-ins does not refuse (callproof.sign_ins). Named by a keyed
+# hash of the kind, the account id and the network, so the table holds no address and no id.
+sign_in_networks = Table(
+    "sign_in_networks", metadata,
+    Column("name_hash", String(_HASH), primary_key=True),
+    Column("last_at", BigInteger, nullable=False),
+    Index("ix_sign_in_networks_last_at", "last_at"),
+)
