@@ -160,6 +160,17 @@ per_agent = limiter.shared_limit(lambda: str(current_app.config["AGENT_ISSUE_LIM
                                  exempt_when=lambda: not _agent_key())
 
 
+def scoped(scope: str) -> Callable[[View], View]:
+    """Every endpoint's prelude: a bearer key with ``scope`` (:func:`requires`), then the key's
+    limit (``API_KEY_LIMIT``). In this order, so that only requests with a valid key use up a
+    key's budget; a limit of the endpoint's own (``per_agent``) goes below it."""
+
+    def decorate(view: View) -> View:
+        return requires(scope)(per_key(view))
+
+    return decorate
+
+
 # --- the request body --------------------------------------------------------------------
 
 
@@ -189,6 +200,17 @@ def _read_json_object() -> dict[str, Any]:
                                             "members, no NaN or Infinity).") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    return body
+
+
+def _members(allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The body (:func:`_body`), refused when it has a member not in ``allowed``."""
+    body = _body()
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        names = ", ".join(repr(n[:40]) for n in unknown[:5])
+        raise _invalid(f"The body has members this API does not know ({names}); it takes "
+                       f"{', '.join(allowed)}.", "unknown_field")
     return body
 
 
@@ -232,13 +254,9 @@ def _invalid(message: str, code: str = "invalid_field") -> ApiError:
     return ApiError(422, code, message)
 
 
-def _issue_args(body: dict[str, Any]) -> dict[str, Any]:
+def _issue_args() -> dict[str, Any]:
     """The issue request's members, checked for shape; the library checks meaning."""
-    unknown = sorted(set(body) - set(_ISSUE_FIELDS))
-    if unknown:
-        names = ", ".join(repr(n[:40]) for n in unknown[:5])
-        raise _invalid(f"The body has members this API does not know ({names}); it takes "
-                       f"{', '.join(_ISSUE_FIELDS)}.", "unknown_field")
+    body = _members(_ISSUE_FIELDS)
     args: dict[str, Any] = {}
     for name in ("agent_id", "reason"):
         if body.get(name) is None:
@@ -274,16 +292,26 @@ def _ticket_id(ticket_id: str) -> str:
     return ticket_id
 
 
+def _agent_id(agent_id: str) -> str:
+    """An agent id of the path; one that could not exist is a 404, like an unknown one."""
+    if not _ID.fullmatch(agent_id):
+        raise _no_agent()
+    return agent_id
+
+
+def _no_agent() -> ApiError:
+    return ApiError(404, "not_found", "There is no agent with this id.")
+
+
 # --- the endpoints -----------------------------------------------------------------------
 
 
 @bp.post("/tickets")
-@requires("issue")
-@per_key
+@scoped("issue")
 @per_agent
 def issue() -> Response:
     """Issue a ticket for a call the dialer is placing now."""
-    args = _issue_args(_body())
+    args = _issue_args()
     issuer = services().issuer
     key_id = _key_id()
     replayed = False
@@ -337,8 +365,7 @@ def _idempotency_key() -> str | None:
 
 
 @bp.get("/tickets/<ticket_id>")
-@requires("status")
-@per_key
+@scoped("status")
 def status(ticket_id: str) -> Response:
     """The agent's view of the call: state, the check word once it is due, alerts."""
     lang = request.args.get("lang", "en")
@@ -366,24 +393,21 @@ def _dialer_step(action: str, ticket_id: str) -> Response:
 
 
 @bp.post("/tickets/<ticket_id>/connected")
-@requires("issue")
-@per_key
+@scoped("issue")
 def connected(ticket_id: str) -> Response:
     """The dialer reports that the customer picked up."""
     return _dialer_step("connected", ticket_id)
 
 
 @bp.post("/tickets/<ticket_id>/close")
-@requires("issue")
-@per_key
+@scoped("issue")
 def close(ticket_id: str) -> Response:
     """The dialer reports the hang-up: the code confirms nothing any more."""
     return _dialer_step("close", ticket_id)
 
 
 @bp.post("/tickets/<ticket_id>/revoke")
-@requires("issue")
-@per_key
+@scoped("issue")
 def revoke(ticket_id: str) -> Response:
     """Withdraw a ticket that should not have been issued."""
     return _dialer_step("revoke", ticket_id)
@@ -398,12 +422,7 @@ _NAME_LANGS = ("zh-Hant", "zh-Hans")
 
 def _agent_body(allowed: tuple[str, ...], *, blank_removes: bool) -> dict[str, Any]:
     """An agent body's members, checked for shape (the library checks the texts again)."""
-    body = _body()
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        names = ", ".join(repr(n[:40]) for n in unknown[:5])
-        raise _invalid(f"The body has members this API does not know ({names}); it takes "
-                       f"{', '.join(allowed)}.", "unknown_field")
+    body = _members(allowed)
     args: dict[str, Any] = {}
     for name in _AGENT_TEXTS:
         if name in body:
@@ -431,16 +450,14 @@ def _agent_text(value: object, *, blank: bool = False) -> bool:
 
 
 @bp.get("/agents")
-@requires("agents")
-@per_key
+@scoped("agents")
 def list_agents() -> Response:
     """Every agent of the registry, with the names per language."""
     return jsonify({"agents": [a.to_dict() for a in services().admin.agents()]})
 
 
 @bp.post("/agents")
-@requires("agents")
-@per_key
+@scoped("agents")
 def add_agent() -> Response:
     """Register an agent, with its name and department per language."""
     body = _body()
@@ -464,12 +481,10 @@ def add_agent() -> Response:
 
 
 @bp.patch("/agents/<agent_id>")
-@requires("agents")
-@per_key
+@scoped("agents")
 def set_agent(agent_id: str) -> Response:
     """Change an agent's name, department or their texts per language ("" removes one)."""
-    if not _ID.fullmatch(agent_id):
-        raise ApiError(404, "not_found", "There is no agent with this id.")
+    agent_id = _agent_id(agent_id)
     args = _agent_body((*_AGENT_TEXTS, *_NAMES), blank_removes=True)
     if not args:
         raise _invalid("The body needs one of name, department, names, department_names.",
@@ -477,7 +492,7 @@ def set_agent(agent_id: str) -> Response:
     try:
         agent = services().admin.set_agent(agent_id, api_key=_key_id(), **args)
     except NotFound:
-        raise ApiError(404, "not_found", "There is no agent with this id.") from None
+        raise _no_agent() from None
     except InputError as e:
         raise _invalid(_sentence(str(e))) from None
     return jsonify(agent.to_dict())
@@ -492,33 +507,25 @@ def _voice_route(agent_id: str, route: Any) -> Response:
 
 
 @bp.get("/agents/<agent_id>/voice-route")
-@requires("agents")
-@per_key
+@scoped("agents")
 def get_voice_route(agent_id: str) -> Response:
     """Where the voice line puts this agent's verified customers back through to."""
     from callproof.voice.routes import Routes
 
-    if not _ID.fullmatch(agent_id) or services().admin.agent(agent_id) is None:
-        raise ApiError(404, "not_found", "There is no agent with this id.")
+    if services().admin.agent(_agent_id(agent_id)) is None:
+        raise _no_agent()
     return _voice_route(agent_id, Routes(services().deployment).get(agent_id))
 
 
 @bp.put("/agents/<agent_id>/voice-route")
-@requires("agents")
-@per_key
+@scoped("agents")
 def set_voice_route(agent_id: str) -> Response:
     """Set the agent's transfer target and team queue ("" or null removes one)."""
     from callproof.voice.routes import Routes
 
-    if not _ID.fullmatch(agent_id):
-        raise ApiError(404, "not_found", "There is no agent with this id.")
-    body = _body()
+    agent_id = _agent_id(agent_id)
     allowed = ("transfer_target", "queue")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        names = ", ".join(repr(n[:40]) for n in unknown[:5])
-        raise _invalid(f"The body has members this API does not know ({names}); it takes "
-                       "transfer_target, queue.", "unknown_field")
+    body = _members(allowed)
     if not body:
         raise _invalid("The body needs transfer_target or queue.", "missing_field")
     args: dict[str, str | None] = {}
@@ -532,7 +539,7 @@ def set_voice_route(agent_id: str) -> Response:
         route = Routes(services().deployment).set(
             agent_id, transfer_target=args.get("transfer_target"), queue=args.get("queue"))
     except NotFound:
-        raise ApiError(404, "not_found", "There is no agent with this id.") from None
+        raise _no_agent() from None
     except InputError as e:  # not a SIP URI / E.164, or outside [voice] transfer_allowed
         raise _invalid(_sentence(str(e)), "target_not_allowed" if getattr(
             e, "reason", None) in ("target_not_allowed", "no_transfer_allowed")
@@ -544,12 +551,7 @@ def set_voice_route(agent_id: str) -> Response:
 
 def _customer_body(allowed: tuple[str, ...]) -> dict[str, Any]:
     """A body naming one customer by ``customer_ref`` (and, for the call status, ``lang``)."""
-    body = _body()
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        names = ", ".join(repr(n[:40]) for n in unknown[:5])
-        raise _invalid(f"The body has members this API does not know ({names}); it takes "
-                       f"{', '.join(allowed)}.", "unknown_field")
+    body = _members(allowed)
     ref = body.get("customer_ref")
     if ref is None:
         raise _invalid("The body needs customer_ref.", "missing_field")
@@ -562,8 +564,7 @@ def _customer_body(allowed: tuple[str, ...]) -> dict[str, Any]:
 
 
 @bp.post("/call-status")
-@requires("status")
-@per_key
+@scoped("status")
 def call_status() -> Response:
     """Is the company calling this customer now? (The ref travels in the body, never a URL.)"""
     args = _customer_body(("customer_ref", "lang"))
@@ -576,8 +577,7 @@ def call_status() -> Response:
 
 
 @bp.get("/coverage")
-@requires("status")
-@per_key
+@scoped("status")
 def coverage() -> Response:
     """Tickets per department on one day (UTC), every staffed department listed."""
     raw = request.args.get("day")
@@ -593,8 +593,7 @@ def coverage() -> Response:
 
 
 @bp.post("/enrollments")
-@requires("enrol")
-@per_key
+@scoped("enrol")
 def create_enrollment() -> Response:
     """A single-use enrolment-page token (15 minutes) for the company's logged-in site."""
     args = _customer_body(("customer_ref",))
@@ -611,8 +610,7 @@ def create_enrollment() -> Response:
 
 
 @bp.post("/tickets/<ticket_id>/reveal")
-@requires("reveal")
-@per_key
+@scoped("reveal")
 def reveal(ticket_id: str) -> Response:
     """The customer's current app code and/or phrase, during the connected call."""
     try:

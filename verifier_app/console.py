@@ -58,11 +58,11 @@ from callproof.errors import RevealRefused
 from callproof.issuer import TicketStatus, normalise_phone
 from callproof.protocol import events, states
 from callproof.protocol.languages import LANGUAGES
-from callproof.sign_ins import SignIn, TooManySignIns
+from callproof.sign_ins import SignIn
 
+from . import signin
 from .extensions import services
 from .i18n import NATIVE_NAMES, company_here, current_language, redirect_keeping_language
-from .security import client_log_field
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 log = logging.getLogger("callproof.console")
@@ -95,17 +95,7 @@ def _signed_in() -> Agent | None:
 
     Anything else clears the session (a disabled agent is signed out on their next request).
     """
-    live = _sign_in()
-    if live is None:
-        if "sign_in" in session:
-            session.clear()
-        return None
-    agent_id = live.user_id
-    agent = next((a for a in services().admin.agents() if a.agent_id == agent_id), None)
-    if agent is None or not agent.enabled:
-        session.clear()
-        return None
-    return agent
+    return signin.signed_in(_SIGN_IN_PAGE, _sign_in(), services().admin.agent)
 
 
 def _sign_in() -> SignIn | None:
@@ -262,61 +252,40 @@ def _view(status: TicketStatus, facts: CallFacts | None = None) -> dict[str, Any
 # --- sign-in and sign-out ------------------------------------------------------------------
 
 def _sign_in_page(error: str | None = None, status: int = 200, *,
-                  agent_id: str = "", notice: str | None = None) -> Response:
+                  typed_id: str = "", notice: str | None = None) -> Response:
     return _page("console/sign_in.html", ("console.sign_in", {}), status, error=error,
-                 agent_id=agent_id, notice=notice)
+                 agent_id=typed_id, notice=notice)
+
+
+_SIGN_IN_PAGE = signin.SignInPage(kind="agent", session_key="sign_in", id_field="agent_id",
+                                  home="console.home", sign_in="console.sign_in",
+                                  form=_sign_in_page)
 
 
 @bp.get("/sign-in")
 def sign_in() -> Response:
     """The sign-in form (or the console, when already signed in)."""
-    if _signed_in() is not None:
-        return redirect_keeping_language("console.home")
-    notice = _("You are signed out.") if request.args.get("signed_out") else None
-    return _sign_in_page(notice=notice)
+    return signin.show_form(_SIGN_IN_PAGE, _signed_in() is not None,
+                            signed_out=_("You are signed out."))
 
 
 @bp.post("/sign-in")
 def sign_in_post() -> Response:
     """Sign an agent in with their id and password; failures count against the limits (per
     address and agent id, per address, per agent id: ``[limits] sign_in_*``)."""
-    agent_id = request.form.get("agent_id", "").strip()
-    password = request.form.get("password", "")
-    if not agent_id or not password:
-        return _sign_in_page(_("Type your agent id and your password."), 400,
-                             agent_id=agent_id[:64])
-    try:
-        attempt = services().sign_ins.attempt("agent", agent_id, request.remote_addr)
-    except TooManySignIns as e:
-        seclog.event("sign_in.refused", kind="agent", reason="too_many_sign_ins",
-                     client=client_log_field())
-        response = _too_many(e)
-        response.headers["Retry-After"] = str(e.retry_after)
-        return response
-    ok = len(agent_id) <= 64 and len(password) <= 1024 and \
-        services().passwords.check(agent_id, password)
-    if not ok:
-        services().sign_ins.failed("agent", agent_id)
-        # Not the id: it may be a password typed there.
-        seclog.event("sign_in.failed", kind="agent", client=client_log_field())
-        return _sign_in_page(_("The agent id or the password is not right."), 400,
-                             agent_id=agent_id[:64])
-    token = services().sign_ins.start("agent", agent_id, attempt=attempt)
-    session.clear()  # a fresh session (and CSRF token) for the signed-in agent
-    session["sign_in"] = token
-    seclog.event("sign_in.ok", kind="agent", user_id=agent_id, client=client_log_field())
-    return redirect_keeping_language("console.home")
+    return signin.sign_in(_SIGN_IN_PAGE, _check_password, too_many=_too_many,
+                          missing=_("Type your agent id and your password."),
+                          wrong=_("The agent id or the password is not right."))
+
+
+def _check_password(agent_id: str, password: str) -> str | None:
+    return agent_id if services().passwords.check(agent_id, password) else None
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
     """End the sign-in (and forget the kept calls), in the database: a copied cookie is dead."""
-    live = _sign_in()
-    services().sign_ins.end(session.get("sign_in"))
-    if live is not None:
-        seclog.event("sign_out", kind="agent", user_id=live.user_id)
-    session.clear()
-    return redirect_keeping_language("console.sign_in", signed_out=1)
+    return signin.sign_out(_SIGN_IN_PAGE)
 
 
 # --- starting a call -----------------------------------------------------------------------
@@ -535,7 +504,7 @@ def _csrf_error(_e: CSRFError) -> Response:
 @bp.errorhandler(429)
 def _too_many(_e: Exception) -> Response:
     return _sign_in_page(_("Too many failed sign-ins. Wait 15 minutes, then try again."), 429,
-                         agent_id=request.form.get("agent_id", "").strip()[:64])
+                         typed_id=signin.typed_id(_SIGN_IN_PAGE))
 
 
 @bp.errorhandler(StoreError)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from callproof.config import passphrase
 from callproof.deployment import Deployment
@@ -267,18 +267,12 @@ class Admin:
 
     def set_agent_enabled(self, agent_id: str, enabled: bool, *,
                           now: datetime | None = None) -> None:
-        now = self.dep.now(now)
-        t = schema.agents
-        with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
-            done = conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
-                                                t.c.agent_id == agent_id)
-                                .values(enabled=enabled)).rowcount
-            if not done:
-                raise NotFound(f"no agent {agent_id!r}")
-            if not enabled:  # signed out everywhere, at once
-                end_sign_ins(self.dep, conn, "agent", agent_id)
-            self.dep.record(conn, events.AGENT_ENABLED if enabled else events.AGENT_DISABLED,
-                            now, agent_id=agent_id)
+        """Stop an agent from being named on new tickets (``enabled=False``; their console
+        sign-ins end at once) or allow them again. Raises :class:`NotFound` for an unknown
+        agent."""
+        self._set_enabled(schema.agents, "agent_id", agent_id, enabled, "agent",
+                          events.AGENT_ENABLED if enabled else events.AGENT_DISABLED, now,
+                          sign_ins="agent")
 
     def agents(self) -> list[Agent]:
         t = schema.agents
@@ -320,16 +314,25 @@ class Admin:
                            now: datetime | None = None) -> None:
         """Withdraw a reason from new calls (``enabled=False``) or offer it again. Tickets
         already issued with it keep it. Raises :class:`NotFound` for an unknown code."""
+        self._set_enabled(schema.reasons, "code", code, enabled, "reason",
+                          events.REASON_ENABLED if enabled else events.REASON_DISABLED, now)
+
+    def _set_enabled(self, table: Table, key: str, value: str, enabled: bool, what: str,
+                     event: str, now: datetime | None, *, sign_ins: str | None = None) -> None:
+        """Set the ``enabled`` flag of the registry row whose ``key`` column is ``value``, and
+        record ``event`` (naming ``key``) in the same transaction, so the log never tells of a
+        change that did not happen. Disabling also ends that row's ``sign_ins`` kind of
+        sign-ins there. Raises :class:`NotFound` ("no WHAT 'value'") when there is no row."""
         now = self.dep.now(now)
-        t = schema.reasons
         with self.dep.store.write(lock=REGISTRY_LOCK) as conn:
-            done = conn.execute(update(t).where(t.c.issuer_id == self.dep.issuer_id,
-                                                t.c.code == code)
+            done = conn.execute(update(table).where(table.c.issuer_id == self.dep.issuer_id,
+                                                    table.c[key] == value)
                                 .values(enabled=enabled)).rowcount
             if not done:
-                raise NotFound(f"no reason {code!r}")
-            self.dep.record(conn, events.REASON_ENABLED if enabled else events.REASON_DISABLED,
-                            now, code=code)
+                raise NotFound(f"no {what} {value!r}")
+            if sign_ins is not None and not enabled:  # signed out everywhere, at once
+                end_sign_ins(self.dep, conn, sign_ins, value)
+            self.dep.record(conn, event, now, **{key: value})
 
     def reasons(self) -> list[Reason]:
         t = schema.reasons

@@ -38,7 +38,7 @@ def test_reasons_add_and_disable_without_python(run_any: Run, tmp_path: Path) ->
     # A call can be made with it …
     ok(run_any("issue", "--agent-id", "a-001", "--reason", "warranty_renewal"))
     # … until it is disabled: then issuing with it is refused, and the list says so.
-    assert "disabled reason warranty_renewal" in ok(
+    assert "disabled reason warranty_renewal: new calls cannot use it" in ok(
         run_any("reasons", "disable", "warranty_renewal")).output
     refused(run_any("issue", "--agent-id", "a-001", "--reason", "warranty_renewal"), "reason")
     rows = {r["code"]: r for r in json.loads(ok(run_any("reasons", "list", "--json")).stdout)}

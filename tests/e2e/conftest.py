@@ -13,12 +13,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from flask import Flask
 
-from callproof import init_data_dir
+from callproof import CheckFailed, init_data_dir, new_client_token
 from verifier_app import create_app, services
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -78,3 +78,52 @@ def axe_violations(page: Any, *, every_impact: bool = False) -> list[dict[str, A
              .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}))""",
         every_impact)
     return found
+
+
+# --- the fraud desk ----------------------------------------------------------------------------
+
+#: The desk user the ``desk_sign_in`` fixture adds and signs in, and their password.
+DESK_USER, DESK_PASSWORD = "d-001", "a long fraud desk password"
+
+
+class DeskSignIn(Protocol):
+    def __call__(self, lang: str = "en", *, bypass_csp: bool, width: int = 1200,
+                 height: int = 900) -> Any: ...
+
+
+@pytest.fixture
+def desk_sign_in(browser: Any, served: Served) -> Iterator[DeskSignIn]:
+    """Desk user d-001 of the served instance, and how they sign in: ``desk_sign_in(lang,
+    bypass_csp=…, width=…)`` opens a new browser context at that width, signs in with the desk's
+    own form and gives the page once the live desk shows. The contexts close after the test."""
+    served.services().desk_users.add(DESK_USER, "Lin Fraud Team", DESK_PASSWORD)
+    contexts: list[Any] = []
+
+    def sign_in(lang: str = "en", *, bypass_csp: bool, width: int = 1200,
+                height: int = 900) -> Any:
+        ctx = browser.new_context(bypass_csp=bypass_csp,
+                                  viewport={"width": width, "height": height})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.goto(f"{served.url}/fraud/sign-in?lang={lang}")
+        page.fill("#user_id", DESK_USER)
+        page.fill("#password", DESK_PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#alert-table")
+        return page
+
+    yield sign_in
+    for ctx in contexts:
+        ctx.close()
+
+
+def says_no(served: Served) -> str:
+    """A customer answers "No" to the phone question (the library's check flow, as the check
+    page runs it): a number_denied alert for the desk. Returns the call's ticket id."""
+    s = served.services()
+    call = s.issuer.issue(agent_id="a-001", reason="order_delivery", phone="+886912345678")
+    token = new_client_token()
+    s.flow.lookup(call.code_display, token)
+    with pytest.raises(CheckFailed):
+        s.flow.answer_number(call.ticket_id, token, yes=False)
+    return call.ticket_id

@@ -14,40 +14,10 @@ import pytest
 
 from callproof import CheckFailed, new_client_token
 
-from .conftest import Served, axe_violations
+from .conftest import DESK_PASSWORD, DESK_USER, DeskSignIn, Served, axe_violations, says_no
 
-PASSWORD = "a long fraud desk password"
 LANGS = ["en", "zh-Hant", "zh-Hans"]
 SCAMMER = "+886223456789"
-
-
-@pytest.fixture
-def desk_user(served: Served) -> str:
-    served.services().desk_users.add("d-001", "Lin Fraud Team", PASSWORD)
-    return "d-001"
-
-
-def _sign_in(browser: Any, served: Served, lang: str = "en", *, bypass_csp: bool,
-             width: int = 1200) -> Any:
-    ctx = browser.new_context(bypass_csp=bypass_csp, viewport={"width": width, "height": 900})
-    page = ctx.new_page()
-    page.goto(f"{served.url}/fraud/sign-in?lang={lang}")
-    page.fill("#user_id", "d-001")
-    page.fill("#password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#alert-table")
-    return page
-
-
-def _says_no(served: Served) -> str:
-    """A customer answers "No" to the phone question: the library's check flow, as the page."""
-    s = served.services()
-    call = s.issuer.issue(agent_id="a-001", reason="order_delivery", phone="+886912345678")
-    token = new_client_token()
-    s.flow.lookup(call.code_display, token)
-    with pytest.raises(CheckFailed):
-        s.flow.answer_number(call.ticket_id, token, yes=False)
-    return call.ticket_id
 
 
 def _check(page: Any, served: Served, name: str) -> None:
@@ -57,8 +27,8 @@ def _check(page: Any, served: Served, name: str) -> None:
 
 
 def test_an_alert_appears_on_the_desk_without_a_reload(
-        browser: Any, served: Served, desk_user: str) -> None:
-    desk = _sign_in(browser, served, bypass_csp=False)  # the app's own CSP, as in production
+        browser: Any, served: Served, desk_sign_in: DeskSignIn) -> None:
+    desk = desk_sign_in(bypass_csp=False)  # the app's own CSP, as in production
     try:
         assert desk.is_visible("#no-alerts")
         desk.evaluate("window.__sameDocument = true")  # gone if the page reloads
@@ -91,8 +61,9 @@ def test_an_alert_appears_on_the_desk_without_a_reload(
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_the_desk_pages_are_accessible(browser: Any, served: Served, desk_user: str,
+def test_the_desk_pages_are_accessible(browser: Any, served: Served, desk_sign_in: DeskSignIn,
                                        lang: str) -> None:
+    """Signs in by hand (the sign-in page is checked too) as the user desk_sign_in adds."""
     s = served.services()
     now = s.deployment.now()
     for days_ago, scripts in ((8, ["refund"]), (3, ["card_or_bank", "refund"]),
@@ -100,8 +71,8 @@ def test_the_desk_pages_are_accessible(browser: Any, served: Served, desk_user: 
         s.reports.file(scripts=scripts, caller_number=SCAMMER,
                        now=now - timedelta(days=days_ago, minutes=5))
     s.reports.file(scripts=["verification_code"], now=now - timedelta(minutes=1))
-    _says_no(served)
-    _says_no(served)
+    says_no(served)
+    says_no(served)
     for _ in range(3):  # someone guesses codes: failed lookups in this hour
         with pytest.raises(CheckFailed):
             s.flow.lookup("000 000 000", new_client_token())
@@ -112,8 +83,8 @@ def test_the_desk_pages_are_accessible(browser: Any, served: Served, desk_user: 
         page.goto(f"{served.url}/fraud/sign-in?lang={lang}")
         assert page.get_attribute("html", "lang") == lang
         _check(page, served, f"fraud-{lang}-sign-in")
-        page.fill("#user_id", "d-001")
-        page.fill("#password", PASSWORD)
+        page.fill("#user_id", DESK_USER)
+        page.fill("#password", DESK_PASSWORD)
         page.keyboard.press("Enter")
         page.wait_for_selector("#alert-table")
         assert page.locator("#alert-rows tr.kind-number_denied").count() == 2
@@ -177,15 +148,14 @@ def _fits(page: Any, served: Served, name: str) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_the_desk_fits_a_phone(browser: Any, served: Served, desk_user: str,
-                               lang: str) -> None:
+def test_the_desk_fits_a_phone(served: Served, desk_sign_in: DeskSignIn, lang: str) -> None:
     s = served.services()
     s.reports.file(scripts=["card_or_bank", "refund"], caller_number=SCAMMER,
                    now=s.deployment.now() - timedelta(days=2))
-    ticket = _says_no(served)
+    ticket = says_no(served)
     with pytest.raises(CheckFailed):
         s.flow.lookup("000 000 000", new_client_token())
-    page = _sign_in(browser, served, lang, bypass_csp=True, width=390)
+    page = desk_sign_in(lang, bypass_csp=True, width=390)
     try:
         _fits(page, served, f"fraud-{lang}-desk-390")
         headers = [h.strip() for h in page.locator("#alert-table thead th").all_inner_texts()]

@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 
-from callproof import CheckFailed, new_client_token
+from .conftest import DESK_PASSWORD, DESK_USER, DeskSignIn, Served, axe_violations, says_no
 
-from .conftest import Served, axe_violations
-
-PASSWORD = "a long fraud desk password"
 LANGS = ["en", "zh-Hant", "zh-Hans"]
 WRITTEN = '<b>He said</b> he was from the bank & asked me to install an app'
 STORY = {
@@ -29,20 +26,10 @@ STORY = {
 
 
 @pytest.fixture
-def desk_users(served: Served) -> None:
-    users = served.services().desk_users
-    users.add("d-001", "Lin Fraud Team", PASSWORD)
-    users.add("d-003", "Wang Investigator", PASSWORD)
-
-
-def _says_no(served: Served) -> str:
-    s = served.services()
-    call = s.issuer.issue(agent_id="a-001", reason="order_delivery", phone="+886912345678")
-    token = new_client_token()
-    s.flow.lookup(call.code_display, token)
-    with pytest.raises(CheckFailed):
-        s.flow.answer_number(call.ticket_id, token, yes=False)
-    return call.ticket_id
+def colleague(served: Served) -> str:
+    """A second desk user, to assign alerts to."""
+    served.services().desk_users.add("d-003", "Wang Investigator", DESK_PASSWORD)
+    return "d-003"
 
 
 def _check(page: Any, served: Served, name: str) -> None:
@@ -55,41 +42,32 @@ def _check(page: Any, served: Served, name: str) -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_an_alerts_story_acknowledge_assign_and_a_reports_words_on_a_phone(
-        browser: Any, served: Served, desk_users: None, lang: str) -> None:
-    ticket_id = _says_no(served)
+        served: Served, desk_sign_in: DeskSignIn, colleague: str, lang: str) -> None:
+    ticket_id = says_no(served)
     served.services().reports.file(scripts=["card_or_bank", "install_app"],
                                    caller_number="+886223456789", text=WRITTEN)
-    ctx = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
-    try:
-        page = ctx.new_page()
-        page.goto(f"{served.url}/fraud/sign-in?lang={lang}")
-        page.fill("#user_id", "d-001")
-        page.fill("#password", PASSWORD)
-        page.keyboard.press("Enter")
-        page.wait_for_selector("#alert-table")
-        assert "CST" in page.inner_text("#alert-rows")  # Taipei time, the country's zone
-        _check(page, served, f"desk14-{lang}-1-alerts")
-        page.click("#alert-rows tr.kind-number_denied a")
-        page.wait_for_selector("#story-steps")
-        assert ticket_id in page.inner_text("main")
-        steps = page.locator("#story-steps li").all_inner_texts()
-        for expected, step in zip(STORY[lang], steps, strict=False):
-            assert expected in step
-        assert "CST" in steps[0]
-        _check(page, served, f"desk14-{lang}-2-story")
-        page.click("#acknowledge")
-        page.wait_for_selector("#acknowledged")
-        assert "d-001" in page.inner_text("#acknowledged")
-        page.select_option("#assignee", "d-003")
-        page.click("#assign")
-        page.wait_for_selector("#assigned")
-        assert "d-003" in page.inner_text("#assigned")
-        _check(page, served, f"desk14-{lang}-3-assigned")
-        page.goto(f"{served.url}/fraud/reports?days=1&lang={lang}")
-        page.click("#report-table a")
-        page.wait_for_selector("#report-text")
-        assert page.inner_text("#report-text") == WRITTEN  # shown as typed, not as markup
-        assert page.locator("#report-text b").count() == 0
-        _check(page, served, f"desk14-{lang}-4-report")
-    finally:
-        ctx.close()
+    page = desk_sign_in(lang, bypass_csp=True, width=390, height=844)
+    assert "CST" in page.inner_text("#alert-rows")  # Taipei time, the country's zone
+    _check(page, served, f"desk14-{lang}-1-alerts")
+    page.click("#alert-rows tr.kind-number_denied a")
+    page.wait_for_selector("#story-steps")
+    assert ticket_id in page.inner_text("main")
+    steps = page.locator("#story-steps li").all_inner_texts()
+    for expected, step in zip(STORY[lang], steps, strict=False):
+        assert expected in step
+    assert "CST" in steps[0]
+    _check(page, served, f"desk14-{lang}-2-story")
+    page.click("#acknowledge")
+    page.wait_for_selector("#acknowledged")
+    assert DESK_USER in page.inner_text("#acknowledged")
+    page.select_option("#assignee", colleague)
+    page.click("#assign")
+    page.wait_for_selector("#assigned")
+    assert colleague in page.inner_text("#assigned")
+    _check(page, served, f"desk14-{lang}-3-assigned")
+    page.goto(f"{served.url}/fraud/reports?days=1&lang={lang}")
+    page.click("#report-table a")
+    page.wait_for_selector("#report-text")
+    assert page.inner_text("#report-text") == WRITTEN  # shown as typed, not as markup
+    assert page.locator("#report-text b").count() == 0
+    _check(page, served, f"desk14-{lang}-4-report")

@@ -72,10 +72,12 @@ def test_add_an_agent_with_names_per_language_and_change_them(registry: Api) -> 
     ("POST", AGENTS, {"agent_id": "a-020", "name": "X", "department_names": {"zh-Hant": "客服"}},
      422, "invalid_field"),
     ("PATCH", "/agents/a-404", {"name": "X"}, 404, "not_found"),
+    ("PATCH", "/agents/a*404", {"colour": "red"}, 404, "not_found"),
     ("PATCH", "/agents/a-001", {}, 422, "missing_field"),
     ("PATCH", "/agents/a-001", {"name": ""}, 422, "invalid_field"),
 ], ids=["exists", "no-name", "unknown-language", "unprintable", "unknown-member",
-        "department-names-without-department", "unknown-agent", "nothing-to-change",
+        "department-names-without-department", "unknown-agent",
+        "impossible-id-before-the-body", "nothing-to-change",
         "empty-name"])
 def test_bad_requests_are_refused_and_change_nothing(
         registry: Api, method: str, path: str, body: dict[str, object], status: int,

@@ -66,17 +66,21 @@ def print_tables(*tables: Table) -> None:
 
 def add_enable_disable(group: click.Group, argument: str, what: str,
                        switch: Callable[[click.Context, str, bool], None], *,
-                       disable_help: str, enable_help: str) -> None:
+                       disable_help: str, enable_help: str, disable_note: str = "") -> None:
     """Add ``disable ARGUMENT`` and ``enable ARGUMENT`` to ``group``: each calls
     ``switch(ctx, value, enabled)`` and says ``disabled WHAT value`` (or ``enabled …``), or with
-    ``--json`` prints ``{ARGUMENT: value, "enabled": …}``."""
+    ``--json`` prints ``{ARGUMENT: value, "enabled": …}``.
+
+    ``disable_note`` ends the disable line after a colon, for a consequence the operator should
+    read there (``disabled reason x: new calls cannot use it``); JSON output never carries it."""
     for enabled, doc in ((False, disable_help), (True, enable_help)):
-        _add_switch(group, argument, what, switch, enabled, doc)
+        _add_switch(group, argument, what, switch, enabled, doc,
+                    "" if enabled else disable_note)
 
 
 def _add_switch(group: click.Group, argument: str, what: str,
                 switch: Callable[[click.Context, str, bool], None], enabled: bool,
-                doc: str) -> None:
+                doc: str, note: str) -> None:
     name = "enable" if enabled else "disable"
 
     @group.command(name, help=doc)
@@ -89,4 +93,4 @@ def _add_switch(group: click.Group, argument: str, what: str,
         if as_json:
             emit({argument: value, "enabled": enabled})
         else:
-            click.echo(f"{name}d {what} {value}")
+            click.echo(f"{name}d {what} {value}" + (f": {note}" if note else ""))

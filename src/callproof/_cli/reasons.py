@@ -7,7 +7,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from callproof._cli._common import deployment, emit
+from callproof._cli._common import add_enable_disable, deployment, emit
 from callproof.admin import Admin
 
 
@@ -56,27 +56,9 @@ def reasons_add(ctx: click.Context, code: str, text: str, zh_hant: str | None,
         click.echo(f"added reason {reason.code}")
 
 
-@reasons.command("disable")
-@click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def reasons_disable(ctx: click.Context, code: str, as_json: bool) -> None:
-    """Withdraw reason CODE from new calls (calls already made keep it)."""
-    Admin(deployment(ctx)).set_reason_enabled(code, False)
-    if as_json:
-        emit({"code": code, "enabled": False})
-    else:
-        click.echo(f"disabled reason {code}: new calls cannot use it")
-
-
-@reasons.command("enable")
-@click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def reasons_enable(ctx: click.Context, code: str, as_json: bool) -> None:
-    """Offer reason CODE for new calls again."""
-    Admin(deployment(ctx)).set_reason_enabled(code, True)
-    if as_json:
-        emit({"code": code, "enabled": True})
-    else:
-        click.echo(f"enabled reason {code}")
+add_enable_disable(
+    reasons, "code", "reason",
+    lambda ctx, code, enabled: Admin(deployment(ctx)).set_reason_enabled(code, enabled),
+    disable_help="Withdraw reason CODE from new calls (calls already made keep it).",
+    enable_help="Offer reason CODE for new calls again.",
+    disable_note="new calls cannot use it")
