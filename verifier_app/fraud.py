@@ -27,9 +27,10 @@ is ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,7 +44,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_wtf.csrf import CSRFError
 
 from callproof import ConfigError, StoreError, seclog
@@ -51,12 +52,11 @@ from callproof.desk_users import DeskUser
 from callproof.errors import NotFound
 from callproof.fraud import WINDOWS, Alert, AlertWork, HourCount, StoryStep
 from callproof.protocol.clock import from_epoch
-from callproof.sign_ins import TooManySignIns
 from callproof.webhook import WebhookStatus
 
+from . import signin
 from .extensions import services
 from .i18n import current_language, redirect_keeping_language
-from .security import client_log_field
 
 bp = Blueprint("fraud", __name__, url_prefix="/fraud")
 log = logging.getLogger("callproof.fraud")
@@ -233,9 +233,11 @@ def lookup_chart(hours: list[HourCount]) -> dict[str, Any]:
     if peak is None or not total:
         summary = _("No failed lookups in the last 24 hours.")
     else:
-        summary = _("%(total)s failed lookups in the last 24 hours. The most in one hour: "
-                    "%(most)s, in the hour from %(hour)s.", total=total, most=peak.count,
-                    hour=when(peak.hour))
+        summary = str(ngettext(
+            "%(num)s failed lookup in the last 24 hours. The most in one hour: %(most)s, in "
+            "the hour from %(hour)s.",
+            "%(num)s failed lookups in the last 24 hours. The most in one hour: %(most)s, in "
+            "the hour from %(hour)s.", total, most=peak.count, hour=when(peak.hour)))
     width = 2 * _SIDE + len(hours) * (_BAR + _GAP) - _GAP
     return {"bars": bars, "total": total, "most": most, "summary": summary,
             "width": width, "height": _TOP + _PLOT_H + _AXIS_H, "base": _TOP + _PLOT_H,
@@ -266,15 +268,7 @@ def _signed_in() -> DeskUser | None:
     """The signed-in desk user, if the sign-in is recent and the user still exists and is
     enabled. Anything else ends the desk sign-in (a disabled user is signed out at once)."""
     live = services().sign_ins.check("desk", session.get(TOKEN_KEY))
-    if live is None:
-        if TOKEN_KEY in session:
-            session.clear()
-        return None
-    user = services().desk_users.get(live.user_id)
-    if user is None or not user.enabled:
-        session.clear()
-        return None
-    return user
+    return signin.signed_in(_SIGN_IN_PAGE, live, services().desk_users.get)
 
 
 def _days() -> int | None:
@@ -287,17 +281,26 @@ def _days() -> int | None:
     return None
 
 
-def _user_and_window(endpoint: str) -> tuple[DeskUser, int] | Response:
-    """The signed-in desk user and the window asked for, or the response to send instead: the
-    sign-in page when signed out, a 400 that links ``endpoint``'s windows when the window is
-    not one the desk offers."""
-    user = _signed_in()
-    if user is None:
-        return redirect_keeping_language("fraud.sign_in")
-    days = _days()
-    if days is None:
-        return _bad_window(user, endpoint)
-    return user, days
+def _with_window(endpoint: str) -> Callable[[Callable[[DeskUser, int], Response]],
+                                             Callable[[], Response]]:
+    """A view of the window asked for (``?days=``), called as ``view(user, days)``: signed
+    out, the sign-in page instead; a window the desk does not offer, a 400 that links
+    ``endpoint``'s windows."""
+
+    def decorate(view: Callable[[DeskUser, int], Response]) -> Callable[[], Response]:
+        @functools.wraps(view)
+        def checked() -> Response:
+            user = _signed_in()
+            if user is None:
+                return redirect_keeping_language("fraud.sign_in")
+            days = _days()
+            if days is None:
+                return _bad_window(user, endpoint)
+            return view(user, days)
+
+        return checked
+
+    return decorate
 
 
 def _problem(user: DeskUser | None, title: str, message: str, status: int, *,
@@ -315,61 +318,42 @@ def _bad_window(user: DeskUser, endpoint: str) -> Response:
 # --- sign-in and sign-out ------------------------------------------------------------------
 
 def _sign_in_page(error: str | None = None, status: int = 200, *,
-                  user_id: str = "", notice: str | None = None) -> Response:
+                  typed_id: str = "", notice: str | None = None) -> Response:
     return _page("fraud/sign_in.html", ("fraud.sign_in", {}), status, error=error,
-                 user_id=user_id, notice=notice)
+                 user_id=typed_id, notice=notice)
+
+
+_SIGN_IN_PAGE = signin.SignInPage(kind="desk", session_key=TOKEN_KEY, id_field="user_id",
+                                  home="fraud.home", sign_in="fraud.sign_in",
+                                  form=_sign_in_page)
 
 
 @bp.get("/sign-in")
 def sign_in() -> Response:
     """The desk's sign-in form (or the desk, when already signed in)."""
-    if _signed_in() is not None:
-        return redirect_keeping_language("fraud.home")
-    notice = _("You are signed out.") if request.args.get("signed_out") else None
-    return _sign_in_page(notice=notice)
+    return signin.show_form(_SIGN_IN_PAGE, _signed_in() is not None,
+                            signed_out=_("You are signed out."))
 
 
 @bp.post("/sign-in")
 def sign_in_post() -> Response:
     """Sign a desk user in; failures count against the limits (per address and user id, per
-    address, per user id: ``[limits] sign_in_*``, in the database)."""
-    user_id = request.form.get("user_id", "").strip()
-    password = request.form.get("password", "")
-    if not user_id or not password:
-        return _sign_in_page(_("Type your user id and your password."), 400,
-                             user_id=user_id[:64])
-    try:
-        attempt = services().sign_ins.attempt("desk", user_id, request.remote_addr)
-    except TooManySignIns as e:
-        seclog.event("sign_in.refused", kind="desk", reason="too_many_sign_ins",
-                     client=client_log_field())
-        response = _too_many(e)
-        response.headers["Retry-After"] = str(e.retry_after)
-        return response
-    user = services().desk_users.check(user_id, password) \
-        if len(user_id) <= 64 and len(password) <= 1024 else None
-    if user is None:
-        services().sign_ins.failed("desk", user_id)
-        # Not the id: it may be a password typed there.
-        seclog.event("sign_in.failed", kind="desk", client=client_log_field())
-        return _sign_in_page(_("The user id or the password is not right."), 400,
-                             user_id=user_id[:64])
-    token = services().sign_ins.start("desk", user.user_id, attempt=attempt)
-    session.clear()  # a fresh session (and CSRF token); any console sign-in here ends
-    session[TOKEN_KEY] = token
-    seclog.event("sign_in.ok", kind="desk", user_id=user.user_id, client=client_log_field())
-    return redirect_keeping_language("fraud.home")
+    address, per user id: ``[limits] sign_in_*``, in the database). Any console sign-in in
+    this browser ends."""
+    return signin.sign_in(_SIGN_IN_PAGE, _check_password, too_many=_too_many,
+                          missing=_("Type your user id and your password."),
+                          wrong=_("The user id or the password is not right."))
+
+
+def _check_password(user_id: str, password: str) -> str | None:
+    user = services().desk_users.check(user_id, password)
+    return user.user_id if user is not None else None
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
     """End the desk sign-in, in the database: a copied cookie is dead."""
-    live = services().sign_ins.check("desk", session.get(TOKEN_KEY))
-    services().sign_ins.end(session.get(TOKEN_KEY))
-    if live is not None:
-        seclog.event("sign_out", kind="desk", user_id=live.user_id)
-    session.clear()
-    return redirect_keeping_language("fraud.sign_in", signed_out=1)
+    return signin.sign_out(_SIGN_IN_PAGE)
 
 
 # --- the live desk -------------------------------------------------------------------------
@@ -474,24 +458,30 @@ def story_text(step: StoryStep, alert: Alert, reasons: Mapping[str, str]) -> str
     return texts.get(step.type, step.type)
 
 
-def _alert_or_404(user: DeskUser, idx: int) -> Alert | Response:
-    alert = services().desk.alert(idx) if 0 <= idx <= 2**62 else None
-    if alert is None:
-        return _problem(user, _("Alert not found"),
-                        _("There is no alert with this number. Go back to the live alerts."),
-                        404)
-    return alert
+def _with_alert(view: Callable[[DeskUser, Alert], Response]) -> Callable[[int], Response]:
+    """A view of alert ``idx`` (the route's), called as ``view(user, alert)``: signed out, the
+    sign-in page instead; no such alert, the desk's 404."""
+
+    @functools.wraps(view)
+    def checked(idx: int) -> Response:
+        user = _signed_in()
+        if user is None:
+            return redirect_keeping_language("fraud.sign_in")
+        alert = services().desk.alert(idx) if 0 <= idx <= 2**62 else None
+        if alert is None:
+            return _problem(user, _("Alert not found"),
+                            _("There is no alert with this number. Go back to the live "
+                              "alerts."), 404)
+        return view(user, alert)
+
+    return checked
 
 
 @bp.get("/alerts/<int:idx>")
-def alert_page(idx: int) -> Response:
+@_with_alert
+def alert_page(user: DeskUser, alert: Alert) -> Response:
     """One alert: what happened, the story of its ticket in order, and what the desk did."""
-    user = _signed_in()
-    if user is None:
-        return redirect_keeping_language("fraud.sign_in")
-    alert = _alert_or_404(user, idx)
-    if isinstance(alert, Response):
-        return alert
+    idx = alert.idx
     desk = services().desk
     reasons = _reason_texts()
     work = desk.work([idx]).get(idx)
@@ -506,48 +496,35 @@ def alert_page(idx: int) -> Response:
 
 
 @bp.post("/alerts/<int:idx>/acknowledge")
-def acknowledge(idx: int) -> Response:
+@_with_alert
+def acknowledge(user: DeskUser, alert: Alert) -> Response:
     """Acknowledge an alert; the event record says who (Post/Redirect/Get)."""
-    user = _signed_in()
-    if user is None:
-        return redirect_keeping_language("fraud.sign_in")
-    alert = _alert_or_404(user, idx)
-    if isinstance(alert, Response):
-        return alert
-    services().desk.acknowledge(idx, user.user_id)
-    log.info("fraud desk: %s acknowledged alert %d", user.user_id, idx)
-    return redirect_keeping_language("fraud.alert_page", idx=idx, done="acknowledged")
+    services().desk.acknowledge(alert.idx, user.user_id)
+    log.info("fraud desk: %s acknowledged alert %d", user.user_id, alert.idx)
+    return redirect_keeping_language("fraud.alert_page", idx=alert.idx, done="acknowledged")
 
 
 @bp.post("/alerts/<int:idx>/assign")
-def assign(idx: int) -> Response:
+@_with_alert
+def assign(user: DeskUser, alert: Alert) -> Response:
     """Assign an alert to a desk user; the event record says who assigned it to whom."""
-    user = _signed_in()
-    if user is None:
-        return redirect_keeping_language("fraud.sign_in")
-    alert = _alert_or_404(user, idx)
-    if isinstance(alert, Response):
-        return alert
     assignee = request.form.get("assignee", "").strip()[:64]
     try:
-        services().desk.assign(idx, user.user_id, assignee)
+        services().desk.assign(alert.idx, user.user_id, assignee)
     except NotFound:
         return _problem(user, _("Choose a desk user"),
                         _("Assign the alert to one of the desk's users. Nothing was changed."),
                         400)
-    log.info("fraud desk: %s assigned alert %d", user.user_id, idx)
-    return redirect_keeping_language("fraud.alert_page", idx=idx, done="assigned")
+    log.info("fraud desk: %s assigned alert %d", user.user_id, alert.idx)
+    return redirect_keeping_language("fraud.alert_page", idx=alert.idx, done="assigned")
 
 
 # --- reports and the police ----------------------------------------------------------------
 
 @bp.get("/reports")
-def reports() -> Response:
+@_with_window("fraud.reports")
+def reports(user: DeskUser, days: int) -> Response:
     """Scam reports of the window, by reported number and by script."""
-    asked = _user_and_window("fraud.reports")
-    if isinstance(asked, Response):
-        return asked
-    user, days = asked
     summary = services().desk.reports(days=days)
     listed = services().desk.recent_reports(days=days)
     return _page("fraud/reports.html", ("fraud.reports", {"days": days}), user=user,
@@ -573,12 +550,9 @@ def report_page(report_id: str) -> Response:
 
 
 @bp.get("/police")
-def police() -> Response:
+@_with_window("fraud.police")
+def police(user: DeskUser, days: int) -> Response:
     """The facts a police report needs, printable."""
-    asked = _user_and_window("fraud.police")
-    if isinstance(asked, Response):
-        return asked
-    user, days = asked
     facts = services().desk.police_facts(days=days)
     kinds = [(kind_text(k), n) for k, n in facts.alerts_by_kind.items()]
     return _page("fraud/police.html", ("fraud.police", {"days": days}), user=user,
@@ -587,12 +561,9 @@ def police() -> Response:
 
 
 @bp.get("/police.csv")
-def police_csv() -> Response:
+@_with_window("fraud.police")
+def police_csv(user: DeskUser, days: int) -> Response:
     """The window's reports as a CSV download (logged)."""
-    asked = _user_and_window("fraud.police")
-    if isinstance(asked, Response):
-        return asked
-    user, days = asked
     dep = services().deployment
     text = services().desk.police_csv(days=days)
     issuer = re.sub(r"[^A-Za-z0-9._-]+", "-", dep.issuer_id).strip("-.") or "callproof"
@@ -624,7 +595,7 @@ def _csrf_error(_e: CSRFError) -> Response:
 @bp.errorhandler(429)
 def _too_many(_e: Exception) -> Response:
     return _sign_in_page(_("Too many failed sign-ins. Wait 15 minutes, then try again."), 429,
-                         user_id=request.form.get("user_id", "").strip()[:64])
+                         typed_id=signin.typed_id(_SIGN_IN_PAGE))
 
 
 @bp.errorhandler(StoreError)

@@ -881,3 +881,20 @@ def test_a_reports_page_shows_what_the_customer_wrote_until_it_is_removed(desk: 
         assert FREE_TEXT not in page and "from the bank" not in page
     assert "Removed after 30 days" in html(desk.client, links[0])
     assert "<h1>Report not found</h1>" in html(desk.client, "/fraud/reports/r_nope", 404)
+
+
+def test_one_failed_lookup_reads_as_one(desk: Web) -> None:
+    """The desk's summary of a day with one failed lookup says "1 failed lookup", not
+    "1 failed lookups" (issue 14: counts read naturally)."""
+    from callproof.fraud import HourCount
+    from verifier_app.fraud import lookup_chart
+
+    hour = desk.clock.now().replace(minute=0, second=0, microsecond=0)
+    with desk.app.test_request_context("/fraud/?lang=en"):
+        assert lookup_chart([HourCount(hour, 1)])["summary"].startswith(
+            "1 failed lookup in the last 24 hours.")
+        assert lookup_chart([HourCount(hour, 2)])["summary"].startswith(
+            "2 failed lookups in the last 24 hours.")
+    with desk.app.test_request_context("/fraud/?lang=zh-Hant"):
+        assert lookup_chart([HourCount(hour, 1)])["summary"].startswith(
+            "過去 24 小時共查詢失敗 1 次。")
