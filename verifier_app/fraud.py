@@ -183,12 +183,14 @@ def work_text(work: AlertWork | None) -> str:
     """What the desk did with an alert, in words (acknowledged by whom, assigned to whom)."""
     if work is None:
         return _("New")
-    parts = []
+    if work.acknowledged_by and work.assignee:  # one sentence: each language has its own stop
+        return _("Acknowledged by %(user)s; assigned to %(assignee)s",
+                 user=work.acknowledged_by, assignee=work.assignee)
     if work.acknowledged_by:
-        parts.append(_("Acknowledged by %(user)s", user=work.acknowledged_by))
+        return _("Acknowledged by %(user)s", user=work.acknowledged_by)
     if work.assignee:
-        parts.append(_("Assigned to %(user)s", user=work.assignee))
-    return "; ".join(parts) or _("New")
+        return _("Assigned to %(user)s", user=work.assignee)
+    return _("New")
 
 
 def alert_view(alert: Alert, reasons: Mapping[str, str],

@@ -18,9 +18,9 @@ WRITTEN = '<b>He said</b> he was from the bank & asked me to install an app'
 STORY = {
     "en": ["Agent a-001 started the call.", "The customer typed the call code on the check page.",
            "The customer said “No”: the phone is not theirs."],
-    "zh-Hant": ["客服人員 a-001 撥出這通電話。", "顧客在查證頁面輸入了來電碼。",
+    "zh-Hant": ["客服人員 a-001 撥出這通電話。", "顧客在來電查證頁輸入了來電確認碼。",
                 "顧客回答「不是」：手上的電話不是他的。"],
-    "zh-Hans": ["客服人员 a-001 拨出这通电话。", "顾客在核实页面输入了来电码。",
+    "zh-Hans": ["客服人员 a-001 拨出这通电话。", "顾客在来电查证页输入了来电确认码。",
                 "顾客回答“不是”：手上的电话不是他的。"],
 }
 

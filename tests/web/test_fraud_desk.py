@@ -817,10 +817,10 @@ def test_an_alert_opens_to_its_calls_story_and_is_acknowledged_and_assigned(
     assert assigned.status_code == 303
     page = html(desk.client, assigned.location)
     assert "Assigned to d-003 by d-001 at 2026-11-23 09:35 UTC." in page
-    assert '<dd id="alert-status">Acknowledged by d-001; Assigned to d-003</dd>' in page
+    assert '<dd id="alert-status">Acknowledged by d-001; assigned to d-003</dd>' in page
     # The live desk and alerts.json show it too; the event record says who did what.
     home = html(desk.client, "/fraud/")
-    assert "Acknowledged by d-001; Assigned to d-003" in home
+    assert "Acknowledged by d-001; assigned to d-003" in home
     assert logged(desk, "desk.alert_acknowledged", "desk.alert_assigned") == [
         {"type": "desk.alert_acknowledged", "alert": idx, "user_id": "d-001"},
         {"type": "desk.alert_assigned", "alert": idx, "user_id": "d-001",
@@ -836,8 +836,8 @@ def test_an_alert_opens_to_its_calls_story_and_is_acknowledged_and_assigned(
 
 
 @pytest.mark.parametrize(("lang", "texts"), [
-    ("zh-Hant", ["顧客在查證頁面輸入了來電碼。", "顧客點了錯誤的確認詞。"]),
-    ("zh-Hans", ["顾客在核实页面输入了来电码。", "顾客点了错误的确认词。"]),
+    ("zh-Hant", ["顧客在來電查證頁輸入了來電確認碼。", "顧客點了錯誤的確認詞。"]),
+    ("zh-Hans", ["顾客在来电查证页输入了来电确认码。", "顾客点了错误的确认词。"]),
 ])
 def test_an_alerts_story_in_chinese(desk: Web, lang: str, texts: list[str]) -> None:
     scam_wave(desk)
@@ -898,3 +898,19 @@ def test_one_failed_lookup_reads_as_one(desk: Web) -> None:
     with desk.app.test_request_context("/fraud/?lang=zh-Hant"):
         assert lookup_chart([HourCount(hour, 1)])["summary"].startswith(
             "過去 24 小時共查詢失敗 1 次。")
+
+
+@pytest.mark.parametrize(("lang", "said"), [
+    ("en", "Acknowledged by d-001; assigned to d-003"),
+    ("zh-Hant", "d-001 已確認收到；已指派給 d-003"),
+    ("zh-Hans", "d-001 已确认收到；已指派给 d-003"),
+])
+def test_an_alerts_status_is_one_sentence_in_each_language(desk: Web, lang: str,
+                                                            said: str) -> None:
+    """Acknowledged and assigned reads as one sentence with the language's own stop (no ASCII
+    "; " inside Chinese)."""
+    from callproof.fraud import AlertWork
+    from verifier_app.fraud import work_text
+
+    with desk.app.test_request_context(f"/fraud/?lang={lang}"):
+        assert work_text(AlertWork(acknowledged_by="d-001", assignee="d-003")) == said
