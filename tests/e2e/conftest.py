@@ -1,8 +1,9 @@
 """Browser tests: a served instance on loopback, Debian's Chromium driven by Playwright.
 
 Chromium is /usr/bin/chromium (never a downloaded browser); axe-core's axe.min.js comes from the
-npm registry (.ci/run fetches it into .cache/axe-core, or set CALLPROOF_AXE_JS). Without them the
-tests are skipped with the reason — unless CALLPROOF_REQUIRE_BROWSER=1, as in CI.
+npm registry (scripts/install-test-deps.sh fetches it into .cache/axe-core, or set
+CALLPROOF_AXE_JS). Without them the tests are skipped with the reason — unless
+CALLPROOF_REQUIRE_BROWSER=1, as in CI.
 Screenshots go to CALLPROOF_SCREENSHOTS (CI keeps artifacts/screenshots) or a temp dir.
 """
 
