@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,8 +16,10 @@ from joserfc.jwk import OKPKey
 
 from callproof import CallTicket, KeySet, SigningKey, TicketError, TicketKey, encode_ticket
 from callproof import verify_ticket as verify
+from callproof.errors import BadClaims, InputError
+from callproof.protocol.canonical import canonical_json
 from callproof.protocol.clock import to_epoch
-from callproof.protocol.jws import b64url_decode, b64url_encode
+from callproof.protocol.jws import b64url_decode, b64url_encode, sign_compact
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 KEY = SigningKey.generate()
@@ -170,3 +174,66 @@ def test_any_single_bit_flip_in_a_ticket_is_refused(pos: int, bit: int) -> None:
     token[pos] ^= 1 << bit
     with pytest.raises(TicketError):
         verify(bytes(token), keyset(), now=NOW)
+
+
+def signed_payload(payload: str) -> str:
+    """A ticket whose payload is exactly ``payload``, properly signed by KEY."""
+    header = canonical_json({"alg": "Ed25519", "kid": KEY.kid, "typ": "callproof+jwt"})
+    return sign_compact(header, payload.encode(), KEY.sign)
+
+
+@pytest.mark.parametrize("duplicate", [
+    '"jti":"t_other"', '"\\u006a\\u0074\\u0069":"t_other"', '"agt":{"id":"a-002","name":"X"}',
+], ids=["claim", "claim-spelled-with-escapes", "agt-again"])
+def test_a_signed_payload_with_a_duplicate_claim_is_malformed(duplicate: str) -> None:
+    payload = canonical_json(make().to_claims()).decode()
+    assert outcome(signed_payload(payload[:-1] + "," + duplicate + "}"), keyset(),
+                   now=NOW) == "malformed"
+
+
+def test_a_duplicate_inside_agt_is_malformed() -> None:
+    payload = canonical_json(make().to_claims()).decode()
+    assert payload.startswith('{"agt":{"id":"a-001",')
+    doubled = payload.replace('{"id":"a-001",', '{"id":"a-001","id":"a-002",', 1)
+    assert outcome(signed_payload(doubled), keyset(), now=NOW) == "malformed"
+
+
+def test_a_payload_with_colons_and_braces_in_its_strings_verifies() -> None:
+    ticket = make(iss="https://shop.example:443", jti="t:1", agent_name="{Mei: Lin}",
+                  reason="order:late", department="Care {east}")
+    assert verify(encode_ticket(ticket, KEY), keyset(), now=NOW) == ticket
+
+
+# jti, agt.id, rsn and cdh as the spec shapes them (§3.1), and strings made to look like two of
+# them joined by a comma.
+_SHAPES = {"jti": r"[A-Za-z0-9_.:@-]{1,64}", "agt.id": r"[A-Za-z0-9_.:@-]{1,64}",
+           "rsn": r"[A-Za-z0-9_.:@-]{1,64}", "cdh": r"[A-Za-z0-9_-]{43}"}
+_cdh = st.binary(min_size=32, max_size=32).map(b64url_encode)
+_near = (st.from_regex(r"[A-Za-z0-9_.:@,-]{0,70}", fullmatch=True)
+         | st.lists(_ident | _cdh, min_size=2, max_size=3).map(",".join)
+         | st.integers() | st.none())
+
+
+@given(jti=_ident | _near, agt_id=_ident | _near, rsn=_ident | _near, cdh=_cdh | _near)
+def test_jti_agt_id_rsn_and_cdh_are_each_checked_against_their_shape(
+        jti: Any, agt_id: Any, rsn: Any, cdh: Any) -> None:
+    claims = make().to_claims()
+    claims.update(jti=jti, rsn=rsn, cdh=cdh, agt={"id": agt_id, "name": "Mei Lin"})
+    values = {"jti": jti, "agt.id": agt_id, "rsn": rsn, "cdh": cdh}
+    wrong = [name for name, value in values.items()
+             if not (type(value) is str and re.fullmatch(_SHAPES[name], value))]
+    if not wrong:
+        ticket = CallTicket.from_claims(claims)
+        assert (ticket.jti, ticket.agent_id, ticket.reason, ticket.cdh) == (jti, agt_id, rsn, cdh)
+        return
+    with pytest.raises(BadClaims, match=f"the claim '{wrong[0]}' has"):
+        CallTicket.from_claims(claims)
+
+
+def test_a_cached_jwks_key_lets_no_wrong_kid_through() -> None:
+    good = {"keys": [KEY.public_jwk()]}
+    bad = {"keys": [{**KEY.public_jwk(), "kid": "not-the-thumbprint"}]}
+    for _ in range(2):
+        assert verify(encode_ticket(make(), KEY), good, now=NOW) == make()
+        with pytest.raises(InputError):
+            verify(encode_ticket(make(), KEY), bad, now=NOW)

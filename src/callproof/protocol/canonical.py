@@ -10,6 +10,7 @@ signed and the bytes that are hashed into the log are the same function of the s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import rfc8785
@@ -82,16 +83,51 @@ def _refuse_constant(name: str) -> Any:
 # Built once: json.loads(..., object_pairs_hook=...) would build a decoder on every call.
 _STRICT = json.JSONDecoder(object_pairs_hook=_object_without_duplicates,
                            parse_constant=_refuse_constant)
+# The same scanner without the hook: it builds each object in C, keeping a duplicate's last value.
+# (JSONDecoder.raw_decode calls this attribute; typeshed does not list it.)
+_scan_unhooked: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
+    parse_constant=_refuse_constant).scan_once  # type: ignore[attr-defined]
 
 
 def parse_json_strict(data: bytes | str) -> Any:
     """Parse JSON, refusing duplicate members and NaN/Infinity. Raises ``ValueError`` (also
     for JSON nested too deeply for the parser, which would otherwise raise RecursionError)."""
     text = data.decode("utf-8") if isinstance(data, bytes) else data
+    value = _parse_shallow_object(text)
+    if value is not None:
+        return value
     try:
         return _STRICT.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def _parse_shallow_object(text: str) -> dict[str, Any] | None:
+    """The fast path of :func:`parse_json_strict` for what tickets, JOSE headers and log events
+    are: an object, without surrounding whitespace, whose own values are the only objects in
+    it with members. Returns None for anything else or anything in doubt, and the strict
+    parser decides.
+
+    The per-object hook that finds duplicates costs more than the rest of a ticket's parse
+    (verify_ticket is hot), so duplicates are ruled out by counting instead. Each member of
+    each object in the text has one ":" outside strings, and there is no other ":" outside
+    strings. So when the text holds exactly as many ":" as the object and its member objects
+    have distinct names, no member was folded into an earlier one of the same name, and no
+    object deeper down has any member. A ":" inside a string, or a member deeper down, only
+    sends the text to the strict parser. tests/protocol/test_canonical.py holds the two
+    paths together.
+    """
+    try:
+        value, end = _scan_unhooked(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None  # not JSON from its first character: the strict parser says why
+    if end != len(text) or type(value) is not dict:
+        return None
+    names = len(value)
+    for member in value.values():
+        if type(member) is dict:
+            names += len(member)
+    return value if text.count(":") == names else None
 
 
 def is_canonical(data: bytes) -> bool:

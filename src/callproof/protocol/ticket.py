@@ -36,6 +36,8 @@ _MAX_LIFETIME_S = int(MAX_LIFETIME.total_seconds())
 _TEXT_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 _B64_32 = re.compile(r"[A-Za-z0-9_-]{43}")
 _HINT = re.compile(r"[0-9]{4}")
+# jti, agt.id, rsn and cdh joined by ","; no claim's own pattern allows "," (see from_claims).
+_JTI_AGT_RSN_CDH = re.compile(rf"(?:{_TEXT_ID.pattern},){{3}}{_B64_32.pattern}")
 _HEADER_KEYS = frozenset(("alg", "kid", "typ"))
 
 
@@ -85,9 +87,18 @@ class CallTicket:
             raise E.BadClaims(f"the claim {e.args[0]!r} is missing") from e
         dep, sub, dst = c.get("dep", _ABSENT), c.get("sub", _ABSENT), c.get("dst", _ABSENT)
         ident = _TEXT_ID.fullmatch
+        # Four of the shape checks below in one regex call when they all hold: each call costs
+        # about 0.2 µs, more than the rest of its check, and verify_ticket is hot. The joined
+        # text has exactly the pattern's three "," only when no claim holds one of its own, and
+        # then its four parts are the four claims; otherwise the checks one by one name the
+        # claim that is wrong.
+        agt_id = agt.get("id") if type(agt) is dict else None
+        shapes_ok = (type(jti) is str and type(agt_id) is str and type(rsn) is str and
+                     type(cdh) is str and
+                     _JTI_AGT_RSN_CDH.fullmatch(f"{jti},{agt_id},{rsn},{cdh}") is not None)
         if not (type(iss) is str and 0 < len(iss) <= 255 and iss.isprintable()):
             _bad("iss")
-        if not (type(jti) is str and ident(jti)):
+        if not (shapes_ok or type(jti) is str and ident(jti)):
             _bad("jti")
         # bool is an int in Python but not a NumericDate, hence type() rather than isinstance.
         if not (type(iat) is int and 0 <= iat < _MAX_SECONDS):
@@ -96,18 +107,20 @@ class CallTicket:
             _bad("exp")
         if exp <= iat:
             raise E.BadClaims("exp is not after iat")
-        if not (type(agt) is dict and type(agt.get("id")) is str and ident(agt["id"])):
+        if not (shapes_ok or type(agt_id) is str and ident(agt_id)):
             _bad("agt.id")
         name: Any = agt.get("name")
         if not (type(name) is str and 0 < len(name) <= 128 and name.isprintable()):
             _bad("agt.name")
-        if not (type(rsn) is str and ident(rsn)):
+        if not (shapes_ok or type(rsn) is str and ident(rsn)):
             _bad("rsn")
-        if not (type(cdh) is str and _B64_32.fullmatch(cdh)):
+        if not (shapes_ok or type(cdh) is str and _B64_32.fullmatch(cdh)):
             _bad("cdh")
-        if not (type(mth) is list and 0 < len(mth) <= 8 and
-                all(type(m) is str and ident(m) for m in mth)):
+        if not (type(mth) is list and 0 < len(mth) <= 8):
             _bad("mth")
+        for m in mth:  # a loop, not all(<generator>): half the time for the usual one method
+            if not (type(m) is str and ident(m)):
+                _bad("mth")
         if dep is not _ABSENT and not (type(dep) is str and 0 < len(dep) <= 128 and
                                        dep.isprintable()):
             _bad("dep")
@@ -119,7 +132,7 @@ class CallTicket:
         # __init__ would spend more time here than all the checks together (verify_ticket is hot).
         ticket: CallTicket = object.__new__(cls)
         ticket.__dict__.update(
-            iss=iss, jti=jti, iat=iat, exp=exp, agent_id=agt["id"], agent_name=name,
+            iss=iss, jti=jti, iat=iat, exp=exp, agent_id=agt_id, agent_name=name,
             reason=rsn, cdh=cdh, methods=tuple(mth), department=None if dep is _ABSENT else dep,
             subject=None if sub is _ABSENT else sub, dst=None if dst is _ABSENT else dst, kid=kid)
         return ticket
