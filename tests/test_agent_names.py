@@ -44,6 +44,10 @@ def test_an_agent_added_with_names_per_language(world: World) -> None:
 
 def test_set_changes_only_what_it_names_and_empty_text_removes(world: World) -> None:
     w = world
+    # The demo's a-001 comes with Chinese names: an empty text removes each.
+    agent = w.admin.set_agent("a-001", names={"zh-Hant": "", "zh-Hans": ""},
+                              department_names={"zh-Hant": "", "zh-Hans": ""})
+    assert agent.names == {} and agent.department_names == {}
     w.admin.set_agent("a-001", names={"zh-Hant": "林美玲"}, department_names={"zh-Hans": "客服"})
     agent = w.admin.set_agent("a-001", names={"zh-Hans": "林美玲"})
     assert agent.names == {"zh-Hant": "林美玲", "zh-Hans": "林美玲"}
@@ -54,10 +58,10 @@ def test_set_changes_only_what_it_names_and_empty_text_removes(world: World) -> 
     agent = w.admin.set_agent("a-001", department="")
     assert agent.department is None and agent.department_names == {}
     assert w.admin.agent("a-001") == agent
-    assert len(_events(w, events.AGENT_CHANGED)) == 4
+    assert len(_events(w, events.AGENT_CHANGED)) == 5
     # The same again changes nothing and logs nothing.
     w.admin.set_agent("a-001", department="")
-    assert len(_events(w, events.AGENT_CHANGED)) == 4
+    assert len(_events(w, events.AGENT_CHANGED)) == 5
 
 
 @pytest.mark.parametrize(("change", "says"), [
@@ -83,12 +87,12 @@ def test_a_chinese_department_needs_a_department(world: World) -> None:
 
 def test_the_check_step_carries_the_registrys_names(world: World) -> None:
     w = world
-    w.admin.set_agent("a-001", names={"zh-Hant": "林美玲"}, department_names={"zh-Hant": "客服部"})
+    w.admin.set_agent("a-001", names={"zh-Hant": "林美"}, department_names={"zh-Hant": "客服處"})
     call = w.issuer.issue(agent_id="a-001", reason="order_delivery")
     client = new_client_token()
     step = w.flow.lookup(call.code, client, client_address="203.0.113.9", lang="zh-Hant")
-    assert step.agent_names == {"zh-Hant": "林美玲"}
-    assert step.department_names == {"zh-Hant": "客服部"}
+    assert step.agent_names == {"zh-Hant": "林美", "zh-Hans": "林美玲"}  # the demo's, then set
+    assert step.department_names == {"zh-Hant": "客服處", "zh-Hans": "客服部"}
     assert step.ticket.agent_name == "Mei Lin"  # the ticket keeps what it was signed with
 
 

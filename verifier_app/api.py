@@ -45,6 +45,7 @@ from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from callproof import ConfigError, InputError, NotFound, StoreError, TransitionRefused, seclog
+from callproof.agent_calls import status_json
 from callproof.apikeys import ApiKey
 from callproof.errors import AuthError, LogError, RevealRefused
 from callproof.idempotency import IdempotentIssuing
@@ -367,7 +368,9 @@ def _idempotency_key() -> str | None:
 @bp.get("/tickets/<ticket_id>")
 @scoped("status")
 def status(ticket_id: str) -> Response:
-    """The agent's view of the call: state, the check word once it is due, alerts."""
+    """The agent's view of the call: state, the check word once it is due, alerts. The check
+    word's ``text`` is in ``lang``; once the customer has typed the code, ``customer_lang`` and
+    ``customer_text`` add their page's language and the word as they see it."""
     lang = request.args.get("lang", "en")
     if lang not in LANGUAGES:
         raise _invalid(f"The lang parameter must be one of {', '.join(LANGUAGES)}.")
@@ -375,7 +378,7 @@ def status(ticket_id: str) -> Response:
         found = services().issuer.status(_ticket_id(ticket_id))
     except NotFound:
         raise ApiError(404, "not_found", "There is no ticket with this id.") from None
-    return jsonify(found.to_json(lang))
+    return jsonify(status_json(services().deployment, found, lang))
 
 
 def _dialer_step(action: str, ticket_id: str) -> Response:

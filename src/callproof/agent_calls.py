@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 
 from callproof.deployment import Deployment
+from callproof.issuer import TicketStatus
 from callproof.proofs import PHRASE, TOTP
 from callproof.protocol import states
 from callproof.protocol.clock import from_epoch, to_epoch
@@ -91,3 +93,18 @@ _RECENT = (select(_T.c.ticket_id, _T.c.reason, _T.c.state, _T.c.issued_at, _T.c.
            .order_by(_T.c.issued_at.desc(), _T.c.ticket_id).limit(bindparam("limit")))
 _FACTS = select(_T.c.token, _T.c.handle, _T.c.connected_at, _T.c.claim_lang, _T.c.reason).where(
     _T.c.issuer_id == bindparam("issuer"), _T.c.ticket_id == bindparam("ticket"))
+
+
+def status_json(dep: Deployment, status: TicketStatus, lang: str = "en") -> dict[str, Any]:
+    """The agent's view of a call as JSON (:meth:`TicketStatus.to_json` in ``lang``, the
+    agent's). Once the customer has typed the code, the check word also carries their page's
+    language and the word as they see it (``customer_lang``, ``customer_text``): what the
+    agent listens for. The CLI's ``tickets status`` and the API's ticket status both say this."""
+    body = status.to_json(lang)
+    word = status.check_word
+    facts = call_facts(dep, status.ticket_id) if word is not None else None
+    if word is not None and facts is not None and facts.claim_lang is not None:
+        body["check_word"].update(customer_lang=facts.claim_lang,
+                                  customer_text=word.text(facts.claim_lang))
+    return body
+

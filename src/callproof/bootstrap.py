@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import select
 
@@ -42,10 +43,28 @@ DEMO_COMPANY = {
     "hotline": "165",
 }
 
+
+class DemoAgent(NamedTuple):
+    """A demo agent, with the name and the department in zh-Hant and zh-Hans: the demo in
+    Chinese names its caller in Chinese (issue 14, item 3)."""
+
+    agent_id: str
+    name: str
+    department: str
+    names: dict[str, str]
+    department_names: dict[str, str]
+
+
 DEMO_AGENTS = [
-    ("a-001", "Mei Lin", "Customer Care"),
-    ("a-002", "Chen Wei", "Billing"),
-    ("a-003", "Sarah Wang", "Deliveries"),
+    DemoAgent("a-001", "Mei Lin", "Customer Care",
+              {"zh-Hant": "林美玲", "zh-Hans": "林美玲"},
+              {"zh-Hant": "客服部", "zh-Hans": "客服部"}),
+    DemoAgent("a-002", "Chen Wei", "Billing",
+              {"zh-Hant": "陳偉", "zh-Hans": "陈伟"},
+              {"zh-Hant": "帳務部", "zh-Hans": "账务部"}),
+    DemoAgent("a-003", "Sarah Wang", "Deliveries",
+              {"zh-Hant": "王莎拉", "zh-Hans": "王莎拉"},
+              {"zh-Hant": "配送部", "zh-Hans": "配送部"}),
 ]
 
 DEMO_REASONS = {
@@ -110,10 +129,12 @@ def init_data_dir(path: str | os.PathLike[str] | None = None, *, demo: bool = Tr
                                for kid in admin.import_key_files(now)]
         if demo:
             known = {a.agent_id for a in admin.agents()}
-            for agent_id, name, department in DEMO_AGENTS:
-                if agent_id not in known:
-                    admin.add_agent(agent_id, name, department=department, now=now)
-                    report.created.append(f"agent {agent_id}")
+            for agent in DEMO_AGENTS:
+                if agent.agent_id not in known:
+                    admin.add_agent(agent.agent_id, agent.name, department=agent.department,
+                                    names=agent.names, department_names=agent.department_names,
+                                    now=now)
+                    report.created.append(f"agent {agent.agent_id}")
             codes = {r.code for r in admin.reasons()}
             for code, text in DEMO_REASONS.items():
                 if code not in codes:

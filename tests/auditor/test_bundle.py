@@ -279,5 +279,5 @@ def test_export_upto_and_the_cli(world: World, tmp_path: Path) -> None:
     proof.write_text(proof.read_text().replace("index ", "index 1"))
     assert runner.invoke(cli, ["audit", "verify-proof", str(proof), "--log-key",
                                vkey]).exit_code == 1
-    consistency = runner.invoke(cli, ["audit", "consistency", "2"], env=env)
+    consistency = runner.invoke(cli, ["audit", "consistency", "2", "--json"], env=env)
     assert consistency.exit_code == 0 and json.loads(consistency.output)["old_size"] == 2

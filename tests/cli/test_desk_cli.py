@@ -140,6 +140,34 @@ def test_alerts_and_reports(run: Run, data: Path) -> None:
     refused(run("desk", "reports", "--days", "5"), "'5' is not one of", code=2)
 
 
+@pytest.mark.parametrize(("zone", "config"), [
+    ("Asia/Taipei", ""),  # the demo company's country, TW
+    ("America/New_York", 'time_zone = "America/New_York"\n'),
+], ids=["from-the-country", "from-the-config"])
+def test_alerts_and_reports_in_words_show_the_companys_time_zone(
+        run: Run, data: Path, zone: str, config: str) -> None:
+    """Issue 14 item 16 in the shell: the desk's words give times in the company's zone, as
+    the web desk does, and name it; --json keeps ISO 8601 in UTC."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    config_file = data / "config.toml"
+    config_file.write_text(config_file.read_text("utf-8").replace(
+        'hotline = "165"\n', 'hotline = "165"\n' + config), "utf-8")
+    _scam(data)
+    newest = json.loads(ok(run("desk", "alerts", "--json")).output)[0]
+    assert newest["at"].endswith("Z")  # JSON: UTC, as before
+    at = datetime.fromisoformat(newest["at"]).astimezone(ZoneInfo(zone))
+    table = ok(run("desk", "alerts")).output
+    assert f"time ({zone})" in table and "(UTC)" not in table
+    assert at.strftime("%Y-%m-%d %H:%M:%S") in table
+    first = json.loads(ok(run("desk", "reports", "--days", "7", "--json")).output)["by_number"]
+    assert first[0]["first_at"].endswith("Z")
+    local = datetime.fromisoformat(first[0]["first_at"]).astimezone(ZoneInfo(zone))
+    words = ok(run("desk", "reports", "--days", "7")).output
+    assert f"first ({zone})" in words and local.strftime("%Y-%m-%d %H:%M:%S") in words
+
+
 def test_police_facts_as_csv_and_text_hold_no_free_text(run: Run, data: Path) -> None:
     _scam(data)
     text = ok(run("desk", "police", "--days", "30")).stdout

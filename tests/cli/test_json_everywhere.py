@@ -26,13 +26,10 @@ REF = "C-json-1"
 # Commands that print no data, so take no --json. Each says why.
 _NO_DATA = {
     "serve": "runs the web server until stopped",
-    "demo": "starts the server and prints where to look, for a person",
     "init": "creates the data dir; `keys list`, `agents list`, `reasons list` show what it made",
     "witness serve": "runs the witness server until stopped",
     "voice sip": "answers SIP calls until stopped",
     "notice": "prints the notice card itself (PNG, SVG or HTML), or writes it to --out",
-    "audit prove": "prints the C2SP tlog-proof file itself, or writes it to --out",
-    "audit consistency": "always prints JSON",
     "audit new-log-key": "an interactive, once-in-a-lifetime recovery that asks to confirm",
     "desk add": "asks for a password twice and says 'added'; `desk list --json` shows the user",
     "desk password": "asks for a password twice and says 'password set'",
@@ -73,7 +70,8 @@ def test_every_command_that_prints_data_has_json() -> None:
                  "reveal", "agents add", "agents set", "agents list", "agents disable",
                  "agents enable", "agents set-password", "witness init", "voice route",
                  "voice routes", "voice prompts", "desk disable", "desk enable",
-                 "desk webhook-secret", "audit report"):
+                 "desk webhook-secret", "audit report", "demo", "audit prove",
+                 "audit consistency"):
         assert _has_json(leaves[name]), name
 
 
@@ -228,3 +226,52 @@ def test_webhook_secret_and_audit_report_print_json(run: Run, tmp_path: Path) ->
     unpinned = run("audit", "report", str(tmp_path / "b"), "--out", str(out),
                    "--trust-bundle-key", "--no-progress", "--json")
     assert unpinned.exit_code == 0 and json.loads(unpinned.stdout)["pinned"] is False
+
+
+def test_demo_prints_json_with_what_its_words_show(tmp_path: Path) -> None:
+    """The demo's code, ticket, password and addresses as one JSON document; the words say
+    the same. A second run keeps the password: null in JSON, "kept" in words."""
+    env = {"CALLPROOF_DATA_DIR": str(tmp_path / "demo")}
+    first = CliRunner().invoke(cli, ["demo", "--no-serve", "--port", "8124", "--json"], env=env)
+    made = _js(first)
+    tid = made["ticket_id"]
+    assert made["code_display"].replace(" ", "") == made["code"]
+    assert (made["agent_id"], made["agent_name"], made["reason"]) == (
+        "a-001", "Mei Lin", "order_delivery")
+    assert isinstance(made["password"], str) and len(made["password"]) >= 16
+    assert (made["check_page"], made["console"], made["call_page"]) == (
+        "http://127.0.0.1:8124/", "http://127.0.0.1:8124/console/",
+        f"http://127.0.0.1:8124/console/tickets/{tid}")
+    assert made["status_command"].endswith(f"tickets status {tid}")
+    assert made["check_code_command"].endswith(f"check-code '{made['code_display']}'")
+    assert "ticket" not in made  # the signed token is the dialer's; the words never show it
+    # The password works, and a second run keeps it: null, and the words say "kept".
+    again = _js(CliRunner().invoke(cli, ["demo", "--no-serve", "--json"], env=env))
+    assert again["password"] is None and again["ticket_id"] != tid
+    words = ok(CliRunner().invoke(cli, ["demo", "--no-serve", "--port", "8124"], env=env)).stdout
+    assert "kept, not reset" in words and made["password"] not in words
+    assert "http://127.0.0.1:8124/console/tickets/t_" in words
+
+
+def test_audit_prove_and_consistency_print_words_or_json(run: Run, tmp_path: Path) -> None:
+    call = _js(run("issue", "--agent-id", "a-001", "--reason", "payment_failed", "--json"))
+    tid = call["ticket_id"]
+    proof_file = tmp_path / "p.tlog-proof"
+    proved = _js(run("audit", "prove", tid, "--out", str(proof_file), "--json"))
+    assert proved["proof"] == proof_file.read_text("utf-8")
+    assert proved["ticket_id"] == tid and proved["out"] == str(proof_file)
+    assert proved["origin"].endswith("/callproof-log") and proved["index"] < proved["size"]
+    # Without --out the words are the proof itself; with --json the proof is in "proof".
+    assert ok(run("audit", "prove", tid)).stdout == proved["proof"]
+    assert _js(run("audit", "prove", tid, "--json"))["out"] is None
+
+    ok(run("issue", "--agent-id", "a-002", "--reason", "payment_failed"))
+    facts = _js(run("audit", "consistency", "1", "--json"))
+    assert facts["old_size"] == 1 and facts["new_size"] > 1 and facts["proof"]
+    words = ok(run("audit", "consistency", "1")).stdout.splitlines()
+    n = len(facts["proof"])
+    assert words == [f"old size 1, root {facts['old_root']}",
+                     f"new size {facts['new_size']}, root {facts['new_root']}",
+                     f"proof: {n} hash{'' if n == 1 else 'es'}",
+                     *(f"  {h}" for h in facts["proof"])]
+    refused(run("audit", "consistency", "999999", "--json"), "the old size must be")

@@ -90,6 +90,37 @@ def test_tickets_status_reads_as_words_and_as_json(run: Run) -> None:
     refused(run("tickets", "status", "t_nope"), "t_nope")
 
 
+@pytest.mark.parametrize(("page", "asked", "named"), [
+    ("en", "en", "English"), ("zh-Hant", "en", "繁體中文"), ("zh-Hans", "zh-Hant", "简体中文"),
+], ids=["en", "zh-Hant", "zh-Hans"])
+def test_tickets_status_shows_the_check_word_as_the_customer_sees_it(
+        run: Run, tmp_path: Path, page: str, asked: str, named: str) -> None:
+    """Issue 14 item 11 in the shell: once the customer has typed the code on a page in
+    ``page``, the word is shown as they see it, with the agent's ``--lang`` beside it when
+    it reads differently there."""
+    from callproof import WORDS, CheckFlow, new_client_token
+    from callproof.deployment import Deployment
+
+    call = json.loads(ok(run("issue", "--agent-id", "a-001", "--reason", "payment_failed",
+                             "--phone", "+886912345678", "--json")).stdout)
+    dep = Deployment.open(tmp_path / "data")
+    try:
+        client = new_client_token()
+        CheckFlow(dep).lookup(call["code"], client, lang=page)
+        CheckFlow(dep).answer_number(call["ticket_id"], client, yes=True)
+    finally:
+        dep.store.close()
+    data = json.loads(ok(run("tickets", "status", call["ticket_id"], "--lang", asked,
+                             "--json")).stdout)
+    word = WORDS[data["check_word"]["id"]]
+    assert data["check_word"] == {"id": word.id, "emoji": word.emoji, "text": word.text(asked),
+                                  "customer_lang": page, "customer_text": word.text(page)}
+    text = ok(run("tickets", "status", call["ticket_id"], "--lang", asked)).stdout
+    beside = f"; {word.text(asked)}" if word.text(asked) != word.text(page) else ""
+    assert (f"check word: {word.emoji} {word.text(page)}  (the customer's page is in "
+            f"{named}{beside})\n") in text
+
+
 def test_every_data_command_has_json(run: Run, tmp_path: Path) -> None:
     """Each command below printed words only; with --json its stdout is one JSON document."""
     call = json.loads(ok(run("issue", "--agent-id", "a-001", "--reason", "payment_failed",

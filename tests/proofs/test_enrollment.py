@@ -327,7 +327,7 @@ def test_call_status(world: World, proofs: EnrolledProofs) -> None:
     w.issuer.issue(agent_id="a-001", reason="payment_failed", customer_ref="C-someone-else")
     call = w.issuer.issue(agent_id="a-002", reason="payment_failed", customer_ref=REF, ttl=600)
     status = proofs.call_status(REF, lang="zh-Hant")
-    assert status == {"calling": True, "agent_name": "Chen Wei", "department": "Billing",
+    assert status == {"calling": True, "agent_name": "陳偉", "department": "帳務部",
                       "reason": "您訂單的付款沒有成功", "reason_code": "payment_failed",
                       "started_at": "2026-11-23T09:30:00Z", "expires_at": "2026-11-23T09:40:00Z"}
     w.issuer.connected(call.ticket_id)

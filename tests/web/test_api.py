@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from callproof import CheckFailed, new_client_token, verify_ticket
+from callproof import WORDS, CheckFailed, new_client_token, verify_ticket
 from callproof._cli import cli
 from callproof.store import schema as tables
 from callproof.store.events import read_events
@@ -274,6 +274,24 @@ def test_issue_status_check_word_close_through_the_customers_check(api: Api) -> 
     for kind in ("ticket.issued", "ticket.connected", "ticket.closed"):
         assert by_type[kind]["api_key"] == api.key_id
     assert "api_key" not in by_type["ticket.claimed"]  # the customer's steps name no key
+
+
+@pytest.mark.parametrize("page", ["en", "zh-Hant", "zh-Hans"])
+def test_status_adds_the_check_word_as_the_customer_sees_it(api: Api, page: str) -> None:
+    """Issue 14 item 11 for the dialer: once the customer typed the code on a page in
+    ``page``, the check word carries that language and the word in it; ``text`` stays in the
+    ``lang`` asked for, so clients that read only ``text`` see what they saw before."""
+    issued = api.issue().get_json()
+    tid = issued["ticket_id"]
+    client = new_client_token()
+    with api.app.app_context():
+        services().flow.lookup(issued["code"], client, lang=page)
+        services().flow.answer_number(tid, client, yes=True)
+    for asked in ("en", "zh-Hans"):
+        word = api.status(tid, query=f"?lang={asked}").get_json()["check_word"]
+        known = WORDS[word["id"]]
+        assert word == {"id": known.id, "emoji": known.emoji, "text": known.text(asked),
+                        "customer_lang": page, "customer_text": known.text(page)}
 
 
 def test_without_a_number_the_word_shows_once_claimed(api: Api) -> None:

@@ -211,15 +211,15 @@ def test_the_agents_and_departments_names_in_the_pages_language(web: Web) -> Non
     # The agent registry holds the names per language (`callproof agents set`).
     with web.app.app_context():
         services().admin.set_agent("a-001", names={"zh-Hant": "林美", "zh-Hans": "林美"},
-                                   department_names={"zh-Hant": "客服部"})
+                                   department_names={"zh-Hant": "客服部", "zh-Hans": ""})
     call = issue(web)
     follow(web.client, submit(web.client, "/verify", code=call.code))
     follow(web.client, submit(web.client, "/verify/number", answer="yes", t=call.ticket_id))
     page = f"/verify/step?t={call.ticket_id}"
-    assert "來電者是客服部的 林美。" in \
+    assert "來電者是客服部的林美。" in \
         web.client.get(page + "&lang=zh-Hant").get_data(as_text=True)
     # No department name in Simplified Chinese: the given one.
-    assert "来电者是Customer Care的 林美。" in \
+    assert "来电者是Customer Care的林美。" in \
         web.client.get(page + "&lang=zh-Hans").get_data(as_text=True)
     assert "The caller is Mei Lin, Customer Care." in \
         web.client.get(page + "&lang=en").get_data(as_text=True)

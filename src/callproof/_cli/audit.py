@@ -204,12 +204,21 @@ def vkey_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.argument("ticket_id")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True),
               help="Write the proof here (default: stdout); .tlog-proof is customary.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: the ticket, its leaf index, the checkpoint's origin and size, "
+                   "--out, and the proof's text.")
 @click.pass_context
-def prove_cmd(ctx: click.Context, ticket_id: str, out: str | None) -> None:
+def prove_cmd(ctx: click.Context, ticket_id: str, out: str | None, as_json: bool) -> None:
     """Write a C2SP tlog-proof that TICKET_ID's ticket.issued event is in the log."""
     proof = _log(ctx).prove_ticket(ticket_id)
     if out:
         _write_out(Path(out), proof.encode("utf-8"), "the proof")
+    if as_json:
+        _, index, _, signed = parse_tlog_proof(proof)
+        checkpoint = note.Checkpoint.from_text(note.split_note(signed)[0])
+        emit({"ticket_id": ticket_id, "index": index, "origin": checkpoint.origin,
+              "size": checkpoint.size, "out": out, "proof": proof})
+    elif out:
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(proof, nl=False)
@@ -218,12 +227,21 @@ def prove_cmd(ctx: click.Context, ticket_id: str, out: str | None) -> None:
 @audit.command("consistency")
 @click.argument("old_size", type=click.IntRange(min=1))
 @click.argument("new_size", type=click.IntRange(min=1), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def consistency_cmd(ctx: click.Context, old_size: int, new_size: int | None) -> None:
-    """Print a consistency proof (JSON) from OLD_SIZE to NEW_SIZE (default: the log's size)."""
+def consistency_cmd(ctx: click.Context, old_size: int, new_size: int | None,
+                    as_json: bool) -> None:
+    """Print a consistency proof from OLD_SIZE to NEW_SIZE (default: the log's size)."""
     old, old_root, new, new_root, proof = _log(ctx).consistency_proof(old_size, new_size)
-    emit({"old_size": old, "old_root": _b64(old_root), "new_size": new,
-          "new_root": _b64(new_root), "proof": [_b64(h) for h in proof]})
+    hashes = [_b64(h) for h in proof]
+    if as_json:
+        emit({"old_size": old, "old_root": _b64(old_root), "new_size": new,
+              "new_root": _b64(new_root), "proof": hashes})
+        return
+    click.echo(f"old size {old}, root {_b64(old_root)}")
+    click.echo(f"new size {new}, root {_b64(new_root)}")
+    n = len(hashes)
+    click.echo(f"proof: {n} hash{'' if n == 1 else 'es'}" + "".join(f"\n  {h}" for h in hashes))
 
 
 def _witness_options(f: Callable[..., None]) -> Callable[..., None]:

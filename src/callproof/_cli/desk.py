@@ -9,7 +9,9 @@ is made. Errors reach the root group in ``_cli``, which prints them as one line 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -138,14 +140,17 @@ def push(ctx: click.Context, as_json: bool) -> None:
 def alerts(ctx: click.Context, limit: int, as_json: bool) -> None:
     """The newest alerts: a "No", a wrong word, a second device, a tripped budget, a reveal
     without a call, a capped reveal, a tampered ticket."""
-    found = FraudDesk(deployment(ctx)).alerts(limit=limit)
+    dep = deployment(ctx)
+    found = FraudDesk(dep).alerts(limit=limit)
     if as_json:
-        emit([a.to_json() for a in found])
+        emit([a.to_json() for a in found])  # times stay ISO 8601 in UTC, for scripts
         return
-    table = Table("#", "time (UTC)", "alert", "ticket", "agent", "reason", "details")
+    zone = dep.config.company.zone
+    table = Table("#", f"time ({zone.key})", "alert", "ticket", "agent", "reason", "details")
     for a in found:
-        table.add_row(str(a.idx), iso(a.at), a.kind, a.ticket_id or "", a.agent_id or "",
-                      a.reason or "", ", ".join(f"{k}={v}" for k, v in a.details.items()))
+        table.add_row(str(a.idx), _local(a.at, zone), a.kind, a.ticket_id or "",
+                      a.agent_id or "", a.reason or "",
+                      ", ".join(f"{k}={v}" for k, v in a.details.items()))
     print_tables(table)
 
 
@@ -156,7 +161,8 @@ def alerts(ctx: click.Context, limit: int, as_json: bool) -> None:
 @click.pass_context
 def reports(ctx: click.Context, days: str, as_json: bool) -> None:
     """Scam reports of the last DAYS days, by reported number and by script."""
-    s = FraudDesk(deployment(ctx)).reports(days=int(days))
+    dep = deployment(ctx)
+    s = FraudDesk(dep).reports(days=int(days))
     if as_json:
         emit({"days": s.days, "since": iso(s.since), "until": iso(s.until), "total": s.total,
                "without_number": s.without_number,
@@ -165,17 +171,26 @@ def reports(ctx: click.Context, days: str, as_json: bool) -> None:
                               "scripts": dict(n.scripts)} for n in s.by_number],
                "by_script": {x.script: x.reports for x in s.by_script}})
         return
-    Console().print(f"{s.total} report(s) from {iso(s.since)} to {iso(s.until)}, "
-                  f"{s.without_number} without a number", highlight=False)
-    numbers = Table("reported number", "reports", "first", "last", "scripts",
-                    title="By reported number")
+    zone = dep.config.company.zone
+    Console().print(f"{s.total} report(s) from {_local(s.since, zone)} to "
+                    f"{_local(s.until, zone)} ({zone.key}), {s.without_number} without a number",
+                    highlight=False)
+    numbers = Table("reported number", "reports", f"first ({zone.key})", f"last ({zone.key})",
+                    "scripts", title="By reported number")
     for n in s.by_number:
-        numbers.add_row(n.number, str(n.reports), iso(n.first_at), iso(n.last_at),
+        numbers.add_row(n.number, str(n.reports), _local(n.first_at, zone),
+                        _local(n.last_at, zone),
                         ", ".join(f"{k} {v}" for k, v in n.scripts.items()))
     scripts = Table("script", "reports", title="By script")
     for x in s.by_script:
         scripts.add_row(x.script, str(x.reports))
     print_tables(numbers, scripts)
+
+
+def _local(at: datetime, zone: ZoneInfo) -> str:
+    """A time as the desk's words show it: in the company's time zone (``[company]
+    time_zone``, the web desk's zone), which the column or the line names; --json keeps UTC."""
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @desk.command("police")

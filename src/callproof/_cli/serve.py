@@ -15,12 +15,11 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
-from callproof._cli._common import EXIT_ERROR, data_dir, deployment
+from callproof._cli._common import EXIT_ERROR, data_dir, deployment, emit
 from callproof.bootstrap import DEMO_AGENTS, DEMO_REASONS, init_data_dir
 from callproof.config import DataDir
 from callproof.deployment import Deployment
 from callproof.issuer import Issuer
-from callproof.protocol.clock import iso
 
 #: The worker model and its timeouts, chosen from measurement (spec/adr/0010).
 WORKERS = 2
@@ -52,8 +51,12 @@ def init(ctx: click.Context) -> None:
 @click.option("--new-password", is_flag=True,
               help="Give the demo agent a new console password (a second run keeps the old "
                    "one unless this is given).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the call code, ticket, password (null when kept), addresses and "
+                   "commands as JSON; the server's own lines go to stderr.")
 @click.pass_context
-def demo(ctx: click.Context, port: int, no_serve: bool, new_password: bool) -> None:
+def demo(ctx: click.Context, port: int, no_serve: bool, new_password: bool,
+         as_json: bool) -> None:
     """Initialise a demo data dir if missing, start the server, and print where to look.
 
     A second run keeps the demo agent's password (and says so); ``--new-password`` replaces it.
@@ -70,40 +73,52 @@ def demo(ctx: click.Context, port: int, no_serve: bool, new_password: bool) -> N
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     dep = deployment(ctx)
     issuer = Issuer(dep)
-    agent_id, name, _ = DEMO_AGENTS[0]
+    agent = DEMO_AGENTS[0]
     password: str | None = None
-    if new_password or not _has_password(dep, agent_id):
+    if new_password or not _has_password(dep, agent.agent_id):
         password = secrets.token_urlsafe(12)  # shown once, stored only as an Argon2id hash
-        AgentPasswords(dep).set(agent_id, password)
+        AgentPasswords(dep).set(agent.agent_id, password)
     reason = next(iter(DEMO_REASONS))
-    call = issuer.issue(agent_id=agent_id, reason=reason, phone="+886912345678")
+    call = issuer.issue(agent_id=agent.agent_id, reason=reason, phone="+886912345678")
     base = f"http://127.0.0.1:{port}"
-    where = data_dir(ctx).path
-    console = Console(soft_wrap=True)  # long lines stay whole, ready to copy
-    company = dep.config.company
-    console.print(f"[bold]{company.name}[/bold] is calling +886 ••• ••5 678.")
-    console.print(f"Agent {name}: \"{DEMO_REASONS[reason]['en']}\". The call code is:")
-    console.print(f"\n    [bold green]{call.code_display}[/bold green]\n")
-    console.print(f"(ticket {call.ticket_id}, valid until {iso(call.expires_at)})\n")
-    console.print(f"1. The customer's check page:  {base}/  (type the call code there)")
-    if password is not None:
-        console.print(f"2. The agent console:          {base}/console/  "
-                      f"(agent id {agent_id}, password {password})", highlight=False)
+    shell = f"callproof --data-dir {data_dir(ctx).path}"
+    facts = {**call.to_json(), "company": dep.config.company.name, "agent_id": agent.agent_id,
+             "agent_name": agent.name, "reason": reason, "password": password,
+             "check_page": f"{base}/", "console": f"{base}/console/",
+             "call_page": f"{base}/console/tickets/{call.ticket_id}",
+             "status_command": f"{shell} tickets status {call.ticket_id}",
+             "check_code_command": f"{shell} check-code '{call.code_display}'"}
+    del facts["ticket"]  # the signed token: the dialer's, not the person trying the demo
+    if as_json:
+        emit(facts)
     else:
-        console.print(f"2. The agent console:          {base}/console/  (agent id {agent_id}, "
-                      "the password from the first run: kept, not reset; "
-                      "`callproof demo --new-password` makes a new one)", highlight=False)
-    console.print(f"3. The check word, once the customer has typed the code — the agent sees it "
-                  f"on this call's console page:\n     {base}/console/tickets/{call.ticket_id}",
-                  highlight=False)
-    console.print(f"   or in the shell:\n     callproof --data-dir {where} tickets status "
-                  f"{call.ticket_id}", highlight=False)
-    console.print("\nOr look the code up as an operator (claims nothing):")
-    console.print(f"  callproof --data-dir {where} check-code '{call.code_display}'")
+        _print_demo(facts)
     if no_serve:
         return
-    console.print(f"\nServing on {base} — Ctrl-C stops it.", highlight=False)
+    click.echo(f"\nServing on {base} — Ctrl-C stops it.", err=as_json)
     _serve(data_dir(ctx), "127.0.0.1", port, 2)
+
+
+def _print_demo(facts: dict[str, Any]) -> None:
+    """The demo's facts for a person: the call code big, then where each side looks."""
+    console = Console(soft_wrap=True, highlight=False)  # long lines stay whole, ready to copy
+    console.print(f"[bold]{facts['company']}[/bold] is calling +886 ••• ••5 678.")
+    console.print(f"Agent {facts['agent_name']}: \"{DEMO_REASONS[facts['reason']]['en']}\". "
+                  "The call code is:")
+    console.print(f"\n    [bold green]{facts['code_display']}[/bold green]\n")
+    console.print(f"(ticket {facts['ticket_id']}, valid until {facts['expires_at']})\n")
+    console.print(f"1. The customer's check page:  {facts['check_page']}  "
+                  "(type the call code there)")
+    sign_in = f"agent id {facts['agent_id']}, " + (
+        f"password {facts['password']}" if facts["password"] is not None else
+        "the password from the first run: kept, not reset; "
+        "`callproof demo --new-password` makes a new one")
+    console.print(f"2. The agent console:          {facts['console']}  ({sign_in})")
+    console.print("3. The check word, once the customer has typed the code — the agent sees it "
+                  f"on this call's console page:\n     {facts['call_page']}")
+    console.print(f"   or in the shell:\n     {facts['status_command']}")
+    console.print("\nOr look the code up as an operator (claims nothing):")
+    console.print(f"  {facts['check_code_command']}")
 
 
 def _has_password(dep: Deployment, agent_id: str) -> bool:

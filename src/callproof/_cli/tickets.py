@@ -16,12 +16,18 @@ from typing import Any
 import click
 
 from callproof._cli._common import EXIT_FAILED, deployment, emit
+from callproof.agent_calls import status_json
 from callproof.checkflow import CheckFlow
 from callproof.errors import InputError, TicketError
 from callproof.issuer import Issuer
 from callproof.protocol.clock import iso
 from callproof.protocol.keys import KeySet
+from callproof.protocol.languages import LANGUAGES
 from callproof.protocol.ticket import CLOCK_SKEW, verify_ticket
+
+#: Each language by its own name, as the check page's language menu shows it to the customer
+#: (verifier_app.i18n.NATIVE_NAMES; the command line does not import the web app's insides).
+_LANGUAGE_NAMES = {"en": "English", "zh-Hant": "繁體中文", "zh-Hans": "简体中文"}
 
 
 @click.command()
@@ -158,19 +164,28 @@ _ticket_action("revoke", "Withdraw TICKET_ID.")
 
 @tickets.command("status")
 @click.argument("ticket_id")
-@click.option("--lang", type=click.Choice(["en", "zh-Hant", "zh-Hans"]), default="en",
-              help="The check word in this language (the customer's).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en",
+              help="The check word also in this language (yours); it is shown first as the "
+                   "customer sees it, once they have typed the code.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (check_word.customer_lang and customer_text: the customer's "
+                   "page language and the word in it).")
 @click.pass_context
 def tickets_status(ctx: click.Context, ticket_id: str, lang: str, as_json: bool) -> None:
     """The agent's view: state, the check word once it is due, alerts."""
-    status = Issuer(deployment(ctx)).status(ticket_id).to_json(lang)
+    dep = deployment(ctx)
+    status = status_json(dep, Issuer(dep).status(ticket_id), lang)
+    customer_lang = status.get("check_word", {}).get("customer_lang")
     if as_json:
         emit(status)
         return
     click.echo(f"call {status['ticket_id']}: {status['state']} (until {status['expires_at']})")
     word = status.get("check_word")
-    if word:
+    if word and customer_lang is not None:
+        also = f"; {word['text']}" if word["text"] != word["customer_text"] else ""
+        click.echo(f"check word: {word['emoji']} {word['customer_text']}  (the customer's page "
+                   f"is in {_LANGUAGE_NAMES[customer_lang]}{also})")
+    elif word:
         click.echo(f"check word: {word['emoji']} {word['text']}  (ask the customer to tap it)")
     else:
         click.echo("check word: not yet — it shows once the customer has typed the code")
