@@ -30,7 +30,7 @@ from callproof.protocol import languages
 #: BCP 47 tag → the catalogue's locale name ("zh-Hant" → "zh_Hant"), for every language.
 LANGUAGES = {tag: tag.replace("-", "_") for tag in languages.LANGUAGES}
 #: Each language named in itself, for the switch.
-NATIVE_NAMES = {"en": "English", "zh-Hant": "繁體中文", "zh-Hans": "简体中文"}
+NATIVE_NAMES = languages.NATIVE_NAMES
 _TRADITIONAL_REGIONS = ("tw", "hk", "mo", "hant")
 
 

@@ -22,12 +22,8 @@ from callproof.errors import InputError, TicketError
 from callproof.issuer import Issuer
 from callproof.protocol.clock import iso
 from callproof.protocol.keys import KeySet
-from callproof.protocol.languages import LANGUAGES
+from callproof.protocol.languages import LANGUAGES, NATIVE_NAMES
 from callproof.protocol.ticket import CLOCK_SKEW, verify_ticket
-
-#: Each language by its own name, as the check page's language menu shows it to the customer
-#: (verifier_app.i18n.NATIVE_NAMES; the command line does not import the web app's insides).
-_LANGUAGE_NAMES = {"en": "English", "zh-Hant": "繁體中文", "zh-Hans": "简体中文"}
 
 
 @click.command()
@@ -184,7 +180,7 @@ def tickets_status(ctx: click.Context, ticket_id: str, lang: str, as_json: bool)
     if word and customer_lang is not None:
         also = f"; {word['text']}" if word["text"] != word["customer_text"] else ""
         click.echo(f"check word: {word['emoji']} {word['customer_text']}  (the customer's page "
-                   f"is in {_LANGUAGE_NAMES[customer_lang]}{also})")
+                   f"is in {NATIVE_NAMES[customer_lang]}{also})")
     elif word:
         click.echo(f"check word: {word['emoji']} {word['text']}  (ask the customer to tap it)")
     else:

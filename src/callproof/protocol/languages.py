@@ -7,3 +7,7 @@ Every page, check word, reason text, notice card and report comes in each of the
 """
 
 LANGUAGES = ("en", "zh-Hant", "zh-Hans")
+
+#: Each language by its own name, as a language menu shows it (and as an agent is told which
+#: language the customer's page is in).
+NATIVE_NAMES = {"en": "English", "zh-Hant": "繁體中文", "zh-Hans": "简体中文"}
