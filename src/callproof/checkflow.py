@@ -606,14 +606,22 @@ def lookup_as(flow: CheckFlow, code_text: str, client_token: str, *, client_key:
     line: the calling number, and its number block or trunk; spec/voice-line.md §5). The keys
     are hashed with the client key as addresses are; None counts against nothing (and during a
     wave is refused, like a client with no address)."""
+    code, client, who, at = _shell_inputs(flow, code_text, client_token, client_key, network_key,
+                                          now)
+    return flow._run(lambda conn: flow._lookup(conn, code, client, who, at))
+
+
+def _shell_inputs(flow: CheckFlow, code_text: str, client_token: str, client_key: str | None,
+                  network_key: str | None,
+                  now: datetime | None) -> tuple[str, str, _Who, datetime]:
+    """The code, the hashed client token, the hashed client keys (no network without a client)
+    and the time, for a shell that names its client's keys itself."""
     code = normalise_code(code_text)
     _check_client_token(client_token)
-    at = flow.dep.now(now)
     hashed = flow.dep.hash_keys.client_hash
-    client = hashed(client_token)
     who = _Who(hashed(client_key) if client_key else None,
                hashed(network_key) if network_key and client_key else None)
-    return flow._run(lambda conn: flow._lookup(conn, code, client, who, at))
+    return code, hashed(client_token), who, flow.dep.now(now)
 
 
 def check_by_phone(flow: CheckFlow, code_text: str, client_token: str, phone_e164: str, *,
@@ -634,13 +642,8 @@ def check_by_phone(flow: CheckFlow, code_text: str, client_token: str, phone_e16
     - A ticket the dialer closed before anyone claimed it is claimed here until its ``exp``
       (``closed`` → ``claimed``, action ``voice_claim``); the page still refuses it.
     """
-    code = normalise_code(code_text)
-    _check_client_token(client_token)
-    at = flow.dep.now(now)
-    hashed = flow.dep.hash_keys.client_hash
-    client = hashed(client_token)
-    who = _Who(hashed(client_key) if client_key else None,
-               hashed(network_key) if network_key and client_key else None)
+    code, client, who, at = _shell_inputs(flow, code_text, client_token, client_key, network_key,
+                                          now)
 
     def step(conn: Connection) -> CheckStep:
         found = flow._lookup(conn, code, client, who, at, by_phone=True)

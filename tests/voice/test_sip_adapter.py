@@ -19,13 +19,13 @@ import time
 import warnings
 import wave
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from callproof.voice import rtp
+from callproof.voice.machine import Gather, Say, Turn
 from callproof.voice.sip import SipLine, SipMessage, caller_number, parse_offer, refer_to_uri
 
 # --- G.711 µ-law ------------------------------------------------------------------------------
@@ -170,28 +170,6 @@ def write_wav(path: Path, samples: int) -> None:
         w.setsampwidth(2)
         w.setframerate(8000)
         w.writeframes(_pcm(*(int(8000 * ((i // 20) % 2 * 2 - 1)) for i in range(samples))))
-
-
-@dataclass(frozen=True)
-class Say:
-    key: str
-    lang: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Gather:
-    max_digits: int
-    finish_on_key: str = "#"
-    timeout_seconds: int = 8
-
-
-@dataclass(frozen=True)
-class Turn:
-    say: tuple[Say, ...]
-    gather: Gather | None
-    transfer: Any = None
-    hangup: bool = False
 
 
 class ScriptedCall:

@@ -18,6 +18,7 @@ to it). The report says ``state`` and ``outcome`` with its ``state.<value>`` and
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ __all__ = ["PREFIX", "Finding", "words"]
 PREFIX = "v."
 
 
+@functools.cache
 def words(lang: str) -> dict[str, str]:
-    """The report's words in ``lang``: key → text with ``{placeholders}``."""
+    """The report's words in ``lang``: key → text with ``{placeholders}`` (read once; not to
+    be changed by the caller)."""
     raw = resources.files("callproof").joinpath(f"data/report.{lang}.json").read_text("utf-8")
     loaded: dict[str, str] = json.loads(raw)
     return loaded
